@@ -1,0 +1,1 @@
+"""The HTTP layer: Flask blueprints and error rendering only."""

@@ -1,0 +1,120 @@
+"""Content negotiation: which format a request carries and which one the client wants back.
+
+FHIR JSON and FHIR XML both ways (FHIR R4 http.html#mime-type): `_format` wins over `Accept`; a client
+that accepts neither gets 406, a body in another format 415 (except raw Binary content).
+"""
+from __future__ import annotations
+
+import json
+
+from flask import Request, Response
+from werkzeug.http import http_date
+
+from ..errors import BadRequest, NotAcceptable, UnsupportedMediaType
+from ..formats import FhirFormatError
+from ..formats.xml import json_to_xml, xml_to_json
+from ..storage.resources import StoredVersion
+
+JSON, XML = "json", "xml"
+MIME = {JSON: "application/fhir+json", XML: "application/fhir+xml"}
+JSON_TYPES = ("application/fhir+json", "application/json+fhir", "application/json", "text/json")
+XML_TYPES = ("application/fhir+xml", "application/xml+fhir", "application/xml", "text/xml")
+FORMAT_PARAMETER = {"json": JSON, "xml": XML, **{t: JSON for t in JSON_TYPES}, **{t: XML for t in XML_TYPES}}
+JSON_PATCH = "application/json-patch+json"
+
+
+def response_format(request: Request) -> str:
+    requested = request.args.get("_format")
+    if requested is not None:
+        fmt = FORMAT_PARAMETER.get(requested.split(";")[0].strip().lower())
+        if fmt is None:
+            raise NotAcceptable(f"_format '{requested}' is not supported (use json or xml)")
+        return fmt
+    if not request.accept_mimetypes:
+        return JSON
+    best = request.accept_mimetypes.best_match(JSON_TYPES + XML_TYPES)
+    if best is None:
+        raise NotAcceptable(f"None of the formats in Accept '{request.headers.get('Accept')}' is served "
+                            f"(use application/fhir+json or application/fhir+xml)")
+    return JSON if best in JSON_TYPES else XML
+
+
+def wants_fhir_format(request: Request) -> bool:
+    """True when the client named a FHIR format itself, not through a wildcard (used for Binary reads)."""
+    if request.args.get("_format"):
+        return True
+    named = {mime for mime, quality in request.accept_mimetypes if quality > 0}
+    return bool(named & set(JSON_TYPES + XML_TYPES))
+
+
+def body_format(request: Request) -> str | None:
+    """JSON or XML for a FHIR body, None for anything else."""
+    mimetype = request.mimetype
+    if mimetype in JSON_TYPES:
+        return JSON
+    if mimetype in XML_TYPES:
+        return XML
+    return None
+
+
+def parse_body(request: Request, allow_patch: bool = False) -> object:
+    """The request body as parsed FHIR JSON (XML is converted), or a JSON Patch document."""
+    data = request.get_data(cache=False)
+    if not data.strip():
+        raise BadRequest("The request has no body", code="required")
+    if allow_patch and request.mimetype == JSON_PATCH:
+        return parse_json(data)
+    fmt = body_format(request)
+    if fmt == JSON:
+        return parse_json(data)
+    if fmt == XML:
+        try:
+            return xml_to_json(data)
+        except FhirFormatError as e:
+            raise BadRequest(f"Malformed FHIR XML: {e}", code="structure")
+    accepted = ", ".join((*MIME.values(), JSON_PATCH) if allow_patch else MIME.values())
+    raise UnsupportedMediaType(f"Content-Type '{request.content_type or ''}' is not supported (use {accepted})")
+
+
+def _reject_duplicates(pairs: list[tuple[str, object]]) -> dict:
+    result: dict = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate property '{key}'")
+        result[key] = value
+    return result
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_json(data: bytes) -> object:
+    try:
+        return json.loads(data.decode("utf-8"), object_pairs_hook=_reject_duplicates,
+                          parse_constant=_reject_constant)
+    except UnicodeDecodeError:
+        raise BadRequest("The body is not UTF-8 text", code="structure")
+    except (ValueError, RecursionError) as e:
+        raise BadRequest(f"Malformed JSON: {e}", code="structure")
+
+
+def render(payload: dict | None, fmt: str, status: int = 200, headers: dict | None = None,
+           pretty: bool = False) -> Response:
+    """A FHIR response; `payload` None gives an empty body."""
+    if payload is None:
+        return Response(status=status, headers=headers)
+    if fmt == XML:
+        body = json_to_xml(payload, pretty=pretty)
+    else:
+        body = json.dumps(payload, ensure_ascii=False, indent=2 if pretty else None,
+                          separators=None if pretty else (",", ":")).encode("utf-8")
+    return Response(body, status=status, headers=headers, content_type=f"{MIME[fmt]}; charset=utf-8")
+
+
+def version_headers(version: StoredVersion, base: str | None = None) -> dict[str, str]:
+    """ETag and Last-Modified, plus Location when `base` is given (create and update)."""
+    headers = {"ETag": f'W/"{version.version}"', "Last-Modified": http_date(version.last_updated)}
+    if base is not None:
+        headers["Location"] = f"{base}/{version.type}/{version.id}/_history/{version.version}"
+    return headers

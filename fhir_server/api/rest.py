@@ -1,0 +1,155 @@
+"""The FHIR REST routes under /fhir: parse the request, call a service, render the result."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, request
+
+from ..capability import capability_statement
+from ..errors import BadRequest, information
+from ..service.history import history_bundle
+from ..service.resources import ResourceService, WriteResult, check_type
+from ..service.validate import validate_operation
+from ..storage.resources import StoredVersion
+from .negotiation import (body_format, parse_body, render, response_format, version_headers,
+                          wants_fhir_format)
+
+bp = Blueprint("fhir", __name__, url_prefix="/fhir")
+
+
+def _service() -> ResourceService:
+    return current_app.extensions["fhir"].resources
+
+
+def base_url() -> str:
+    return request.host_url.rstrip("/") + bp.url_prefix
+
+
+def _reply(payload: dict | None, status: int = 200, headers: dict | None = None) -> Response:
+    return render(payload, response_format(request), status, headers, pretty=request.args.get("_pretty") == "true")
+
+
+def _prefer_return() -> str:
+    """The `return` preference of the Prefer header: minimal, representation or OperationOutcome."""
+    for token in request.headers.get("Prefer", "").split(","):
+        name, _, value = token.strip().partition("=")
+        if name.strip() == "return":
+            return value.strip().strip('"')
+    return "representation"
+
+
+def _write_reply(result: WriteResult, outcome: str) -> Response:
+    version = result.version
+    headers = version_headers(version, base_url())
+    status = 201 if result.created else 200
+    preference = _prefer_return()
+    if preference == "minimal":
+        return _reply(None, status, headers)
+    if preference == "OperationOutcome":
+        return _reply(information(outcome), status, headers)
+    return _reply(_service().full_resource(version), status, headers)
+
+
+def _incoming(resource_type: str) -> tuple[object, bytes | None]:
+    """The resource in the body; raw bytes for a Binary sent in its own format."""
+    if resource_type == "Binary" and request.mimetype and body_format(request) is None:
+        resource = {"resourceType": "Binary", "contentType": request.mimetype}
+        context = request.headers.get("X-Security-Context")
+        if context:
+            resource["securityContext"] = {"reference": context}
+        return resource, request.get_data(cache=False)
+    return parse_body(request), None
+
+
+@bp.get("/metadata")
+def metadata() -> Response:
+    return _reply(capability_statement())
+
+
+@bp.post("/<resource_type>")
+def create(resource_type: str) -> Response:
+    check_type(resource_type, "create")
+    resource, content = _incoming(resource_type)
+    result = _service().create(resource_type, resource, request.headers.get("If-None-Exist"), content)
+    if not result.changed:
+        headers = version_headers(result.version, base_url())
+        return _reply(_service().full_resource(result.version) if _prefer_return() != "minimal" else None,
+                      200, headers)
+    return _write_reply(result, f"Created {resource_type}/{result.version.id}")
+
+
+@bp.get("/<resource_type>/<resource_id>")
+def read(resource_type: str, resource_id: str) -> Response:
+    return _read_reply(_service().read(resource_type, resource_id))
+
+
+@bp.get("/<resource_type>/<resource_id>/_history/<version_id>")
+def vread(resource_type: str, resource_id: str, version_id: str) -> Response:
+    return _read_reply(_service().vread(resource_type, resource_id, version_id))
+
+
+def _read_reply(version: StoredVersion) -> Response:
+    headers = version_headers(version)
+    if version.type == "Binary" and not wants_fhir_format(request):
+        content_type = (version.resource or {}).get("contentType") or "application/octet-stream"
+        return Response(_service().content(version), 200, headers=headers, content_type=content_type)
+    return _reply(_service().full_resource(version), 200, headers)
+
+
+@bp.put("/<resource_type>/<resource_id>")
+def update(resource_type: str, resource_id: str) -> Response:
+    check_type(resource_type, "update")
+    resource, content = _incoming(resource_type)
+    if content is not None:
+        resource["id"] = resource_id
+    result = _service().update(resource_type, resource_id, resource, request.headers.get("If-Match"), content)
+    return _write_reply(result, f"Updated {resource_type}/{resource_id}")
+
+
+@bp.patch("/<resource_type>/<resource_id>")
+def patch(resource_type: str, resource_id: str) -> Response:
+    check_type(resource_type, "patch")
+    operations = parse_body(request, allow_patch=True)
+    if request.mimetype != "application/json-patch+json":
+        raise BadRequest("PATCH takes a JSON Patch document (Content-Type application/json-patch+json)")
+    result = _service().patch(resource_type, resource_id, operations, request.headers.get("If-Match"))
+    return _write_reply(result, f"Patched {resource_type}/{resource_id}")
+
+
+@bp.delete("/<resource_type>/<resource_id>")
+def delete(resource_type: str, resource_id: str) -> Response:
+    version, outcome = _service().delete(resource_type, resource_id)
+    headers = {"ETag": f'W/"{version.version}"'} if version else {}
+    return _reply(outcome, 200, headers)
+
+
+@bp.get("/<resource_type>/_history")
+def type_history(resource_type: str) -> Response:
+    return _history(resource_type, None)
+
+
+@bp.get("/<resource_type>/<resource_id>/_history")
+def instance_history(resource_type: str, resource_id: str) -> Response:
+    return _history(resource_type, resource_id)
+
+
+def _history(resource_type: str, resource_id: str | None) -> Response:
+    settings = current_app.extensions["fhir"].settings
+    bundle = history_bundle(_service().store, base_url(), resource_type, resource_id, request.args.to_dict(),
+                            settings.history_page_size, settings.history_page_max, _service().full_resource)
+    return _reply(bundle)
+
+
+@bp.route("/<resource_type>/$validate", methods=["GET", "POST"])
+def validate_type(resource_type: str) -> Response:
+    return _validate(resource_type, None)
+
+
+@bp.route("/<resource_type>/<resource_id>/$validate", methods=["GET", "POST"])
+def validate_instance(resource_type: str, resource_id: str) -> Response:
+    return _validate(resource_type, resource_id)
+
+
+def _validate(resource_type: str, resource_id: str | None) -> Response:
+    check_type(resource_type, "read")
+    body = parse_body(request) if request.method == "POST" else None
+    outcome = validate_operation(_service(), resource_type, body, resource_id, request.args.get("mode"))
+    return _reply(outcome)

@@ -1,0 +1,54 @@
+"""The CapabilityStatement, built from the registry that routes requests.
+
+`fhir-server capability` writes it to capability_statement.json; a test checks the file matches what
+GET /fhir/metadata serves.
+"""
+from __future__ import annotations
+
+from importlib.metadata import version
+
+from validation.definitions import FHIR_VERSION
+
+from .registry import OPERATIONS, RESOURCES
+
+RELEASE_DATE = "2026-11-23"
+FORMATS = ["application/fhir+json", "application/fhir+xml", "json", "xml"]
+
+
+def capability_statement() -> dict:
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": RELEASE_DATE,
+        "publisher": "fhir-server contributors",
+        "kind": "instance",
+        "software": {"name": "fhir-server", "version": version("fhir-server")},
+        "implementation": {"description": "FHIR R4 server for a national shared health record"},
+        "fhirVersion": FHIR_VERSION,
+        "format": FORMATS,
+        "patchFormat": ["application/json-patch+json"],
+        "rest": [{
+            "mode": "server",
+            "resource": [_resource(kind) for kind in RESOURCES.values()],
+            "operation": [{"name": name, "definition": url} for name, url in OPERATIONS.items()],
+        }],
+    }
+
+
+def _resource(kind) -> dict:
+    writable = kind.supports("update")
+    entry = {
+        "type": kind.name,
+        "profile": f"http://hl7.org/fhir/StructureDefinition/{kind.name}",
+        "documentation": kind.documentation,
+        "interaction": [{"code": code} for code in kind.interactions],
+        "versioning": "versioned-update",
+        "readHistory": True,
+        "updateCreate": writable,
+        "conditionalCreate": True,
+        "conditionalRead": "not-supported",
+        "conditionalUpdate": False,
+        "conditionalDelete": "not-supported",
+        "operation": [{"name": name, "definition": url} for name, url in OPERATIONS.items()],
+    }
+    return entry

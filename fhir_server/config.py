@@ -1,0 +1,31 @@
+"""Settings, from the environment unless the app factory is given a mapping."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+
+
+@dataclass(frozen=True)
+class Settings:
+    mongodb_uri: str = "mongodb://127.0.0.1:27017/"
+    database_name: str = "fhir"
+    # Largest request body accepted (a Binary of tens of MB arrives base64-encoded: 4/3 of its size).
+    max_body_bytes: int = 128 * 1024 * 1024
+    history_page_size: int = 50
+    history_page_max: int = 500
+
+    @classmethod
+    def from_mapping(cls, values: dict | None = None) -> "Settings":
+        """Settings from `values`, else from FHIR_* / MONGODB_URI environment variables, else defaults."""
+        values = dict(values or {})
+        env = {
+            "mongodb_uri": os.environ.get("MONGODB_URI"),
+            "database_name": os.environ.get("FHIR_DATABASE"),
+            "max_body_bytes": os.environ.get("FHIR_MAX_BODY_BYTES"),
+        }
+        kwargs = {}
+        for field in fields(cls):
+            value = values.get(field.name, env.get(field.name))
+            if value is not None:
+                kwargs[field.name] = int(value) if field.type == "int" else value
+        return cls(**kwargs)

@@ -1,0 +1,85 @@
+"""Errors as FHIR sees them: each carries an HTTP status and becomes an OperationOutcome.
+
+Code anywhere below the HTTP layer raises one of these; `api.errors` renders it. Nothing else may
+reach the client, so no request ends in a bare 500 or a stack trace.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+from validation.issues import Issue
+
+
+class FhirError(Exception):
+    """An error answered with `status` and an OperationOutcome of `issues`."""
+
+    status = 400
+    code = "invalid"
+
+    def __init__(self, diagnostics: str, *, issues: Iterable[Issue] = (), code: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(diagnostics)
+        self.diagnostics = diagnostics
+        self.issues = list(issues)
+        if code:
+            self.code = code
+        self.headers = headers or {}
+
+    def outcome(self) -> dict:
+        issues = [i.as_outcome_issue() for i in self.issues]
+        if not issues:
+            issues = [{"severity": "error", "code": self.code, "diagnostics": self.diagnostics}]
+        return operation_outcome(issues)
+
+
+class BadRequest(FhirError):
+    status, code = 400, "invalid"
+
+
+class NotFound(FhirError):
+    status, code = 404, "not-found"
+
+
+class MethodNotAllowed(FhirError):
+    status, code = 405, "not-supported"
+
+
+class NotAcceptable(FhirError):
+    status, code = 406, "not-supported"
+
+
+class Conflict(FhirError):
+    status, code = 409, "conflict"
+
+
+class Gone(FhirError):
+    status, code = 410, "deleted"
+
+
+class PreconditionFailed(FhirError):
+    status, code = 412, "conflict"
+
+
+class PayloadTooLarge(FhirError):
+    status, code = 413, "too-costly"
+
+
+class UnsupportedMediaType(FhirError):
+    status, code = 415, "not-supported"
+
+
+class Unprocessable(FhirError):
+    status, code = 422, "processing"
+
+
+class ServiceUnavailable(FhirError):
+    status, code = 503, "transient"
+
+
+def operation_outcome(issues: list[dict]) -> dict:
+    return {"resourceType": "OperationOutcome", "issue": issues}
+
+
+def information(message: str) -> dict:
+    """A one-issue OperationOutcome reporting success."""
+    return operation_outcome([{"severity": "information", "code": "informational", "diagnostics": message}])

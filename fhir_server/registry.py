@@ -1,0 +1,41 @@
+"""What the server serves: resource types and their interactions.
+
+Routing, the interaction checks and the CapabilityStatement all read this one table.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from validation.definitions import structure_definitions
+
+ALL_INTERACTIONS = ("read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create")
+APPEND_ONLY = ("read", "vread", "history-instance", "history-type", "create")
+
+
+@dataclass(frozen=True)
+class ResourceKind:
+    name: str
+    interactions: tuple[str, ...] = ALL_INTERACTIONS
+    documentation: str = ""
+
+    def supports(self, interaction: str) -> bool:
+        return interaction in self.interactions
+
+
+RESOURCES: dict[str, ResourceKind] = {kind.name: kind for kind in (
+    ResourceKind("Patient", documentation="The record's owner."),
+    ResourceKind("DocumentReference", documentation="A document's metadata; its content is a Binary."),
+    ResourceKind("Binary", documentation=(
+        "Document content, stored in GridFS. A read whose Accept is not a FHIR format returns the raw "
+        "content with its own MIME type; a create or update with a non-FHIR Content-Type stores the body as is.")),
+    ResourceKind("Consent", documentation="The patient's access rules."),
+    ResourceKind("AuditEvent", interactions=APPEND_ONLY,
+                 documentation="Append-only: update, patch and delete answer 405."),
+)}
+
+OPERATIONS = {"validate": "http://hl7.org/fhir/OperationDefinition/Resource-validate"}
+
+
+def is_r4_resource_type(name: str) -> bool:
+    sd = structure_definitions().get(name)
+    return bool(sd) and sd.get("kind") == "resource" and not sd.get("abstract")

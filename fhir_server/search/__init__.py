@@ -1,0 +1,1 @@
+"""Turning search parameters into store queries."""

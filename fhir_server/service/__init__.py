@@ -1,0 +1,1 @@
+"""The FHIR interactions: plain arguments in, plain data out; no web framework here."""

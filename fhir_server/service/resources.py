@@ -1,0 +1,197 @@
+"""The FHIR REST interactions on single resources (FHIR R4 http.html), with no web framework.
+
+Plain data in (types, ids, parsed resources), `WriteResult` / `StoredVersion` out; errors are raised
+as `FhirError`s that carry their HTTP status.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import re
+from dataclasses import dataclass
+
+import jsonpatch
+import jsonpointer
+
+from validation import validate_resource
+
+from ..errors import (BadRequest, Conflict, Gone, MethodNotAllowed, NotFound, PreconditionFailed,
+                      Unprocessable, information)
+from ..registry import RESOURCES, is_r4_resource_type
+from ..search.conditional import parse_criteria
+from ..search.index import index_fields
+from ..storage.resources import ResourceStore, StoredVersion, VersionConflict
+from .ids import new_id
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+
+
+@dataclass
+class WriteResult:
+    version: StoredVersion
+    created: bool = False
+    changed: bool = True  # False when a conditional create matched an existing resource
+
+
+def check_type(resource_type: str, interaction: str) -> None:
+    """404 for a type the server does not serve, 405 for an interaction the type does not allow."""
+    kind = RESOURCES.get(resource_type)
+    if kind is None:
+        known = "a FHIR R4 resource type this server does not serve" if is_r4_resource_type(resource_type) \
+            else "not a FHIR R4 resource type"
+        raise NotFound(f"Unknown resource type '{resource_type}': {known} "
+                       f"(served: {', '.join(RESOURCES)})", code="not-supported")
+    if not kind.supports(interaction):
+        raise MethodNotAllowed(f"{interaction} is not allowed on {resource_type}")
+
+
+def check_id(resource_id: str) -> None:
+    if not ID_PATTERN.match(resource_id):
+        raise BadRequest(f"'{resource_id}' is not a valid resource id ([A-Za-z0-9-.], 1 to 64 characters)")
+
+
+class ResourceService:
+    def __init__(self, store: ResourceStore) -> None:
+        self.store = store
+
+    # -- reads ---------------------------------------------------------------------------------
+    def read(self, resource_type: str, resource_id: str) -> StoredVersion:
+        check_type(resource_type, "read")
+        check_id(resource_id)
+        current = self.store.current(resource_type, resource_id)
+        if current is None:
+            raise NotFound(f"{resource_type}/{resource_id} is not known")
+        if current.deleted:
+            raise Gone(f"{resource_type}/{resource_id} was deleted",
+                       headers={"ETag": f'W/"{current.version}"'})
+        return current
+
+    def vread(self, resource_type: str, resource_id: str, version_id: str) -> StoredVersion:
+        check_type(resource_type, "vread")
+        check_id(resource_id)
+        if not version_id.isdigit():
+            raise NotFound(f"{resource_type}/{resource_id} has no version '{version_id}'")
+        version = self.store.version(resource_type, resource_id, int(version_id))
+        if version is None:
+            raise NotFound(f"{resource_type}/{resource_id} has no version {version_id}")
+        if version.deleted:
+            raise Gone(f"Version {version_id} of {resource_type}/{resource_id} is a deletion")
+        return version
+
+    def full_resource(self, version: StoredVersion) -> dict:
+        """The resource as clients see it: a Binary gets its content back as base64 `data`."""
+        resource = version.resource or {}
+        if version.content:
+            resource = {**resource, "data": base64.b64encode(self.store.content(version)).decode("ascii")}
+        return resource
+
+    def content(self, version: StoredVersion) -> bytes:
+        return self.store.content(version)
+
+    # -- writes --------------------------------------------------------------------------------
+    def create(self, resource_type: str, resource: object, if_none_exist: str | None = None,
+               content: bytes | None = None) -> WriteResult:
+        """POST [type]; `content` carries a Binary's raw bytes when they did not come as `data`."""
+        check_type(resource_type, "create")
+        resource, content = self._checked(resource_type, resource, content)
+        if if_none_exist is not None:
+            matches = self.store.find_current(resource_type, parse_criteria(if_none_exist), limit=2)
+            if len(matches) > 1:
+                raise PreconditionFailed(f"If-None-Exist '{if_none_exist}' matches more than one {resource_type}")
+            if matches:
+                return WriteResult(matches[0], changed=False)
+        try:
+            version = self.store.write(resource_type, new_id(), resource, 0, "POST", content,
+                                       index_fields(resource))
+        except VersionConflict as e:  # a fresh id collided: practically impossible, but never silent
+            raise Conflict(str(e))
+        return WriteResult(version, created=True)
+
+    def update(self, resource_type: str, resource_id: str, resource: object, if_match: str | None = None,
+               content: bytes | None = None, method: str = "PUT") -> WriteResult:
+        """PUT [type]/[id], creating the resource when the id is new (update-as-create)."""
+        check_type(resource_type, "update" if method == "PUT" else "patch")
+        check_id(resource_id)
+        if isinstance(resource, dict) and resource.get("id") != resource_id:
+            raise BadRequest(f"The resource's id ({resource.get('id')!r}) must equal the id in the URL "
+                             f"({resource_id!r})", code="invalid")
+        resource, content = self._checked(resource_type, resource, content)
+        current = self.store.current(resource_type, resource_id)
+        previous = current.version if current else 0
+        expected = _parse_etag(if_match) if if_match is not None else None
+        if expected is not None and (current is None or current.deleted or expected != current.version):
+            raise PreconditionFailed(f"If-Match {if_match} does not match the current version "
+                                     f"of {resource_type}/{resource_id} ({previous or 'none'})")
+        try:
+            version = self.store.write(resource_type, resource_id, resource, previous, method, content,
+                                       index_fields(resource))
+        except VersionConflict as e:
+            raise (PreconditionFailed if expected is not None else Conflict)(str(e))
+        return WriteResult(version, created=current is None or current.deleted)
+
+    def patch(self, resource_type: str, resource_id: str, operations: object,
+              if_match: str | None = None) -> WriteResult:
+        """PATCH [type]/[id] with a JSON Patch document (RFC 6902)."""
+        check_type(resource_type, "patch")
+        current = self.read(resource_type, resource_id)
+        if not isinstance(operations, list):
+            raise BadRequest("A JSON Patch document is a JSON array of operations")
+        try:
+            patch = jsonpatch.JsonPatch(operations)
+            patched = patch.apply(copy.deepcopy(self.full_resource(current)))
+        except jsonpatch.JsonPatchTestFailed as e:
+            raise Unprocessable(f"JSON Patch test failed: {e}", code="processing")
+        except (jsonpatch.JsonPatchConflict, jsonpointer.JsonPointerException) as e:
+            raise Unprocessable(f"JSON Patch cannot be applied: {e}", code="processing")
+        except (jsonpatch.InvalidJsonPatch, TypeError, KeyError, ValueError) as e:
+            raise BadRequest(f"Invalid JSON Patch document: {e}", code="structure")
+        if not isinstance(patched, dict) or patched.get("resourceType") != resource_type \
+                or patched.get("id") != resource_id:
+            raise Unprocessable("A patch may not change resourceType or id", code="processing")
+        return self.update(resource_type, resource_id, patched, if_match=if_match, method="PATCH")
+
+    def delete(self, resource_type: str, resource_id: str) -> tuple[StoredVersion | None, dict]:
+        """DELETE [type]/[id]: writes a tombstone version; deleting nothing is not an error (R4 http.html)."""
+        check_type(resource_type, "delete")
+        check_id(resource_id)
+        current = self.store.current(resource_type, resource_id)
+        if current is None or current.deleted:
+            return None, information(f"{resource_type}/{resource_id} does not exist: nothing was deleted")
+        try:
+            version = self.store.write(resource_type, resource_id, None, current.version, "DELETE")
+        except VersionConflict as e:
+            raise Conflict(str(e))
+        return version, information(f"Deleted {resource_type}/{resource_id} (version {version.version})")
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _checked(self, resource_type: str, resource: object, content: bytes | None) -> tuple[dict, bytes | None]:
+        """Validates a resource to be written; moves a Binary's base64 `data` out into `content`."""
+        if not isinstance(resource, dict):
+            raise BadRequest("The body must be a FHIR resource (a JSON object)", code="structure")
+        if resource.get("resourceType") != resource_type:
+            raise BadRequest(f"The body is a {resource.get('resourceType')!r} but the URL says {resource_type}",
+                             code="invalid")
+        resource = dict(resource)
+        if resource_type == "Binary" and "data" in resource:
+            content = _decode_base64(resource.pop("data"))
+        issues = [i for i in validate_resource(resource, resource_type) if i.severity in ("error", "fatal")]
+        if issues:
+            raise Unprocessable(f"{resource_type} is not valid: {len(issues)} problem(s)", issues=issues)
+        return resource, content
+
+
+def _decode_base64(data: object) -> bytes:
+    if not isinstance(data, str):
+        raise Unprocessable("Binary.data must be a base64 string", code="value")
+    try:
+        return base64.b64decode("".join(data.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise Unprocessable("Binary.data is not valid base64", code="value")
+
+
+def _parse_etag(value: str) -> int:
+    match = re.fullmatch(r'\s*(?:W/)?"?(\d+)"?\s*', value)
+    if not match:
+        raise BadRequest(f"If-Match '{value}' is not an ETag such as W/\"3\"")
+    return int(match.group(1))

@@ -1,0 +1,99 @@
+"""A local FerretDB (MongoDB wire protocol over SQLite) for `fhir-server serve` and the tests.
+
+The binary is built by scripts/build-ferretdb.sh into .cache/bin/ferretdb. It listens on a free
+loopback port, keeps its data in the folder it is given, sends no telemetry, and dies with its
+parent process (so a killed server never leaves it running).
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pymongo
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_BINARY = REPO_ROOT / ".cache" / "bin" / "ferretdb"
+_PR_SET_PDEATHSIG = 1
+
+
+class DatabaseStartError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _die_with_parent() -> None:  # runs in the child, before exec
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class LocalFerretDB:
+    """One FerretDB process with its data under `data_dir`."""
+
+    def __init__(self, data_dir: Path, binary: Path | None = None) -> None:
+        self.data_dir = Path(data_dir)
+        self.binary = Path(binary or os.environ.get("FERRETDB_BINARY") or DEFAULT_BINARY)
+        self.process: subprocess.Popen | None = None
+        self.uri = ""
+
+    def start(self, timeout: float = 30.0) -> str:
+        if not self.binary.is_file():
+            raise DatabaseStartError(f"{self.binary} is missing: run scripts/setup.sh (or set MONGODB_URI)")
+        sqlite_dir = self.data_dir / "sqlite"
+        sqlite_dir.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        log = open(self.data_dir / "ferretdb.log", "ab")
+        self.process = subprocess.Popen(
+            [str(self.binary), "--handler=sqlite", f"--sqlite-url=file:{sqlite_dir}/",
+             f"--listen-addr=127.0.0.1:{port}", f"--state-dir={self.data_dir}", "--telemetry=disable",
+             "--debug-addr=-", "--log-level=warn"],
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent,
+        )
+        log.close()
+        self.uri = f"mongodb://127.0.0.1:{port}/"
+        self._wait_for_ping(timeout)
+        return self.uri
+
+    def _wait_for_ping(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        client = pymongo.MongoClient(self.uri, serverSelectionTimeoutMS=500, connect=False)
+        try:
+            while True:
+                if self.process.poll() is not None:
+                    raise DatabaseStartError(
+                        f"FerretDB exited with {self.process.returncode}; see {self.data_dir / 'ferretdb.log'}")
+                try:
+                    client.admin.command("ping")
+                    return
+                except pymongo.errors.PyMongoError:
+                    if time.monotonic() > deadline:
+                        self.stop()
+                        raise DatabaseStartError(f"FerretDB did not answer ping within {timeout} s")
+                    time.sleep(0.1)
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def __enter__(self) -> "LocalFerretDB":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,25 @@
+"""Connecting to the database and creating its indexes."""
+from __future__ import annotations
+
+import pymongo
+from pymongo.database import Database
+
+HISTORY = "history"
+BINARY_BUCKET = "binary"
+
+
+def connect(uri: str, database_name: str) -> Database:
+    client = pymongo.MongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=5000, appname="fhir-server")
+    return client[database_name]
+
+
+def ensure_indexes(db: Database, resource_types: list[str]) -> None:
+    """Indexes the store relies on; creating them again is a no-op."""
+    history = db[HISTORY]
+    # The _id "Type/id/version" is unique, which is what serialises concurrent writers of one resource.
+    history.create_index([("type", 1), ("rid", 1), ("vid", -1)], name="instance_history")
+    history.create_index([("type", 1), ("ts", -1)], name="type_history")
+    history.create_index([("pending", 1)], name="pending_writes", sparse=True)
+    for resource_type in resource_types:
+        db[resource_type].create_index([("ts", -1)], name="last_updated")
+        db[resource_type].create_index([("ix_identifier", 1)], name="identifier")

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Everything a fresh machine needs, idempotent and cached under git-ignored folders:
+# the virtualenv (.venv), the package with its test dependencies, the official FHIR R4 definitions
+# (.cache/fhir-packages) and, unless MONGODB_URI points at a database, the FerretDB binary (.cache/bin).
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+PYTHON="${PYTHON:-python3.11}"
+command -v "$PYTHON" >/dev/null || PYTHON=python3
+
+if [[ ! -x .venv/bin/python ]]; then
+  "$PYTHON" -m venv .venv
+fi
+STAMP=.venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)
+if [[ ! -f "$STAMP" ]]; then
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet -e '.[test]'
+  rm -f .venv/.installed-* && touch "$STAMP"
+fi
+scripts/fetch-fhir-packages.sh
+if [[ -z "${MONGODB_URI:-}" ]]; then
+  scripts/build-ferretdb.sh
+fi

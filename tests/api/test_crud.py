@@ -1,0 +1,214 @@
+"""Create, read, vread, update, patch, delete and conditional create over HTTP (FHIR R4 http.html)."""
+from __future__ import annotations
+
+import uuid
+
+JSON = "application/fhir+json"
+HEADERS = {"Content-Type": JSON, "Accept": JSON}
+
+
+def patient(**fields) -> dict:
+    return {"resourceType": "Patient", "name": [{"family": "Martin", "given": ["Claire"]}],
+            "gender": "female", "birthDate": "1984-03-02", **fields}
+
+
+def create(http, base, resource, **headers):
+    return http.post(f"{base}/{resource['resourceType']}", json=resource, headers={**HEADERS, **headers})
+
+
+def test_create_assigns_id_version_and_headers(http, base):
+    response = create(http, base, {**patient(), "id": "client-chosen"})
+    assert response.status_code == 201
+    body = response.json()
+    assert body["id"] != "client-chosen"  # the server ignores a client id on create
+    assert body["meta"]["versionId"] == "1"
+    assert body["meta"]["lastUpdated"].endswith("Z")
+    assert response.headers["ETag"] == 'W/"1"'
+    assert response.headers["Location"] == f"{base}/Patient/{body['id']}/_history/1"
+    assert response.headers["Last-Modified"].endswith("GMT")
+    assert response.headers["Content-Type"].startswith(JSON)
+
+
+def test_read_returns_what_was_created(http, base):
+    created = create(http, base, patient(gender="male")).json()
+    response = http.get(f"{base}/Patient/{created['id']}", headers={"Accept": JSON})
+    assert response.status_code == 200
+    assert response.json() == created
+    assert response.headers["ETag"] == 'W/"1"'
+
+
+def test_update_makes_a_new_version_and_vread_keeps_the_old(http, base):
+    created = create(http, base, patient()).json()
+    url = f"{base}/Patient/{created['id']}"
+    changed = {**created, "gender": "other"}
+    response = http.put(url, json=changed, headers=HEADERS)
+    assert response.status_code == 200
+    assert response.json()["meta"]["versionId"] == "2"
+    assert response.json()["gender"] == "other"
+    assert response.headers["ETag"] == 'W/"2"'
+    old = http.get(f"{url}/_history/1", headers=HEADERS)
+    assert old.status_code == 200 and old.json()["gender"] == "female"
+    assert http.get(f"{url}/_history/2").json()["gender"] == "other"
+    assert http.get(f"{url}/_history/3").status_code == 404
+
+
+def test_update_as_create_with_a_client_id(http, base):
+    new_id = f"ins-{uuid.uuid4().hex[:12]}"
+    response = http.put(f"{base}/Patient/{new_id}", json=patient(id=new_id), headers=HEADERS)
+    assert response.status_code == 201
+    assert response.json()["id"] == new_id
+    assert response.headers["Location"] == f"{base}/Patient/{new_id}/_history/1"
+
+
+def test_update_needs_matching_id(http, base):
+    created = create(http, base, patient()).json()
+    wrong = http.put(f"{base}/Patient/{created['id']}", json={**created, "id": "other"}, headers=HEADERS)
+    assert wrong.status_code == 400
+    missing = http.put(f"{base}/Patient/{created['id']}", json=patient(), headers=HEADERS)
+    assert missing.status_code == 400
+    assert missing.json()["resourceType"] == "OperationOutcome"
+
+
+def test_if_match_accepts_the_current_version_and_refuses_a_stale_one(http, base):
+    created = create(http, base, patient()).json()
+    url = f"{base}/Patient/{created['id']}"
+    ok = http.put(url, json={**created, "gender": "male"}, headers={**HEADERS, "If-Match": 'W/"1"'})
+    assert ok.status_code == 200
+    stale = http.put(url, json={**created, "gender": "other"}, headers={**HEADERS, "If-Match": 'W/"1"'})
+    assert stale.status_code == 412
+    assert stale.json()["resourceType"] == "OperationOutcome"
+    assert http.get(url).json()["gender"] == "male"
+
+
+def test_prefer_return(http, base):
+    minimal = create(http, base, patient(), Prefer="return=minimal")
+    assert minimal.status_code == 201 and minimal.content == b""
+    assert minimal.headers["Location"]
+    outcome = create(http, base, patient(), Prefer="return=OperationOutcome")
+    assert outcome.status_code == 201
+    assert outcome.json()["resourceType"] == "OperationOutcome"
+    representation = create(http, base, patient(), Prefer="return=representation")
+    assert representation.json()["resourceType"] == "Patient"
+
+
+def test_json_patch_masks_a_document_as_the_french_record_does(http, base):
+    document = {
+        "resourceType": "DocumentReference", "status": "current",
+        "type": {"coding": [{"system": "http://loinc.org", "code": "11488-4"}]},
+        "subject": {"reference": "Patient/123"},
+        "content": [{"attachment": {"contentType": "application/pdf", "url": "Binary/1"}}],
+    }
+    created = create(http, base, document).json()
+    label = {"system": "urn:oid:1.2.250.1.213.1.1.4.13", "code": "MASQUE_PS"}
+    operations = [{"op": "add", "path": "/securityLabel", "value": [{"coding": [label]}]}]
+    response = http.patch(f"{base}/DocumentReference/{created['id']}", json=operations,
+                          headers={"Content-Type": "application/json-patch+json", "Accept": JSON})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["securityLabel"] == [{"coding": [label]}]
+    assert body["meta"]["versionId"] == "2"
+    assert body["status"] == "current"
+
+
+def test_patch_errors(http, base):
+    created = create(http, base, patient()).json()
+    url = f"{base}/Patient/{created['id']}"
+    patch_headers = {"Content-Type": "application/json-patch+json"}
+    failed_test = http.patch(url, json=[{"op": "test", "path": "/gender", "value": "male"}], headers=patch_headers)
+    assert failed_test.status_code == 422
+    invalid_result = http.patch(url, json=[{"op": "replace", "path": "/gender", "value": "robot"}],
+                                headers=patch_headers)
+    assert invalid_result.status_code == 422
+    malformed = http.patch(url, json={"op": "remove"}, headers=patch_headers)
+    assert malformed.status_code == 400
+    wrong_type = http.patch(url, json=[], headers=HEADERS)
+    assert wrong_type.status_code in (400, 415)
+    stale = http.patch(url, json=[{"op": "replace", "path": "/gender", "value": "male"}],
+                       headers={**patch_headers, "If-Match": 'W/"9"'})
+    assert stale.status_code == 412
+    assert http.get(url).json()["meta"]["versionId"] == "1"
+
+
+def test_delete_then_read_is_gone_and_history_keeps_a_tombstone(http, base):
+    created = create(http, base, patient()).json()
+    url = f"{base}/Patient/{created['id']}"
+    deleted = http.delete(url)
+    assert deleted.status_code == 200
+    assert deleted.json()["resourceType"] == "OperationOutcome"
+    assert deleted.headers["ETag"] == 'W/"2"'
+    gone = http.get(url)
+    assert gone.status_code == 410
+    assert gone.json()["issue"][0]["code"] == "deleted"
+    assert http.get(f"{url}/_history/1").status_code == 200
+    assert http.get(f"{url}/_history/2").status_code == 410
+    history = http.get(f"{url}/_history").json()
+    assert [e["request"]["method"] for e in history["entry"]] == ["DELETE", "POST"]
+    assert "resource" not in history["entry"][0]
+    again = http.delete(url)
+    assert again.status_code == 200 and "ETag" not in again.headers
+    recreated = http.put(url, json={k: v for k, v in created.items() if k != "meta"}, headers=HEADERS)
+    assert recreated.status_code == 201
+    assert recreated.json()["meta"]["versionId"] == "3"
+
+
+def test_conditional_create_with_if_none_exist(http, base):
+    system = "urn:oid:1.2.250.1.213.1.4.8"
+    value = uuid.uuid4().hex[:13]
+    resource = patient(identifier=[{"system": system, "value": value}])
+    first = create(http, base, resource, **{"If-None-Exist": f"identifier={system}|{value}"})
+    assert first.status_code == 201
+    second = create(http, base, resource, **{"If-None-Exist": f"identifier={system}|{value}"})
+    assert second.status_code == 200
+    assert second.json()["id"] == first.json()["id"]
+    by_value_only = create(http, base, resource, **{"If-None-Exist": f"identifier={value}"})
+    assert by_value_only.status_code == 200
+    create(http, base, resource)  # a duplicate made without the condition
+    ambiguous = create(http, base, resource, **{"If-None-Exist": f"identifier={system}|{value}"})
+    assert ambiguous.status_code == 412
+    unsupported = create(http, base, resource, **{"If-None-Exist": "name=Martin"})
+    assert unsupported.status_code == 400
+
+
+def test_history_instance_and_type_with_paging(http, base):
+    created = create(http, base, patient()).json()
+    url = f"{base}/Patient/{created['id']}"
+    for gender in ("male", "other", "unknown"):
+        current = http.get(url).json()
+        http.put(url, json={**current, "gender": gender}, headers=HEADERS)
+    history = http.get(f"{url}/_history", headers=HEADERS).json()
+    assert history["type"] == "history" and history["total"] == 4
+    assert [e["resource"]["meta"]["versionId"] for e in history["entry"]] == ["4", "3", "2", "1"]
+    assert history["entry"][0]["request"] == {"method": "PUT", "url": f"Patient/{created['id']}"}
+    assert history["entry"][-1]["response"]["status"] == "201 Created"
+
+    page = http.get(f"{url}/_history", params={"_count": 3}).json()
+    assert len(page["entry"]) == 3
+    next_url = next(link["url"] for link in page["link"] if link["relation"] == "next")
+    http.put(url, json={**http.get(url).json(), "gender": "female"}, headers=HEADERS)  # a write between pages
+    rest = http.get(next_url).json()
+    assert [e["resource"]["meta"]["versionId"] for e in rest["entry"]] == ["1"]
+
+    type_history = http.get(f"{base}/Patient/_history", params={"_count": 5}).json()
+    assert type_history["total"] >= 5 and len(type_history["entry"]) == 5
+    since = http.get(f"{base}/Patient/_history", params={"_since": "2999-01-01T00:00:00Z"}).json()
+    assert since["total"] == 0
+    assert http.get(f"{base}/Patient/_history", params={"_since": "yesterday"}).status_code == 400
+    assert http.get(f"{base}/Patient/_history", params={"_count": "-1"}).status_code == 400
+    assert http.get(f"{base}/Patient/{uuid.uuid4()}/_history").status_code == 404
+
+
+def test_audit_event_is_append_only(http, base):
+    event = {
+        "resourceType": "AuditEvent",
+        "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest"},
+        "recorded": "2026-01-01T10:00:00Z",
+        "agent": [{"requestor": True, "who": {"display": "Dr Martin"}}],
+        "source": {"observer": {"display": "fhir-server"}},
+    }
+    created = create(http, base, event)
+    assert created.status_code == 201
+    url = f"{base}/AuditEvent/{created.json()['id']}"
+    assert http.put(url, json=created.json(), headers=HEADERS).status_code == 405
+    assert http.delete(url).status_code == 405
+    assert http.patch(url, json=[], headers={"Content-Type": "application/json-patch+json"}).status_code == 405
+    assert http.get(url).status_code == 200

@@ -1,0 +1,37 @@
+"""$validate on type and instance."""
+from __future__ import annotations
+
+JSON = "application/fhir+json"
+HEADERS = {"Content-Type": JSON, "Accept": JSON}
+
+
+def test_type_validate_reports_problems_without_storing(http, base, db):
+    before = db["Patient"].count_documents({})
+    bad = http.post(f"{base}/Patient/$validate", json={"resourceType": "Patient", "gender": "robot"}, headers=HEADERS)
+    assert bad.status_code == 200
+    issues = bad.json()["issue"]
+    assert any(i["severity"] == "error" and i.get("expression") == ["Patient.gender"] for i in issues)
+    good = http.post(f"{base}/Patient/$validate", json={"resourceType": "Patient", "gender": "male"}, headers=HEADERS)
+    assert [i["severity"] for i in good.json()["issue"]] == ["information"]
+    assert db["Patient"].count_documents({}) == before
+
+
+def test_validate_takes_a_parameters_resource(http, base):
+    parameters = {"resourceType": "Parameters", "parameter": [
+        {"name": "resource", "resource": {"resourceType": "Patient", "birthDate": "1990-02-31x"}},
+        {"name": "mode", "valueCode": "create"}]}
+    response = http.post(f"{base}/Patient/$validate", json=parameters, headers=HEADERS)
+    assert any(i.get("expression") == ["Patient.birthDate"] for i in response.json()["issue"])
+
+
+def test_instance_validate_checks_the_stored_resource_or_a_proposed_update(http, base):
+    created = http.post(f"{base}/Patient", json={"resourceType": "Patient"}, headers=HEADERS).json()
+    stored = http.get(f"{base}/Patient/{created['id']}/$validate")
+    assert stored.status_code == 200
+    assert stored.json()["issue"][0]["severity"] == "information"
+    proposed = http.post(f"{base}/Patient/{created['id']}/$validate?mode=update",
+                         json={"resourceType": "Patient", "id": "someone-else"}, headers=HEADERS)
+    assert any(i["severity"] == "error" for i in proposed.json()["issue"])
+    assert http.get(f"{base}/Patient/unknown/$validate").status_code == 404
+    assert http.post(f"{base}/Patient/$validate?mode=bogus", json={"resourceType": "Patient"},
+                     headers=HEADERS).status_code == 400

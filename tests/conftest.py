@@ -1,0 +1,104 @@
+"""Shared fixtures: one real database and one real server (gunicorn) for the whole test run.
+
+The database is MONGODB_URI when set (a throwaway database in it, dropped afterwards), otherwise a
+FerretDB started on a free loopback port with its data in a temporary folder.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pymongo
+import pytest
+import requests
+
+from fhir_server.storage.ferretdb import LocalFerretDB, free_port
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_TESTDATA = REPO_ROOT.parent / "shared" / "testdata"
+
+
+@pytest.fixture(scope="session")
+def database(tmp_path_factory):
+    """(uri, database name) of a real MongoDB-wire database for this run."""
+    name = f"fhir_test_{uuid.uuid4().hex[:8]}"
+    uri = os.environ.get("MONGODB_URI")
+    if uri:
+        yield uri, name
+        pymongo.MongoClient(uri).drop_database(name)
+        return
+    ferret = LocalFerretDB(tmp_path_factory.mktemp("ferretdb"))
+    try:
+        yield ferret.start(), name
+    finally:
+        ferret.stop()
+
+
+@pytest.fixture(scope="session")
+def db(database):
+    uri, name = database
+    client = pymongo.MongoClient(uri, tz_aware=True)
+    yield client[name]
+    client.close()
+
+
+class Server:
+    """`fhir-server serve` in a subprocess, on a free port."""
+
+    def __init__(self, uri: str, name: str, log_path: Path) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}/fhir"
+        env = {**os.environ, "MONGODB_URI": uri, "FHIR_DATABASE": name}
+        self.log = open(log_path, "wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "fhir_server.cli", "serve", "--port", str(self.port), "--workers", "2",
+             "--threads", "4"], env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
+        self.log_path = log_path
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")
+            try:
+                if requests.get(f"{self.base}/metadata", timeout=2).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"server not ready: {self.log_path.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+
+
+@pytest.fixture(scope="session")
+def server(database, tmp_path_factory):
+    uri, name = database
+    srv = Server(uri, name, tmp_path_factory.mktemp("server") / "server.log")
+    try:
+        srv.wait_ready()
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(scope="session")
+def base(server) -> str:
+    """The FHIR base URL of the running server."""
+    return server.base
+
+
+@pytest.fixture()
+def http():
+    with requests.Session() as session:
+        yield session

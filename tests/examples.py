@@ -1,0 +1,27 @@
+"""The official FHIR R4 examples of the types we serve: from the npm package (always fetched by
+scripts/setup.sh) and, where it exists, the larger shared corpus in ../shared/testdata."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from validation.definitions import example_path
+
+SHARED_EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "fhir-r4-examples"
+
+
+def official_examples(types: tuple[str, ...]) -> list[Path]:
+    folders = [example_path("x").parent, SHARED_EXAMPLES]
+    paths = []
+    for folder in folders:
+        if folder.is_dir():
+            paths += sorted(p for p in folder.glob("*.json") if p.name.split("-")[0] in types)
+    return paths
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def without_meta(resource: dict) -> dict:
+    return {k: v for k, v in resource.items() if k != "meta"}
