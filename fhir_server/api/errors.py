@@ -7,6 +7,7 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from ..errors import FhirError, NotAcceptable, operation_outcome
+from ..storage import DatabaseError
 from .negotiation import JSON, render, response_format
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,13 @@ def http_error(error: HTTPException) -> Response:
     return _outcome_response(outcome, status, headers)
 
 
+def database_error(error: Exception) -> Response:
+    log.error("Database error on %s %s: %s", request.method, request.path, error)
+    outcome = operation_outcome([{"severity": "error", "code": "transient",
+                                  "diagnostics": "The database is unavailable; try again later"}])
+    return _outcome_response(outcome, 503, {"Retry-After": "5"})
+
+
 def unexpected_error(error: Exception) -> Response:
     log.exception("Unexpected error on %s %s", request.method, request.path)
     outcome = operation_outcome([{"severity": "fatal", "code": "exception",
@@ -49,4 +57,5 @@ def unexpected_error(error: Exception) -> Response:
 def register(app: Flask) -> None:
     app.register_error_handler(FhirError, fhir_error)
     app.register_error_handler(HTTPException, http_error)
+    app.register_error_handler(DatabaseError, database_error)
     app.register_error_handler(Exception, unexpected_error)

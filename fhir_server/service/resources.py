@@ -16,12 +16,12 @@ import jsonpointer
 
 from validation import validate_resource
 
-from ..errors import (BadRequest, Conflict, Gone, MethodNotAllowed, NotFound, PreconditionFailed,
-                      Unprocessable, information)
+from ..errors import (BadRequest, Conflict, Gone, MethodNotAllowed, NotFound, PayloadTooLarge,
+                      PreconditionFailed, Unprocessable, information)
 from ..registry import RESOURCES, is_r4_resource_type
 from ..search.conditional import parse_criteria
 from ..search.index import index_fields
-from ..storage.resources import ResourceStore, StoredVersion, VersionConflict
+from ..storage.resources import ResourceStore, ResourceTooLarge, StoredVersion, VersionConflict
 from .ids import new_id
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
@@ -106,6 +106,8 @@ class ResourceService:
                                        index_fields(resource))
         except VersionConflict as e:  # a fresh id collided: practically impossible, but never silent
             raise Conflict(str(e))
+        except ResourceTooLarge as e:
+            raise PayloadTooLarge(str(e))
         return WriteResult(version, created=True)
 
     def update(self, resource_type: str, resource_id: str, resource: object, if_match: str | None = None,
@@ -128,6 +130,8 @@ class ResourceService:
                                        index_fields(resource))
         except VersionConflict as e:
             raise (PreconditionFailed if expected is not None else Conflict)(str(e))
+        except ResourceTooLarge as e:
+            raise PayloadTooLarge(str(e))
         return WriteResult(version, created=current is None or current.deleted)
 
     def patch(self, resource_type: str, resource_id: str, operations: object,

@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+import bson
 import pymongo
 from pymongo.database import Database
 
@@ -33,6 +34,10 @@ from .mongo import HISTORY
 
 class VersionConflict(Exception):
     """Another writer already created the version this write was to create."""
+
+
+class ResourceTooLarge(ValueError):
+    """The resource does not fit in one database document (16 MB); large content belongs in a Binary."""
 
 
 @dataclass
@@ -101,6 +106,10 @@ class ResourceStore:
             doc["content"] = self.binaries.put(content, resource.get("contentType") if resource else None)
         try:
             self.history.insert_one(doc)
+        except bson.errors.InvalidDocument as e:  # DocumentTooLarge is one
+            if content is not None:
+                self.binaries.delete(doc["content"])
+            raise ResourceTooLarge(f"{resource_type} cannot be stored: {e}")
         except pymongo.errors.DuplicateKeyError:
             if content is not None:
                 self.binaries.delete(doc["content"])

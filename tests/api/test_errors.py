@@ -5,6 +5,7 @@ import concurrent.futures
 import http.client
 import json
 import uuid
+from datetime import datetime, timezone
 
 import pytest
 
@@ -132,3 +133,19 @@ def test_body_too_large_is_413_without_reading_it(server):
     assert response.status == 413
     assert json.loads(response.read())["resourceType"] == "OperationOutcome"
     connection.close()
+
+
+def test_a_write_colliding_with_an_unfinished_one_is_409_and_completes_it(http, base, db):
+    """A version committed to history but not yet made current (a crash between the two writes)
+    makes the next plain update collide: 409, and the unfinished version becomes current."""
+    created = http.post(f"{base}/Patient", json=PATIENT, headers=HEADERS).json()
+    url = f"{base}/Patient/{created['id']}"
+    unfinished = {**created, "gender": "female", "meta": {"versionId": "2"}}
+    db["history"].insert_one({"_id": f"Patient/{created['id']}/2", "type": "Patient", "rid": created["id"],
+                              "vid": 2, "ts": datetime.now(timezone.utc), "method": "PUT", "deleted": False,
+                              "resource": unfinished, "pending": True})
+    response = http.put(url, json={**created, "gender": "male"}, headers=HEADERS)
+    assert_outcome(response, 409, "conflict")
+    current = http.get(url).json()
+    assert current["gender"] == "female" and current["meta"]["versionId"] == "2"
+    assert http.put(url, json={**created, "gender": "male"}, headers=HEADERS).json()["meta"]["versionId"] == "3"

@@ -1,0 +1,2 @@
+"""A conformance suite run against any FHIR R4 server over HTTP only (requests); imports nothing from
+fhir_server."""
