@@ -1,6 +1,8 @@
 """The FHIR REST routes under /fhir: parse the request, call a service, render the result."""
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, Response, current_app, request
 
 from ..capability import capability_statement
@@ -13,6 +15,7 @@ from .negotiation import (body_format, parse_body, render, response_format, vers
                           wants_fhir_format)
 
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
+RAW_CONTENT_TYPE = re.compile(r"[\w.+-]+/[\w.+-]+( ?;[ \w.+=\"-]*)*")
 
 
 def _service() -> ResourceService:
@@ -89,7 +92,9 @@ def vread(resource_type: str, resource_id: str, version_id: str) -> Response:
 def _read_reply(version: StoredVersion) -> Response:
     headers = version_headers(version)
     if version.type == "Binary" and not wants_fhir_format(request):
-        content_type = (version.resource or {}).get("contentType") or "application/octet-stream"
+        content_type = (version.resource or {}).get("contentType") or ""
+        if not RAW_CONTENT_TYPE.fullmatch(content_type):
+            content_type = "application/octet-stream"
         return Response(_service().content(version), 200, headers=headers, content_type=content_type)
     return _reply(_service().full_resource(version), 200, headers)
 

@@ -74,8 +74,8 @@ def _integer(params: dict[str, str], name: str, default: int) -> int:
     value = params.get(name)
     if value is None:
         return default
-    if not value.isdigit():
-        raise BadRequest(f"{name} must be a non-negative integer, not '{value}'")
+    if not value.isdigit() or len(value) > 9:
+        raise BadRequest(f"{name} must be a non-negative integer below 10^9, not '{value}'")
     return int(value)
 
 

@@ -1,0 +1,70 @@
+"""`fhir-server serve` without MONGODB_URI: it starts its own FerretDB, keeps data across restarts, and
+stops the database when it stops."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import requests
+
+from fhir_server.storage.ferretdb import free_port
+
+
+def start(data_dir, port: int, log) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k != "MONGODB_URI"}
+    return subprocess.Popen([sys.executable, "-m", "fhir_server.cli", "serve", "--port", str(port),
+                             "--workers", "1", "--data", str(data_dir)], env=env, stdout=log, stderr=log)
+
+
+def wait_ready(base: str, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "server exited"
+        try:
+            if requests.get(f"{base}/metadata", timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    raise AssertionError("server did not start")
+
+
+def ferretdb_port(log_text: str) -> int:
+    line = next(line for line in log_text.splitlines() if line.startswith("FerretDB"))
+    return int(line.rsplit(":", 1)[1].strip("/"))
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_serve_runs_its_own_database_and_stops_it(tmp_path):
+    data_dir, port = tmp_path / "data", free_port()
+    base = f"http://127.0.0.1:{port}/fhir"
+    log_path = tmp_path / "serve.log"
+    with open(log_path, "wb") as log:
+        process = start(data_dir, port, log)
+        try:
+            wait_ready(base, process)
+            created = requests.post(f"{base}/Patient", json={"resourceType": "Patient", "gender": "male"},
+                                    headers={"Content-Type": "application/fhir+json"})
+            assert created.status_code == 201
+            db_port = ferretdb_port(log_path.read_text())
+            assert port_open(db_port)
+        finally:
+            process.send_signal(signal.SIGINT)  # Ctrl-C
+            assert process.wait(timeout=30) == 0
+        assert not port_open(db_port), "FerretDB still running after the server stopped"
+
+        process = start(data_dir, port, log)  # the data survive a restart
+        try:
+            wait_ready(base, process)
+            again = requests.get(f"{base}/Patient/{created.json()['id']}")
+            assert again.status_code == 200 and again.json()["gender"] == "male"
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
