@@ -5,13 +5,11 @@ that accepts neither gets 406, a body in another format 415 (except raw Binary c
 """
 from __future__ import annotations
 
-import json
-
 from flask import Request, Response
 from werkzeug.http import http_date
 
 from ..errors import BadRequest, NotAcceptable, UnsupportedMediaType
-from ..formats import FhirFormatError
+from ..formats import FhirFormatError, fhir_json
 from ..formats.xml import json_to_xml, xml_to_json
 from ..storage.resources import StoredVersion
 
@@ -76,26 +74,10 @@ def parse_body(request: Request, allow_patch: bool = False) -> object:
     raise UnsupportedMediaType(f"Content-Type '{request.content_type or ''}' is not supported (use {accepted})")
 
 
-def _reject_duplicates(pairs: list[tuple[str, object]]) -> dict:
-    result: dict = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"duplicate property '{key}'")
-        result[key] = value
-    return result
-
-
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a JSON number")
-
-
 def parse_json(data: bytes) -> object:
     try:
-        return json.loads(data.decode("utf-8"), object_pairs_hook=_reject_duplicates,
-                          parse_constant=_reject_constant)
-    except UnicodeDecodeError:
-        raise BadRequest("The body is not UTF-8 text", code="structure")
-    except (ValueError, RecursionError) as e:
+        return fhir_json.loads(data)
+    except fhir_json.JsonSyntaxError as e:
         raise BadRequest(f"Malformed JSON: {e}", code="structure")
 
 
@@ -107,8 +89,7 @@ def render(payload: dict | None, fmt: str, status: int = 200, headers: dict | No
     if fmt == XML:
         body = json_to_xml(payload, pretty=pretty)
     else:
-        body = json.dumps(payload, ensure_ascii=False, indent=2 if pretty else None,
-                          separators=None if pretty else (",", ":")).encode("utf-8")
+        body = fhir_json.dumps(payload, pretty=pretty).encode("utf-8")
     return Response(body, status=status, headers=headers, content_type=f"{MIME[fmt]}; charset=utf-8")
 
 

@@ -1,1 +1,19 @@
 """The FHIR interactions: plain arguments in, plain data out; no web framework here."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..storage.resources import ResourceStore
+    from .resources import ResourceService
+
+
+@dataclass
+class Services:
+    """What the HTTP layer reaches through `current_app.extensions["fhir"]`."""
+
+    settings: "Settings"
+    store: "ResourceStore"
+    resources: "ResourceService"

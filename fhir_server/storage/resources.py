@@ -2,8 +2,9 @@
 
 Documents
 - `history`: every version ever written, `_id` = "Type/id/version", with `type`, `rid`, `vid`, `ts`
-  (lastUpdated), `method` (POST, PUT, PATCH, DELETE), `deleted`, `resource` (None for a delete tombstone)
-  and `content` (the GridFS reference of a Binary's bytes).
+  (lastUpdated), `method` (POST, PUT, PATCH, DELETE), `deleted`, `json` (the resource as FHIR JSON text,
+  None for a delete tombstone: text keeps decimals exactly and costs the database no parsing), `content`
+  (the GridFS reference of a Binary's bytes) and the `ix_*` search fields (search/index.py).
 - `<Type>` (e.g. `Patient`): the current version of each resource, `_id` = id, same fields. A deleted
   resource keeps a tombstone here so that reads can answer 410 Gone.
 
@@ -12,22 +13,27 @@ Write order, without multi-document transactions (FerretDB has none)
 2. The new version is inserted into `history` with `pending: true`. This insert is the commit point: its
    `_id` is unique, so of two writers of the same version exactly one succeeds; the other gets a
    `VersionConflict` (answered 409, or 412 when the client sent If-Match).
-3. The current document is replaced, conditionally on it still holding the previous version
-   (or inserted, for version 1). Applying a version twice is harmless.
+3. The current document is made a copy of the latest history version of that resource (the projection).
+   The copy is conditional on the current document holding an older version, which MongoDB applies
+   atomically; FerretDB v1 evaluates such a filter and then writes, so a slow writer can put back an
+   older version. Hence the writer then reads the current document and the latest history version again
+   and repeats the copy until they agree: the last writer to touch the current document always leaves it
+   at the latest version, and no write is lost.
 4. `pending` is removed from the history document.
 If the process dies between 2 and 4, the version is committed but maybe not yet current. `recover()`
-(run at start-up) and any writer that collides with a pending version roll it forward by repeating
-steps 3 and 4, so the two collections always converge on the history.
+(run at start-up) projects every resource with a pending version, and a writer that collides with a
+version projects it before answering 409, so the two collections always converge on the history.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import bson
 import pymongo
 from pymongo.database import Database
 
+from ..formats.fhir_json import dumps, loads
 from .binaries import BinaryContent
 from .mongo import HISTORY
 
@@ -48,8 +54,16 @@ class StoredVersion:
     last_updated: datetime
     deleted: bool
     method: str
-    resource: dict | None
+    text: str | None
     content: dict | None = None
+    _parsed: dict | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def resource(self) -> dict | None:
+        """The resource (parsed once from its JSON text), None for a deletion."""
+        if self._parsed is None and self.text is not None:
+            self._parsed = loads(self.text)
+        return self._parsed
 
     @property
     def last_updated_text(self) -> str:
@@ -67,7 +81,7 @@ def _now() -> datetime:
 
 def _from_doc(doc: dict) -> StoredVersion:
     return StoredVersion(type=doc["type"], id=doc["rid"], version=doc["vid"], last_updated=doc["ts"],
-                         deleted=doc["deleted"], method=doc["method"], resource=doc.get("resource"),
+                         deleted=doc["deleted"], method=doc["method"], text=doc.get("json"),
                          content=doc.get("content"))
 
 
@@ -101,7 +115,7 @@ class ResourceStore:
             resource = {**resource, "id": resource_id, "meta": meta}
         doc = {"_id": f"{resource_type}/{resource_id}/{version}", "type": resource_type, "rid": resource_id,
                "vid": version, "ts": ts, "method": method, "deleted": resource is None,
-               "resource": resource, "pending": True, **(index or {})}
+               "json": dumps(resource) if resource is not None else None, "pending": True, **(index or {})}
         if content is not None:
             doc["content"] = self.binaries.put(content, resource.get("contentType") if resource else None)
         try:
@@ -113,31 +127,45 @@ class ResourceStore:
         except pymongo.errors.DuplicateKeyError:
             if content is not None:
                 self.binaries.delete(doc["content"])
-            self._roll_forward(self.history.find_one({"_id": doc["_id"]}))
+            self._project(resource_type, resource_id)
             raise VersionConflict(f"{resource_type}/{resource_id} version {version} was written concurrently")
-        self._roll_forward(doc)
-        return _from_doc(doc)
-
-    def _roll_forward(self, doc: dict | None) -> None:
-        """Makes a committed history version current (steps 3 and 4); idempotent."""
-        if not doc or not doc.get("pending"):
-            return
-        current = {k: v for k, v in doc.items() if k not in ("_id", "pending")}
-        collection = self.db[doc["type"]]
-        if doc["vid"] == 1:
-            try:
-                collection.insert_one({"_id": doc["rid"], **current})
-            except pymongo.errors.DuplicateKeyError:
-                pass  # already applied
-        else:
-            collection.replace_one({"_id": doc["rid"], "vid": doc["vid"] - 1}, current)
+        self._project(resource_type, resource_id, doc)
         self.history.update_one({"_id": doc["_id"]}, {"$unset": {"pending": ""}})
+        written = _from_doc(doc)
+        written._parsed = resource
+        return written
+
+    def _latest(self, resource_type: str, resource_id: str) -> dict | None:
+        found = self.history.find({"type": resource_type, "rid": resource_id}).sort("vid", -1).limit(1)
+        return next(iter(found), None)
+
+    def _project(self, resource_type: str, resource_id: str, latest: dict | None = None) -> None:
+        """Step 3: makes the current document the latest history version (see the module docstring)."""
+        collection = self.db[resource_type]
+        for _ in range(100):
+            latest = latest or self._latest(resource_type, resource_id)
+            if latest is None:
+                return
+            current = collection.find_one({"_id": resource_id}, {"vid": 1})
+            if current is not None and current["vid"] >= latest["vid"]:
+                if current["vid"] == latest["vid"]:
+                    return
+            else:
+                projection = {k: v for k, v in latest.items() if k not in ("_id", "pending")}
+                try:
+                    collection.replace_one({"_id": resource_id, "vid": {"$lt": latest["vid"]}}, projection,
+                                           upsert=True)
+                except pymongo.errors.DuplicateKeyError:
+                    pass  # a newer version is current already
+            latest = None  # check against the history again
+        raise RuntimeError(f"{resource_type}/{resource_id}: current version does not settle")
 
     def recover(self) -> int:
         """Completes writes a crash left between history and current; returns how many."""
-        pending = list(self.history.find({"pending": True}).sort([("vid", 1)]))
+        pending = list(self.history.find({"pending": True}, {"type": 1, "rid": 1}))
         for doc in pending:
-            self._roll_forward(doc)
+            self._project(doc["type"], doc["rid"])
+            self.history.update_one({"_id": doc["_id"]}, {"$unset": {"pending": ""}})
         return len(pending)
 
     def history_page(self, resource_type: str, resource_id: str | None, since: datetime | None,

@@ -29,7 +29,7 @@ def test_large_binary_round_trips_raw_and_as_fhir(http, base, db):
     assert base64.b64decode(resource["data"]) == content
 
     stored = db["Binary"].find_one({"_id": binary_id})
-    assert "data" not in stored["resource"]  # the bytes live in GridFS chunks, not in the document
+    assert '"data"' not in stored["json"]  # the bytes live in GridFS chunks, not in the document
     assert stored["content"]["size"] == len(content)
 
 

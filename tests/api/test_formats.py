@@ -63,3 +63,16 @@ def test_xml_with_doctype_is_refused(http, base):
     response = http.post(f"{base}/Patient", data=attack, headers={"Content-Type": XML, "Accept": JSON})
     assert response.status_code == 400
     assert "root:" not in response.text
+
+
+def test_decimals_keep_their_digits(http, base):
+    """FHIR decimals are exact: 1.50 and 0.0000001 come back as written, in JSON and XML."""
+    body = (b'{"resourceType":"Patient","extension":[{"url":"http://example.org/weight",'
+            b'"valueDecimal":1.50},{"url":"http://example.org/tiny","valueDecimal":0.0000001}]}')
+    created = http.post(f"{base}/Patient", data=body, headers={"Content-Type": JSON, "Accept": JSON})
+    assert created.status_code == 201, created.text
+    url = f"{base}/Patient/{created.json()['id']}"
+    text = http.get(url, headers={"Accept": JSON}).text
+    assert '"valueDecimal":1.50' in text and '"valueDecimal":0.0000001' in text
+    xml = http.get(url, headers={"Accept": XML}).text
+    assert 'value="1.50"' in xml and 'value="0.0000001"' in xml

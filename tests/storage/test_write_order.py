@@ -1,6 +1,7 @@
 """A write interrupted between its statements is completed, never lost or half-visible."""
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -21,7 +22,7 @@ def crashed_write(store: ResourceStore, rid: str, version: int, resource: dict) 
     store.history.insert_one({
         "_id": f"Patient/{rid}/{version}", "type": "Patient", "rid": rid, "vid": version,
         "ts": datetime.now(timezone.utc), "method": "PUT", "deleted": False,
-        "resource": {**resource, "id": rid, "meta": {"versionId": str(version)}}, "pending": True})
+        "json": json.dumps({**resource, "id": rid, "meta": {"versionId": str(version)}}), "pending": True})
 
 
 def test_recover_completes_a_write_cut_short(store):
