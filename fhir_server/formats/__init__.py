@@ -1,7 +1,8 @@
-"""FHIR R4 wire formats: XML <-> JSON conversion driven by the official StructureDefinitions.
+"""FHIR R4 wire formats, pure (no Flask, no pymongo).
 
-`structure` indexes the element definitions (names, cardinality, types); `xml` converts both ways.
-Neither imports Flask or pymongo.
+`fhir_json` reads and writes JSON text keeping decimal digits; `structure` indexes the official
+StructureDefinitions (names, cardinality, types); `xml` converts XML <-> JSON with them, helped by
+`primitives` (value attributes) and `xhtml` (safe parsing, Narrative.div).
 """
 from __future__ import annotations
 
