@@ -13,8 +13,11 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 STAMP=.venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)
 if [[ ! -f "$STAMP" ]]; then
-  .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e '.[test]'
+  if ! { .venv/bin/python -m pip install --upgrade pip && .venv/bin/python -m pip install -e '.[test]'; } \
+      > .venv/pip.log 2>&1; then
+    tail -n 40 .venv/pip.log >&2
+    exit 1
+  fi
   rm -f .venv/.installed-* && touch "$STAMP"
 fi
 scripts/fetch-fhir-packages.sh

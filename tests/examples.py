@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from lxml import etree
+
 from validation.definitions import example_path
 
 SHARED_EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "fhir-r4-examples"
@@ -25,3 +27,14 @@ def load(path: Path) -> dict:
 
 def without_meta(resource: dict) -> dict:
     return {k: v for k, v in resource.items() if k != "meta"}
+
+
+def canonical(value: object) -> object:
+    """`value` with each narrative div in canonical XML form: the XML representation carries the
+    XHTML, not its text, so `&quot;` may come back as `"`."""
+    if isinstance(value, dict):
+        return {k: etree.canonicalize(v, strip_text=False) if k == "div" and isinstance(v, str) else canonical(v)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [canonical(v) for v in value]
+    return value
