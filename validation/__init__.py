@@ -1,5 +1,48 @@
 """Resource validation against the FHIR R4 (4.0.1) structure: pure functions, no web framework.
 
 `validate_resource(resource)` returns every problem found as an `Issue` with its element path; it never
-raises for invalid input.
+raises for invalid input. Three layers look at the resource (see README.md): the official JSON schema
+(`schema.py`), the fhir.resources R4 models (`models.py`) and a few rules of the spec (`rules.py`).
 """
+from __future__ import annotations
+
+from typing import Callable
+
+from .issues import Issue
+from .models import model_issues
+from .paths import sort_key
+from .rules import rule_issues
+from .schema import resource_types, schema_issues
+
+__all__ = ["Issue", "validate_resource"]
+
+# In this order: when two layers report the same problem (same path and code), the first one's message is kept.
+_LAYERS: tuple[Callable[[dict], list[Issue]], ...] = (schema_issues, rule_issues, model_issues)
+
+
+def validate_resource(resource: object, expected_type: str | None = None) -> list[Issue]:
+    """Every problem found in `resource` (a parsed JSON value), sorted by path; [] when it is valid R4."""
+    if not isinstance(resource, dict):
+        return [Issue("error", "invalid", "", "A resource must be a JSON object")]
+    resource_type = resource.get("resourceType")
+    if not isinstance(resource_type, str) or resource_type not in resource_types():
+        found = "no resourceType" if resource_type is None else f"resourceType {resource_type!r}"
+        return [Issue("error", "invalid", "", f"Not an R4 resource: {found}")]
+    issues: list[Issue] = []
+    if expected_type is not None and resource_type != expected_type:
+        issues.append(Issue("error", "invalid", f"{resource_type}.resourceType",
+                            f"Expected a {expected_type} resource, found {resource_type}"))
+    for layer in _LAYERS:
+        try:
+            issues.extend(layer(resource))
+        except RecursionError:
+            issues.append(Issue("error", "too-costly", "", "The resource is nested too deeply to be checked"))
+    return _merged(issues)
+
+
+def _merged(issues: list[Issue]) -> list[Issue]:
+    """One issue per (path, code), sorted by path."""
+    unique: dict[tuple[str, str], Issue] = {}
+    for issue in issues:
+        unique.setdefault((issue.path, issue.code), issue)
+    return sorted(unique.values(), key=lambda issue: sort_key(issue.path))

@@ -63,3 +63,64 @@ def json_schema() -> dict:
 def example_path(file_name: str) -> Path:
     """An official example of the spec, such as ``Patient-example.json``."""
     return packages_dir() / "hl7.fhir.r4.examples" / file_name
+
+
+@lru_cache(maxsize=1)
+def required_codes() -> dict[str, tuple[str, ...]]:
+    """The allowed codes of every `code` element with a required binding to a closed list of codes, by
+    element path (``DocumentReference.docStatus``); value sets that cannot be expanded from the package
+    (MIME types, languages, currencies) are left out."""
+    result: dict[str, tuple[str, ...]] = {}
+    for sd in structure_definitions().values():
+        for element in sd.get("snapshot", {}).get("element", []):
+            binding = element.get("binding") or {}
+            types = [t.get("code") for t in element.get("type", [])]
+            if binding.get("strength") == "required" and types == ["code"] and binding.get("valueSet"):
+                codes = _expansion(binding["valueSet"].split("|")[0])
+                if codes:
+                    result[element["path"]] = tuple(sorted(codes))
+    return result
+
+
+def _expansion(url: str) -> set[str] | None:
+    """The codes of a value set made of whole code systems and code lists, or None."""
+    value_set = _package_resource("ValueSet", url)
+    compose = (value_set or {}).get("compose", {})
+    if not compose or compose.get("exclude"):
+        return None
+    codes: set[str] = set()
+    for include in compose.get("include", []):
+        if include.get("filter"):
+            return None
+        if include.get("concept"):
+            codes.update(concept["code"] for concept in include["concept"])
+            continue
+        for nested in include.get("valueSet", []):
+            nested_codes = _expansion(nested.split("|")[0])
+            if nested_codes is None:
+                return None
+            codes |= nested_codes
+        if include.get("system"):
+            code_system = _package_resource("CodeSystem", include["system"])
+            if not code_system or code_system.get("content") != "complete":
+                return None
+            codes.update(_concept_codes(code_system.get("concept", [])))
+    return codes
+
+
+def _concept_codes(concepts: list[dict]):
+    """Every selectable code of a code system's concept tree (abstract ones, such as item type `question`, are not)."""
+    for concept in concepts:
+        if not any(p.get("code") == "notSelectable" and p.get("valueBoolean") for p in concept.get("property", [])):
+            yield concept["code"]
+        yield from _concept_codes(concept.get("concept", []))
+
+
+def _package_resource(resource_type: str, url: str) -> dict | None:
+    """A ValueSet or CodeSystem of the examples package by canonical URL (its file is named by the URL's tail)."""
+    path = example_path(f"{resource_type}-{url.rstrip('/').rsplit('/', 1)[-1]}.json")
+    if not path.is_file():
+        return None
+    with path.open("rb") as f:
+        resource = json.load(f)
+    return resource if resource.get("url") == url else None

@@ -1,0 +1,66 @@
+"""The rules of the R4 spec that neither the schema nor the models check."""
+from __future__ import annotations
+
+import pytest
+
+from validation.rules import rule_issues
+
+XHTML = 'xmlns="http://www.w3.org/1999/xhtml"'
+
+
+def problems(resource: dict) -> set[tuple[str, str]]:
+    return {(i.path, i.code) for i in rule_issues(resource)}
+
+
+def patient(**elements) -> dict:
+    return {"resourceType": "Patient", **elements}
+
+
+def extended(value: str = "x") -> dict:
+    return {"extension": [{"url": "http://example.org/x", "valueString": value}]}
+
+
+def test_null_entries_paired_with_their_companion():
+    name = {"given": ["A", None, "C"], "_given": [None, extended(), extended()]}
+    assert problems(patient(name=[name])) == set()
+
+
+@pytest.mark.parametrize("name, path", [
+    ({"given": [None, "B"]}, "Patient.name[0].given[0]"),
+    ({"given": [None, "B"], "_given": [None, extended()]}, "Patient.name[0].given[0]"),
+    ({"_given": [None]}, "Patient.name[0].given[0]"),
+    ({"given": ["A", "B"], "_given": [extended()]}, "Patient.name[0].given"),
+])
+def test_null_entries_without_a_counterpart(name, path):
+    assert problems(patient(name=[name])) == {(path, "structure")}
+
+
+def test_extension_url_is_required():
+    nested = {"url": "http://example.org/x", "extension": [{"valueCode": "b"}]}
+    resource = patient(extension=[{"valueString": "a"}], name=[{"modifierExtension": [nested]}])
+    assert problems(resource) == {("Patient.extension[0].url", "required"),
+                                  ("Patient.name[0].modifierExtension[0].extension[0].url", "required")}
+
+
+@pytest.mark.parametrize("div", [
+    f"<div {XHTML}>plain</div>",
+    f"<div {XHTML}><p>A &amp; B &lt; C &#169;</p><a href=\"#x\">x</a></div>",
+    f"<div {XHTML}>\n  <table><tr><td>1</td></tr></table>\n</div>",
+])
+def test_valid_narrative(div):
+    assert problems(patient(text={"status": "generated", "div": div})) == set()
+
+
+@pytest.mark.parametrize("div", [
+    "<div>no namespace</div>",
+    f"<p {XHTML}>not a div</p>",
+    '<div xmlns="http://example.org">other namespace</div>',
+    f"<div {XHTML}><p>unclosed</pa></div>",  # HL7 test list-xhtml-syntax
+    f"<div {XHTML}>CPT&reg;</div>",  # HL7 test xml-bad-entities: HTML entities are not XML
+    f'<!DOCTYPE div [<!ENTITY x SYSTEM "file:///etc/passwd">]><div {XHTML}>&x;</div>',
+    f"<div {XHTML}>text</div> trailing",
+    "plain text",
+])
+def test_invalid_narrative(div):
+    resource = patient(contained=[patient(text={"status": "generated", "div": div})])
+    assert problems(resource) == {("Patient.contained[0].text.div", "value")}

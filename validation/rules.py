@@ -1,0 +1,81 @@
+"""Layer 3: what the R4 spec requires of every resource but neither the schema nor the models check.
+
+- ``null`` only inside a primitive array, standing for an entry whose value is given by the matching
+  ``_x`` entry (``"given": [null, "B"], "_given": [{"extension": [...]}, null]``), and the two arrays of
+  the same length (the corrected schema lets null entries through for this; the official one refused
+  them all, valid or not, and neither it nor the models check the pairing);
+- ``Extension.url`` is present (min 1; the fhir.resources Extension model does not enforce it and the
+  schema leaves required primitives to the models);
+- ``Narrative.div`` is well-formed XML without a DOCTYPE, whose root is an XHTML ``div`` (the schema
+  only says it is a string).
+Resource ids and empty values are checked by the corrected schema (see corrected_schema.py).
+"""
+from __future__ import annotations
+
+import re
+
+from lxml import etree
+
+from .issues import Issue
+from .paths import element_path
+
+XHTML_DIV = "{http://www.w3.org/1999/xhtml}div"
+_DOCTYPE = re.compile(r"<!DOCTYPE|<!ENTITY", re.IGNORECASE)
+_EXTENSIONS = ("extension", "modifierExtension")
+
+
+def rule_issues(resource: dict) -> list[Issue]:
+    """The problems these rules find in a resource (a JSON object)."""
+    issues: list[Issue] = []
+    _check(resource, [], resource["resourceType"], issues)
+    return issues
+
+
+def _check(node: object, location: list, root: str, issues: list[Issue]) -> None:
+    if isinstance(node, dict):
+        for name, value in node.items():
+            here = location + [name]
+            if isinstance(value, list):
+                _check_pairing(node, name, here, root, issues)
+            if name == "div" and isinstance(value, str) and value:
+                _check_div(value, element_path(root, here), issues)
+            if name in _EXTENSIONS and isinstance(value, list):
+                for index, extension in enumerate(value):
+                    if isinstance(extension, dict) and extension and "url" not in extension:
+                        issues.append(Issue("error", "required", element_path(root, here + [index, "url"]),
+                                            "Missing required element 'url'"))
+            _check(value, here, root, issues)
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            _check(value, location + [index], root, issues)
+
+
+def _check_pairing(parent: dict, name: str, location: list, root: str, issues: list[Issue]) -> None:
+    """A primitive array and its `_x` companion: nulls only where the other side has an entry."""
+    values = parent[name]
+    other_name = name[1:] if name.startswith("_") else f"_{name}"
+    other = parent.get(other_name)
+    other = other if isinstance(other, list) else []
+    for index, value in enumerate(values):
+        if value is None and (index >= len(other) or other[index] is None):
+            issues.append(Issue("error", "structure", element_path(root, location + [index]),
+                                f"null in '{name}' needs a matching entry in '{other_name}'"))
+    if not name.startswith("_") and other_name in parent and other and len(other) != len(values):
+        issues.append(Issue("error", "structure", element_path(root, location),
+                            f"'{name}' and '{other_name}' must have the same number of entries "
+                            f"({len(values)} and {len(other)})"))
+
+
+def _check_div(text: str, path: str, issues: list[Issue]) -> None:
+    if _DOCTYPE.search(text):
+        issues.append(Issue("error", "value", path, "The narrative must not have a DOCTYPE or entity declaration"))
+        return
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)  # one per call: not thread-safe
+    try:
+        element = etree.fromstring(text, parser)
+    except (etree.XMLSyntaxError, ValueError) as e:
+        issues.append(Issue("error", "value", path, f"The narrative is not well-formed XHTML: {e}"))
+        return
+    if element.tag != XHTML_DIV:
+        issues.append(Issue("error", "value", path,
+                            "The narrative must be a <div> in the XHTML namespace (http://www.w3.org/1999/xhtml)"))

@@ -1,0 +1,149 @@
+"""Layer 1: the official R4 JSON schema (fhir.schema.json, draft-06), corrected (see corrected_schema.py).
+
+A resource is checked against its own type's definition, never the root ``oneOf`` of all 146 types (slow,
+and its errors say nothing useful). The one ``oneOf`` inside the definitions, ``ResourceList`` (a
+contained resource, ``Bundle.entry.resource``, ``Parameters.parameter.resource``), is dispatched on the
+nested resource's own ``resourceType`` in the same way, so its errors keep their paths.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from functools import lru_cache
+from typing import Iterator
+
+from jsonschema import Draft6Validator, ValidationError, validators
+
+from .corrected_schema import BASE64_KEYWORD, LOCAL_REF, NULLABLE_KEYWORD, definitions, resource_list
+from .issues import Issue
+from .paths import element_path
+
+_WHITESPACE = re.compile(r"\s+")
+_MAX_CODES_SHOWN = 12
+_JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "an integer",
+               float: "a decimal number", type(None): "null"}
+_SCHEMA_TYPES = {"object": "an object", "array": "an array", "string": "a string", "boolean": "a boolean",
+                 "number": "a number", "integer": "an integer"}
+_EMPTY = {"minLength": "Empty string", "minItems": "Empty array", "minProperties": "Empty object"}
+
+
+@lru_cache(maxsize=1)
+def resource_types() -> frozenset[str]:
+    """Every R4 resource type."""
+    return frozenset(resource_list()[1])
+
+
+def schema_issues(resource: dict) -> list[Issue]:
+    """The problems the JSON schema finds in a resource whose resourceType is a known R4 type."""
+    root = resource["resourceType"]
+    return [issue for error in _validator(root).iter_errors(resource) for issue in _issues(root, error)]
+
+
+# -- the validator ---------------------------------------------------------------------------------------
+def _ref(validator, ref, instance, _schema) -> Iterator[ValidationError]:
+    # Every reference in the schema is local (#/definitions/Name): a dict lookup instead of jsonschema's
+    # general resolver, which took a third of the time.
+    yield from validator.descend(instance, definitions()[ref[len(LOCAL_REF):]])
+
+
+def _one_of(validator, one_of, instance, schema) -> Iterator[ValidationError]:
+    branches, indexes = resource_list()
+    if one_of is not branches:
+        yield from _DRAFT6_ONE_OF(validator, one_of, instance, schema)
+        return
+    if not isinstance(instance, dict):
+        yield ValidationError("A resource must be a JSON object", validator="resource", instance=instance)
+        return
+    resource_type = instance.get("resourceType")
+    if resource_type not in indexes:
+        message = "A resource needs a resourceType" if resource_type is None else \
+            f"{resource_type!r} is not an R4 resource type"
+        yield ValidationError(message, validator="resourceType", instance=resource_type, path=["resourceType"])
+        return
+    index = indexes[resource_type]
+    yield from validator.descend(instance, branches[index], schema_path=index)
+
+
+def _base64(_validator, enabled, instance, _schema) -> Iterator[ValidationError]:
+    if enabled and isinstance(instance, str):
+        try:
+            base64.b64decode(_WHITESPACE.sub("", instance), validate=True)
+        except (binascii.Error, ValueError):
+            yield ValidationError("The value is not valid base64", instance=instance)
+
+
+def _nullable(validator, schema, instance, _parent) -> Iterator[ValidationError]:
+    if instance is not None:
+        yield from validator.descend(instance, schema)
+
+
+_DRAFT6_ONE_OF = Draft6Validator.VALIDATORS["oneOf"]
+_Validator = validators.extend(Draft6Validator, {"$ref": _ref, "oneOf": _one_of, BASE64_KEYWORD: _base64,
+                                                 NULLABLE_KEYWORD: _nullable})
+
+
+@lru_cache(maxsize=None)
+def _validator(resource_type: str) -> Draft6Validator:
+    return _Validator(definitions()[resource_type])
+
+
+@lru_cache(maxsize=1)
+def _type_names() -> dict[int, str]:
+    """The name of each primitive type definition, by the identity of its schema."""
+    return {id(schema): name for name, schema in definitions().items() if "properties" not in schema}
+
+
+# -- errors to issues ----------------------------------------------------------------------------------
+def _issues(root: str, error: ValidationError) -> Iterator[Issue]:
+    location = list(error.absolute_path)
+    path = element_path(root, location)
+    kind, value = error.validator, error.instance
+    if kind == "additionalProperties":
+        known = error.schema.get("properties", {})
+        for name in value:
+            if name not in known:
+                yield Issue("error", "structure", element_path(root, location + [name]), f"Unknown property '{name}'")
+    elif kind == "required":
+        for name in error.validator_value:
+            if name not in value:
+                yield Issue("error", "required", element_path(root, location + [name]),
+                            f"Missing required element '{name}'")
+    elif kind == "type":
+        yield Issue("error", "structure", path, f"Expected {_expected(error.validator_value)}, "
+                                                f"found {_JSON_TYPES.get(type(value), 'a value')}")
+    elif kind in _EMPTY or (value == "" and kind in ("pattern", "enum")):
+        code = "value" if isinstance(value, str) else "structure"
+        yield Issue("error", code, path, f"{_EMPTY.get(kind, 'Empty string')}: leave the element out instead")
+    elif kind == "enum":
+        if not isinstance(value, str):
+            yield Issue("error", "structure", path, f"Expected a string (a code), found {_JSON_TYPES.get(type(value))}")
+            return
+        codes = ", ".join(map(str, error.validator_value[:_MAX_CODES_SHOWN]))
+        more = ", ..." if len(error.validator_value) > _MAX_CODES_SHOWN else ""
+        yield Issue("error", "code-invalid", path, f"{_shown(value)} is not one of the allowed codes ({codes}{more})")
+    elif kind == "pattern":
+        yield Issue("error", "value", path, f"{_shown(value)} is not a valid {_type_name(error)}")
+    elif kind in ("minimum", "maximum"):
+        yield Issue("error", "value", path, f"{value} is out of range for {_type_name(error)}")
+    elif kind == "resource":
+        yield Issue("error", "structure", path, error.message)
+    elif kind in ("const", "resourceType"):
+        yield Issue("error", "invalid", path, error.message)
+    else:
+        yield Issue("error", "value", path, error.message)
+
+
+def _type_name(error: ValidationError) -> str:
+    return _type_names().get(id(error.schema), "its type")
+
+
+def _expected(wanted: object) -> str:
+    if isinstance(wanted, str):
+        return _SCHEMA_TYPES.get(wanted, wanted)
+    return " or ".join(_SCHEMA_TYPES.get(name, name) for name in wanted)  # type: ignore[union-attr]
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
