@@ -7,7 +7,7 @@
 - ``Extension.url`` is present (min 1; the fhir.resources Extension model does not enforce it and the
   schema leaves required primitives to the models);
 - ``Narrative.div`` is well-formed XML without a DOCTYPE, whose root is an XHTML ``div`` (the schema
-  only says it is a string).
+  only says it is a string), holding only basic HTML formatting (txt-1) and some content (txt-2).
 Resource ids and empty values are checked by the corrected schema (see corrected_schema.py).
 """
 from __future__ import annotations
@@ -19,7 +19,14 @@ from lxml import etree
 from .issues import Issue
 from .paths import element_path
 
-XHTML_DIV = "{http://www.w3.org/1999/xhtml}div"
+XHTML_NS = "http://www.w3.org/1999/xhtml"
+XHTML_DIV = f"{{{XHTML_NS}}}div"
+# The HTML 4.0 formatting elements R4 allows in a narrative (txt-1).
+NARRATIVE_ELEMENTS = frozenset(
+    "a abbr acronym address b bdo big blockquote br caption cite code col colgroup dd dfn div dl dt em "
+    "h1 h2 h3 h4 h5 h6 hr i img kbd li ol p pre q samp small span strong sub sup table tbody td tfoot th "
+    "thead tr tt ul var".split())
+_SCRIPT_URL = re.compile(r"\s*(javascript|vbscript|data\s*:\s*text/html)", re.IGNORECASE)
 _DOCTYPE = re.compile(r"<!DOCTYPE|<!ENTITY", re.IGNORECASE)
 _EXTENSIONS = ("extension", "modifierExtension")
 
@@ -79,3 +86,28 @@ def _check_div(text: str, path: str, issues: list[Issue]) -> None:
     if element.tag != XHTML_DIV:
         issues.append(Issue("error", "value", path,
                             "The narrative must be a <div> in the XHTML namespace (http://www.w3.org/1999/xhtml)"))
+        return
+    _check_narrative_content(element, path, issues)
+
+
+def _check_narrative_content(div: etree._Element, path: str, issues: list[Issue]) -> None:
+    """txt-1: only basic HTML formatting (no script, forms, frames, event handlers or script URLs), as one
+    issue listing every offence; txt-2: some content (a warning: official examples have empty narratives).
+    Clients render narratives, so txt-1 also keeps stored script out of them."""
+    offences: list[str] = []
+    for node in div.iter():
+        if not isinstance(node.tag, str):
+            continue  # comments and processing instructions carry no markup
+        name = etree.QName(node).localname
+        if etree.QName(node).namespace != XHTML_NS or name not in NARRATIVE_ELEMENTS:
+            offences.append(f"element <{name}>")
+            continue
+        for attribute, value in node.attrib.items():
+            local = etree.QName(attribute).localname.lower()
+            if local.startswith("on") or (local in ("href", "src") and _SCRIPT_URL.match(value)):
+                offences.append(f"attribute '{local}' of <{name}>")
+    if offences:
+        issues.append(Issue("error", "invariant", path, "txt-1: a narrative holds basic HTML formatting only; "
+                            f"not allowed: {', '.join(offences)}"))
+    if not "".join(div.itertext()).strip() and div.find(f".//{{{XHTML_NS}}}img") is None:
+        issues.append(Issue("warning", "informational", path, "txt-2: the narrative has no content"))

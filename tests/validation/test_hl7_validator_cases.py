@@ -23,7 +23,6 @@ NOT_COVERED = {
     "list-contained-bad.json": "its structural error is R5's (List.subject is an array in R5, 0..1 in R4); "
                                "the rest are the invariants ref-1 and dom-3",
     "risk-assessment-probability-range.json": INVARIANT + "ras-2",
-    "pat-security-bad-xhtml.json": INVARIANT + "txt-1 (the XHTML elements allowed in a narrative)",
     "bad-markdown.json": "markdown content rules (embedded HTML), not structure",
     "target-ref-profile-empty.json": "extensions whose definitions must be resolved (profiles)",
     "ips-htmlrefs-backwards.json": "extension definitions (profiles) and narrative links within a Bundle",

@@ -68,11 +68,12 @@ def test_shared_examples_are_valid(path):
 
 @pytest.mark.parametrize("prefix", sorted(PACKAGE_EXAMPLES))
 def test_every_official_example_validates_or_is_a_known_fault(prefix):
+    """No error (a few official examples have empty narratives, which only gets a txt-2 warning)."""
     refused = {}
     for path in PACKAGE_EXAMPLES[prefix]:
         resource = json.loads(path.read_text(encoding="utf-8"))
         if isinstance(resource, dict) and "resourceType" in resource:
-            issues = validate_resource(resource)
+            issues = [i for i in validate_resource(resource) if i.severity in ("error", "fatal")]
             if issues:
                 refused[path.name] = issues
     expected = {name for name in KNOWN_FAULTS if name.split("-")[0] == prefix}

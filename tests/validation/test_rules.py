@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from validation import validate_resource
 from validation.rules import rule_issues
 
 XHTML = 'xmlns="http://www.w3.org/1999/xhtml"'
@@ -64,3 +65,24 @@ def test_valid_narrative(div):
 def test_invalid_narrative(div):
     resource = patient(contained=[patient(text={"status": "generated", "div": div})])
     assert problems(resource) == {("Patient.contained[0].text.div", "value")}
+
+
+def _narrative(div: str) -> dict:
+    return {"resourceType": "Patient", "text": {"status": "generated", "div": div}}
+
+
+def test_narrative_with_script_or_event_handlers_is_refused_listing_each_offence():
+    div = ('<div xmlns="http://www.w3.org/1999/xhtml"><script>alert(1)</script>'
+           '<a href=" javascript:alert(2)" onclick="x()">x</a><iframe src="http://e.org"/></div>')
+    issues = validate_resource(_narrative(div))
+    assert [(i.severity, i.code, i.path) for i in issues] == [("error", "invariant", "Patient.text.div")]
+    for offence in ("<script>", "'href' of <a>", "'onclick' of <a>", "<iframe>"):
+        assert offence in issues[0].message
+
+
+def test_basic_formatting_narrative_is_accepted_and_an_empty_one_only_warned():
+    div = ('<div xmlns="http://www.w3.org/1999/xhtml"><p style="color:red">A <b>bold</b> '
+           '<a href="http://example.org">link</a></p><table><tr><td>1</td></tr></table></div>')
+    assert validate_resource(_narrative(div)) == []
+    empty = validate_resource(_narrative('<div xmlns="http://www.w3.org/1999/xhtml"> </div>'))
+    assert [(i.severity, i.path) for i in empty] == [("warning", "Patient.text.div")]
