@@ -1,6 +1,8 @@
 """FHIR R4 server for a national shared health record: the Flask app factory."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Flask
 
 
@@ -11,6 +13,7 @@ def create_app(config: dict | None = None) -> Flask:
     from .registry import RESOURCES
     from .service import Services
     from .service.resources import ResourceService
+    from .storage.ferretdb import index_id_lookups
     from .storage.mongo import connect, ensure_indexes
     from .storage.resources import ResourceStore
 
@@ -20,10 +23,22 @@ def create_app(config: dict | None = None) -> Flask:
 
     db = connect(settings.mongodb_uri, settings.database_name)
     ensure_indexes(db, list(RESOURCES))
+    if settings.ferretdb_sqlite_dir:
+        index_id_lookups(Path(settings.ferretdb_sqlite_dir), settings.database_name)
     store = ResourceStore(db)
     store.recover()
     app.extensions["fhir"] = Services(settings, store, ResourceService(store))
 
+    warm_up()
     app.register_blueprint(rest.bp)
     errors.register(app)
     return app
+
+
+def warm_up() -> None:
+    """Loads the R4 definitions (about a second) at start-up rather than on a worker's first request."""
+    from validation import validate_resource
+
+    from .formats.structure import element_index
+    validate_resource({"resourceType": "Patient"})
+    element_index()

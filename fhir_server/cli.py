@@ -50,6 +50,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not os.environ.get("MONGODB_URI"):
         database = LocalFerretDB(args.data)
         os.environ["MONGODB_URI"] = database.start()
+        os.environ["FERRETDB_SQLITE_DIR"] = str(database.sqlite_dir)
         print(f"FerretDB (SQLite, data in {args.data}) at {os.environ['MONGODB_URI']}", flush=True)
     try:
         print(f"FHIR R4 base: http://{args.host}:{args.port}/fhir", flush=True)

@@ -11,6 +11,8 @@ class Settings:
     database_name: str = "fhir"
     # Largest request body accepted (a Binary of tens of MB arrives base64-encoded: 4/3 of its size).
     max_body_bytes: int = 128 * 1024 * 1024
+    # Set when the database is a local FerretDB (storage/ferretdb.py): its SQLite folder.
+    ferretdb_sqlite_dir: str = ""
     history_page_size: int = 50
     history_page_max: int = 500
 
@@ -22,6 +24,7 @@ class Settings:
             "mongodb_uri": os.environ.get("MONGODB_URI"),
             "database_name": os.environ.get("FHIR_DATABASE"),
             "max_body_bytes": os.environ.get("FHIR_MAX_BODY_BYTES"),
+            "ferretdb_sqlite_dir": os.environ.get("FERRETDB_SQLITE_DIR"),
         }
         kwargs = {}
         for field in fields(cls):

@@ -32,10 +32,12 @@ def database(tmp_path_factory):
         pymongo.MongoClient(uri).drop_database(name)
         return
     ferret = LocalFerretDB(tmp_path_factory.mktemp("ferretdb"))
+    os.environ["FERRETDB_SQLITE_DIR"] = str(ferret.sqlite_dir)  # for the server (storage/ferretdb.py)
     try:
         yield ferret.start(), name
     finally:
         ferret.stop()
+        del os.environ["FERRETDB_SQLITE_DIR"]
 
 
 @pytest.fixture(scope="session")

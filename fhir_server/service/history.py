@@ -30,6 +30,7 @@ def history_bundle(store: ResourceStore, base: str, resource_type: str, resource
     offset = _integer(params, "_offset", 0)
     since = _instant(params, "_since")
     before = _instant(params, "_before") or datetime.now(timezone.utc)
+    before = before.replace(microsecond=before.microsecond // 1000 * 1000)  # as precise as the links
     versions, total = store.history_page(resource_type, resource_id, since, before, offset, count)
     if resource_id is not None and total == 0 and store.current(resource_type, resource_id) is None:
         raise NotFound(f"{resource_type}/{resource_id} is not known")

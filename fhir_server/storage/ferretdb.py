@@ -3,10 +3,16 @@
 The binary is built by scripts/build-ferretdb.sh into .cache/bin/ferretdb. It listens on a free
 loopback port, keeps its data in the folder it is given, sends no telemetry, and dies with its
 parent process (so a killed server never leaves it running).
+
+FerretDB v1.24 (SQLite) hands only one kind of filter to SQLite, `{_id: value}`, as
+`_ferretdb_sjson->'$._id' = ?`; but it indexes `_id` as `_ferretdb_sjson->"_id"`, which SQLite does not
+recognise as the same expression, so every lookup by id scans the whole table (34 ms instead of 0.7 ms
+at 20,000 documents). `index_id_lookups` adds the index SQLite can use, to each collection's table.
 """
 from __future__ import annotations
 
 import ctypes
+import sqlite3
 import os
 import signal
 import socket
@@ -44,10 +50,14 @@ class LocalFerretDB:
         self.process: subprocess.Popen | None = None
         self.uri = ""
 
+    @property
+    def sqlite_dir(self) -> Path:
+        return self.data_dir / "sqlite"
+
     def start(self, timeout: float = 30.0) -> str:
         if not self.binary.is_file():
             raise DatabaseStartError(f"{self.binary} is missing: run scripts/setup.sh (or set MONGODB_URI)")
-        sqlite_dir = self.data_dir / "sqlite"
+        sqlite_dir = self.sqlite_dir
         sqlite_dir.mkdir(parents=True, exist_ok=True)
         port = free_port()
         log = open(self.data_dir / "ferretdb.log", "ab")
@@ -97,3 +107,21 @@ class LocalFerretDB:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def index_id_lookups(sqlite_dir: Path, database_name: str) -> int:
+    """Adds the `_id` index FerretDB's own lookups can use (see the module docstring) to every table of
+    one database; returns how many tables it covered. Creating an index that exists is a no-op."""
+    path = Path(sqlite_dir) / f"{database_name}.sqlite"
+    if not path.is_file():
+        return 0
+    connection = sqlite3.connect(path, timeout=30)
+    try:
+        tables = [row[0] for row in connection.execute("SELECT table_name FROM _ferretdb_collections")]
+        for table in tables:
+            connection.execute(f'CREATE INDEX IF NOT EXISTS "{table}_id_lookup" '
+                               f"ON \"{table}\" (_ferretdb_sjson->'$._id')")
+        connection.commit()
+        return len(tables)
+    finally:
+        connection.close()

@@ -5,6 +5,7 @@ import pymongo
 from pymongo.database import Database
 
 HISTORY = "history"
+JOURNAL = "write_journal"
 BINARY_BUCKET = "binary"
 
 
@@ -19,7 +20,10 @@ def ensure_indexes(db: Database, resource_types: list[str]) -> None:
     # The _id "Type/id/version" is unique, which is what serialises concurrent writers of one resource.
     history.create_index([("type", 1), ("rid", 1), ("vid", -1)], name="instance_history")
     history.create_index([("type", 1), ("ts", -1)], name="type_history")
-    history.create_index([("pending", 1)], name="pending_writes", sparse=True)
+    db[JOURNAL].create_index([("type", 1)], name="journal_type")  # creates the collection up front
+    # GridFS's own indexes, made here so that every collection exists from the start (see ferretdb.py).
+    db[f"{BINARY_BUCKET}.files"].create_index([("filename", 1), ("uploadDate", 1)])
+    db[f"{BINARY_BUCKET}.chunks"].create_index([("files_id", 1), ("n", 1)], unique=True)
     for resource_type in resource_types:
         db[resource_type].create_index([("ts", -1)], name="last_updated")
         db[resource_type].create_index([("ix_identifier", 1)], name="identifier")

@@ -7,22 +7,29 @@ Documents
   (the GridFS reference of a Binary's bytes) and the `ix_*` search fields (search/index.py).
 - `<Type>` (e.g. `Patient`): the current version of each resource, `_id` = id, same fields. A deleted
   resource keeps a tombstone here so that reads can answer 410 Gone.
+- `write_journal`: one small document per write under way, naming the resource and the history `_id`.
+
+Every read and write of a single resource addresses documents by `_id` alone: it is the one filter FerretDB
+v1 (SQLite) hands to SQLite instead of scanning the collection in Go. Versions are numbered 1, 2, 3...
+without gaps, so the latest one is found by probing the `_id` after the current one.
 
 Write order, without multi-document transactions (FerretDB has none)
 1. Binary bytes, if any, go to GridFS. A crash after this leaves an unreferenced file, never a wrong resource.
-2. The new version is inserted into `history` with `pending: true`. This insert is the commit point: its
-   `_id` is unique, so of two writers of the same version exactly one succeeds; the other gets a
-   `VersionConflict` (answered 409, or 412 when the client sent If-Match).
-3. The current document is made a copy of the latest history version of that resource (the projection).
-   The copy is conditional on the current document holding an older version, which MongoDB applies
-   atomically; FerretDB v1 evaluates such a filter and then writes, so a slow writer can put back an
-   older version. Hence the writer then reads the current document and the latest history version again
-   and repeats the copy until they agree: the last writer to touch the current document always leaves it
-   at the latest version, and no write is lost.
-4. `pending` is removed from the history document.
-If the process dies between 2 and 4, the version is committed but maybe not yet current. `recover()`
-(run at start-up) projects every resource with a pending version, and a writer that collides with a
-version projects it before answering 409, so the two collections always converge on the history.
+2. The write is entered in `write_journal`.
+3. The new version is inserted into `history`. This insert is the commit point: its `_id` is unique, so
+   of two writers of the same version exactly one succeeds; the other gets a `VersionConflict`
+   (answered 409, or 412 when the client sent If-Match).
+4. The current document is made a copy of the latest history version of that resource (the projection).
+   On MongoDB the copy is conditional on the current document holding an older version, which MongoDB
+   applies atomically. FerretDB v1 has no atomic conditional update (it reads, filters, then writes), so
+   there the copy is unconditional and a slow writer can put back an older version. Either way the writer
+   then reads the current document and probes the history again, and repeats the copy until they agree:
+   the last writer to touch the current document always leaves it at the latest version.
+5. The journal entry is removed.
+If the process dies between 2 and 5, `recover()` (run at start-up) projects every resource named in the
+journal, and a writer that collides with a version projects it before answering 409, so the two
+collections always converge on the history. A journal entry whose history insert never happened is
+simply removed.
 """
 from __future__ import annotations
 
@@ -35,7 +42,7 @@ from pymongo.database import Database
 
 from ..formats.fhir_json import dumps, loads
 from .binaries import BinaryContent
-from .mongo import HISTORY
+from .mongo import HISTORY, JOURNAL
 
 
 class VersionConflict(Exception):
@@ -89,7 +96,9 @@ class ResourceStore:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.history = db[HISTORY]
+        self.journal = db[JOURNAL]
         self.binaries = BinaryContent(db)
+        self.atomic_conditional_updates = "ferretdbVersion" not in db.client.admin.command("buildInfo")
 
     def current(self, resource_type: str, resource_id: str) -> StoredVersion | None:
         """The latest version (possibly a delete tombstone), or None if the resource never existed."""
@@ -97,7 +106,7 @@ class ResourceStore:
         return _from_doc(doc) if doc else None
 
     def version(self, resource_type: str, resource_id: str, version: int) -> StoredVersion | None:
-        doc = self.history.find_one({"_id": f"{resource_type}/{resource_id}/{version}"})
+        doc = self.history.find_one({"_id": _history_id(resource_type, resource_id, version)})
         return _from_doc(doc) if doc else None
 
     def write(self, resource_type: str, resource_id: str, resource: dict | None, previous: int,
@@ -113,73 +122,99 @@ class ResourceStore:
             meta["versionId"] = str(version)
             meta["lastUpdated"] = format_instant(ts)
             resource = {**resource, "id": resource_id, "meta": meta}
-        doc = {"_id": f"{resource_type}/{resource_id}/{version}", "type": resource_type, "rid": resource_id,
-               "vid": version, "ts": ts, "method": method, "deleted": resource is None,
-               "json": dumps(resource) if resource is not None else None, "pending": True, **(index or {})}
+        doc = {"_id": _history_id(resource_type, resource_id, version), "type": resource_type,
+               "rid": resource_id, "vid": version, "ts": ts, "method": method, "deleted": resource is None,
+               "json": dumps(resource) if resource is not None else None, **(index or {})}
         if content is not None:
             doc["content"] = self.binaries.put(content, resource.get("contentType") if resource else None)
+        entry = {"type": resource_type, "rid": resource_id, "version": doc["_id"]}
+        self.journal.insert_one(entry)  # gets its own _id: an entry left by a crash may name the same version
         try:
             self.history.insert_one(doc)
-        except bson.errors.InvalidDocument as e:  # DocumentTooLarge is one
+        except (bson.errors.InvalidDocument, pymongo.errors.DuplicateKeyError) as e:
+            self.journal.delete_one({"_id": entry["_id"]})
             if content is not None:
                 self.binaries.delete(doc["content"])
-            raise ResourceTooLarge(f"{resource_type} cannot be stored: {e}")
-        except pymongo.errors.DuplicateKeyError:
-            if content is not None:
-                self.binaries.delete(doc["content"])
-            self._project(resource_type, resource_id)
-            raise VersionConflict(f"{resource_type}/{resource_id} version {version} was written concurrently")
+            if isinstance(e, pymongo.errors.DuplicateKeyError):
+                self._project(resource_type, resource_id)
+                raise VersionConflict(f"{resource_type}/{resource_id} version {version} was written concurrently")
+            raise ResourceTooLarge(f"{resource_type} cannot be stored: {e}")  # DocumentTooLarge is one
         self._project(resource_type, resource_id, doc)
-        self.history.update_one({"_id": doc["_id"]}, {"$unset": {"pending": ""}})
+        self.journal.delete_one({"_id": entry["_id"]})
         written = _from_doc(doc)
         written._parsed = resource
         return written
 
-    def _latest(self, resource_type: str, resource_id: str) -> dict | None:
-        found = self.history.find({"type": resource_type, "rid": resource_id}).sort("vid", -1).limit(1)
-        return next(iter(found), None)
+    def _latest_after(self, resource_type: str, resource_id: str, version: int) -> dict | None:
+        """The newest history version above `version`, probing the next `_id`s (versions have no gaps)."""
+        latest = None
+        while True:
+            found = self.history.find_one({"_id": _history_id(resource_type, resource_id, version + 1)})
+            if found is None:
+                return latest
+            latest, version = found, version + 1
 
     def _project(self, resource_type: str, resource_id: str, latest: dict | None = None) -> None:
-        """Step 3: makes the current document the latest history version (see the module docstring)."""
+        """Step 4: makes the current document the latest history version (see the module docstring)."""
         collection = self.db[resource_type]
+        current = None if latest else collection.find_one({"_id": resource_id}, {"vid": 1})
         for _ in range(100):
-            latest = latest or self._latest(resource_type, resource_id)
             if latest is None:
-                return
-            current = collection.find_one({"_id": resource_id}, {"vid": 1})
-            if current is not None and current["vid"] >= latest["vid"]:
-                if current["vid"] == latest["vid"]:
-                    return
-            else:
-                projection = {k: v for k, v in latest.items() if k not in ("_id", "pending")}
-                try:
-                    collection.replace_one({"_id": resource_id, "vid": {"$lt": latest["vid"]}}, projection,
-                                           upsert=True)
-                except pymongo.errors.DuplicateKeyError:
-                    pass  # a newer version is current already
-            latest = None  # check against the history again
+                latest = self._latest_after(resource_type, resource_id, current["vid"] if current else 0)
+                if latest is None:
+                    return  # the current document holds the newest version
+            projection = {k: v for k, v in latest.items() if k != "_id"}
+            query = {"_id": resource_id}
+            if self.atomic_conditional_updates:
+                query["vid"] = {"$lt": latest["vid"]}
+            try:
+                collection.replace_one(query, projection, upsert=True)
+            except pymongo.errors.DuplicateKeyError:
+                pass  # a newer version is current already
+            current, latest = collection.find_one({"_id": resource_id}, {"vid": 1}), None
         raise RuntimeError(f"{resource_type}/{resource_id}: current version does not settle")
 
     def recover(self) -> int:
-        """Completes writes a crash left between history and current; returns how many."""
-        pending = list(self.history.find({"pending": True}, {"type": 1, "rid": 1}))
-        for doc in pending:
-            self._project(doc["type"], doc["rid"])
-            self.history.update_one({"_id": doc["_id"]}, {"$unset": {"pending": ""}})
-        return len(pending)
+        """Completes the writes a crash left unfinished (named in the journal); returns how many."""
+        entries = list(self.journal.find({}))
+        for entry in entries:
+            self._project(entry["type"], entry["rid"])
+            self.journal.delete_one({"_id": entry["_id"]})
+        return len(entries)
 
     def history_page(self, resource_type: str, resource_id: str | None, since: datetime | None,
                      before: datetime, offset: int, count: int) -> tuple[list[StoredVersion], int]:
         """Versions written in [since, before], newest first, with the total number of them."""
-        query: dict = {"type": resource_type, "ts": {"$lte": before}}
         if resource_id is not None:
-            query["rid"] = resource_id
+            return self._instance_history(resource_type, resource_id, since, before, offset, count)
+        query: dict = {"type": resource_type, "ts": {"$lte": before}}
         if since is not None:
             query["ts"]["$gte"] = since
-        order = [("vid", -1)] if resource_id is not None else [("ts", -1), ("_id", -1)]
         total = self.history.count_documents(query)
-        docs = self.history.find(query).sort(order).skip(offset).limit(count) if count else []
+        docs = self.history.find(query).sort([("ts", -1), ("_id", -1)]).skip(offset).limit(count) if count else []
         return [_from_doc(d) for d in docs], total
+
+    def _instance_history(self, resource_type: str, resource_id: str, since: datetime | None,
+                          before: datetime, offset: int, count: int) -> tuple[list[StoredVersion], int]:
+        current = self.current(resource_type, resource_id)
+        if current is None:
+            return [], 0
+        versions = range(current.version, 0, -1)
+        if since is not None:
+            docs = [doc for doc in map(self._history_doc, versions_ids(resource_type, resource_id, versions))
+                    if doc and since <= doc["ts"] <= before]
+            return [_from_doc(d) for d in docs[offset:offset + count]], len(docs)
+        # Without _since only the page is read: versions have no gaps, and those written after `before`
+        # (after the first page was served) are the newest ones.
+        newest = current.version
+        while newest > 0 and self._history_doc(_history_id(resource_type, resource_id, newest))["ts"] > before:
+            newest -= 1
+        page = range(newest - offset, max(newest - offset - count, 0), -1)
+        docs = [d for d in map(self._history_doc, versions_ids(resource_type, resource_id, page)) if d]
+        return [_from_doc(d) for d in docs], newest
+
+    def _history_doc(self, history_id: str) -> dict | None:
+        return self.history.find_one({"_id": history_id})
 
     def find_current(self, resource_type: str, query: dict, limit: int) -> list[StoredVersion]:
         """Live (not deleted) current versions matching a query built by the search package."""
@@ -188,3 +223,11 @@ class ResourceStore:
 
     def content(self, version: StoredVersion) -> bytes:
         return self.binaries.get(version.content) if version.content else b""
+
+
+def _history_id(resource_type: str, resource_id: str, version: int) -> str:
+    return f"{resource_type}/{resource_id}/{version}"
+
+
+def versions_ids(resource_type: str, resource_id: str, versions: range) -> list[str]:
+    return [_history_id(resource_type, resource_id, v) for v in versions]

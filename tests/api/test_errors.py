@@ -143,7 +143,7 @@ def test_a_write_colliding_with_an_unfinished_one_is_409_and_completes_it(http, 
     unfinished = {**created, "gender": "female", "meta": {"versionId": "2"}}
     db["history"].insert_one({"_id": f"Patient/{created['id']}/2", "type": "Patient", "rid": created["id"],
                               "vid": 2, "ts": datetime.now(timezone.utc), "method": "PUT", "deleted": False,
-                              "json": json.dumps(unfinished), "pending": True})
+                              "json": json.dumps(unfinished)})
     response = http.put(url, json={**created, "gender": "male"}, headers=HEADERS)
     assert_outcome(response, 409, "conflict")
     current = http.get(url).json()

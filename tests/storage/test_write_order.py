@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import pytest
@@ -17,12 +18,13 @@ def store(db):
 
 
 def crashed_write(store: ResourceStore, rid: str, version: int, resource: dict) -> None:
-    """Step 2 of a write (the history insert) without steps 3 and 4, as a crash would leave it."""
+    """Steps 2 and 3 of a write (journal entry, history insert) without 4 and 5, as a crash leaves it."""
     from datetime import datetime, timezone
+    store.journal.insert_one({"type": "Patient", "rid": rid, "version": f"Patient/{rid}/{version}"})
     store.history.insert_one({
         "_id": f"Patient/{rid}/{version}", "type": "Patient", "rid": rid, "vid": version,
         "ts": datetime.now(timezone.utc), "method": "PUT", "deleted": False,
-        "json": json.dumps({**resource, "id": rid, "meta": {"versionId": str(version)}}), "pending": True})
+        "json": json.dumps({**resource, "id": rid, "meta": {"versionId": str(version)}})})
 
 
 def test_recover_completes_a_write_cut_short(store):
@@ -33,7 +35,7 @@ def test_recover_completes_a_write_cut_short(store):
     assert store.recover() >= 1
     current = store.current("Patient", rid)
     assert current.version == 2 and current.resource["gender"] == "female"
-    assert store.history.count_documents({"rid": rid, "pending": True}) == 0
+    assert store.journal.count_documents({"rid": rid}) == 0
     assert store.recover() == 0
 
 
@@ -54,3 +56,27 @@ def test_a_crashed_create_becomes_visible_on_recovery(store):
     assert store.current("Patient", rid) is None
     store.recover()
     assert store.current("Patient", rid).version == 1
+
+
+def test_a_write_cut_short_before_its_history_insert_leaves_nothing(store):
+    rid = uuid.uuid4().hex
+    store.journal.insert_one({"type": "Patient", "rid": rid, "version": f"Patient/{rid}/1"})
+    store.recover()
+    assert store.current("Patient", rid) is None
+    assert store.version("Patient", rid, 1) is None
+    assert store.journal.count_documents({"rid": rid}) == 0
+
+
+def test_instance_history_pages_skip_versions_written_after_the_first_page(store):
+    from datetime import datetime, timezone
+    rid = uuid.uuid4().hex
+    for version in range(5):
+        store.write("Patient", rid, {"resourceType": "Patient"}, version, "PUT")
+    time.sleep(0.002)
+    snapshot = datetime.now(timezone.utc)
+    time.sleep(0.002)  # lastUpdated has millisecond precision
+    store.write("Patient", rid, {"resourceType": "Patient"}, 5, "PUT")
+    page, total = store.history_page("Patient", rid, None, snapshot, 2, 2)
+    assert total == 5 and [v.version for v in page] == [3, 2]
+    last, _ = store.history_page("Patient", rid, None, snapshot, 4, 2)
+    assert [v.version for v in last] == [1]
