@@ -6,7 +6,7 @@ import logging
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from ..errors import FhirError, NotAcceptable, operation_outcome
+from ..errors import FhirError, NotAcceptable, ServiceUnavailable, operation_outcome
 from ..storage import DatabaseError
 from .negotiation import JSON, render, response_format
 
@@ -42,9 +42,8 @@ def http_error(error: HTTPException) -> Response:
 
 def database_error(error: Exception) -> Response:
     log.error("Database error on %s %s: %s", request.method, request.path, error)
-    outcome = operation_outcome([{"severity": "error", "code": "transient",
-                                  "diagnostics": "The database is unavailable; try again later"}])
-    return _outcome_response(outcome, 503, {"Retry-After": "5"})
+    return fhir_error(ServiceUnavailable("The database is unavailable; try again later",
+                                         headers={"Retry-After": "5"}))
 
 
 def unexpected_error(error: Exception) -> Response:
