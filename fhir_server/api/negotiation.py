@@ -30,18 +30,35 @@ def response_format(request: Request) -> str:
         return fmt
     if not request.accept_mimetypes:
         return JSON
-    best = request.accept_mimetypes.best_match(JSON_TYPES + XML_TYPES)
+    best = _best_fhir_type(request)
     if best is None:
         raise NotAcceptable(f"None of the formats in Accept '{request.headers.get('Accept')}' is served "
                             f"(use application/fhir+json or application/fhir+xml)")
     return JSON if best in JSON_TYPES else XML
 
 
+def _accepted(request: Request) -> list[tuple[str, float]]:
+    """Accept's media types without their parameters (FHIR clients send `; fhirVersion=4.0`)."""
+    return [(mime.split(";")[0].strip().lower(), quality) for mime, quality in request.accept_mimetypes]
+
+
+def _best_fhir_type(request: Request) -> str | None:
+    """The FHIR media type the client prefers, wildcards included; the first listed wins a tie."""
+    best, best_quality = None, 0.0
+    for candidate in JSON_TYPES + XML_TYPES:
+        major = candidate.split("/")[0]
+        quality = max((q for mime, q in _accepted(request) if mime in (candidate, f"{major}/*", "*/*")),
+                      default=0.0)
+        if quality > best_quality:
+            best, best_quality = candidate, quality
+    return best
+
+
 def wants_fhir_format(request: Request) -> bool:
     """True when the client named a FHIR format itself, not through a wildcard (used for Binary reads)."""
     if request.args.get("_format"):
         return True
-    named = {mime for mime, quality in request.accept_mimetypes if quality > 0}
+    named = {mime for mime, quality in _accepted(request) if quality > 0}
     return bool(named & set(JSON_TYPES + XML_TYPES))
 
 

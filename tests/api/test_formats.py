@@ -76,3 +76,15 @@ def test_decimals_keep_their_digits(http, base):
     assert '"valueDecimal":1.50' in text and '"valueDecimal":0.0000001' in text
     xml = http.get(url, headers={"Accept": XML}).text
     assert 'value="1.50"' in xml and 'value="0.0000001"' in xml
+
+
+def test_accept_with_a_fhir_version_parameter_and_quality_values(http, base):
+    response = http.get(f"{base}/metadata", headers={"Accept": "application/fhir+json; fhirVersion=4.0"})
+    assert response.status_code == 200 and response.headers["Content-Type"].startswith(JSON)
+    response = http.get(f"{base}/metadata", headers={"Accept": "application/fhir+xml;fhirVersion=4.0"})
+    assert response.headers["Content-Type"].startswith(XML)
+    weighted = http.get(f"{base}/metadata",
+                        headers={"Accept": "application/fhir+json;q=0.2, application/fhir+xml;q=0.8"})
+    assert weighted.headers["Content-Type"].startswith(XML)
+    browser = http.get(f"{base}/metadata", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+    assert browser.status_code == 200
