@@ -46,7 +46,7 @@ def _resource(kind) -> dict:
         "readHistory": True,
         "updateCreate": writable,
         "conditionalCreate": True,
-        "conditionalRead": "not-supported",
+        "conditionalRead": "full-support",
         "conditionalUpdate": False,
         "conditionalDelete": "not-supported",
         "operation": [{"name": name, "definition": url} for name, url in OPERATIONS.items()],

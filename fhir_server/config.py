@@ -9,6 +9,8 @@ from dataclasses import dataclass, fields
 class Settings:
     mongodb_uri: str = "mongodb://127.0.0.1:27017/"
     database_name: str = "fhir"
+    # The public FHIR base (e.g. https://record.example.org/fhir) when a proxy stands in front.
+    base_url: str = ""
     # Largest request body accepted (a Binary of tens of MB arrives base64-encoded: 4/3 of its size).
     max_body_bytes: int = 128 * 1024 * 1024
     # Set when the database is a local FerretDB (storage/ferretdb.py): its SQLite folder.
@@ -23,6 +25,7 @@ class Settings:
         env = {
             "mongodb_uri": os.environ.get("MONGODB_URI"),
             "database_name": os.environ.get("FHIR_DATABASE"),
+            "base_url": os.environ.get("FHIR_BASE_URL"),
             "max_body_bytes": os.environ.get("FHIR_MAX_BODY_BYTES"),
             "ferretdb_sqlite_dir": os.environ.get("FERRETDB_SQLITE_DIR"),
         }

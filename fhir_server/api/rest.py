@@ -23,7 +23,9 @@ def _service() -> ResourceService:
 
 
 def base_url() -> str:
-    return request.host_url.rstrip("/") + bp.url_prefix
+    """The FHIR base clients use: FHIR_BASE_URL when the server sits behind a proxy, else this host."""
+    configured = current_app.extensions["fhir"].settings.base_url
+    return configured.rstrip("/") if configured else request.host_url.rstrip("/") + bp.url_prefix
 
 
 def _reply(payload: dict | None, status: int = 200, headers: dict | None = None) -> Response:
@@ -81,7 +83,19 @@ def create(resource_type: str) -> Response:
 
 @bp.get("/<resource_type>/<resource_id>")
 def read(resource_type: str, resource_id: str) -> Response:
-    return _read_reply(_service().read(resource_type, resource_id))
+    version = _service().read(resource_type, resource_id)
+    if _not_modified(version):
+        return Response(status=304, headers=version_headers(version))
+    return _read_reply(version)
+
+
+def _not_modified(version: StoredVersion) -> bool:
+    """Conditional read (R4 http.html#cread): If-None-Match on the ETag, or If-Modified-Since."""
+    if "If-None-Match" in request.headers:
+        tags = {tag.strip() for tag in request.headers["If-None-Match"].split(",")}
+        return "*" in tags or bool(tags & {f'W/"{version.version}"', f'"{version.version}"'})
+    since = request.if_modified_since
+    return since is not None and version.last_updated.replace(microsecond=0) <= since
 
 
 @bp.get("/<resource_type>/<resource_id>/_history/<version_id>")

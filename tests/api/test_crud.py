@@ -212,3 +212,16 @@ def test_audit_event_is_append_only(http, base):
     assert http.delete(url).status_code == 405
     assert http.patch(url, json=[], headers={"Content-Type": "application/json-patch+json"}).status_code == 405
     assert http.get(url).status_code == 200
+
+
+def test_conditional_read_answers_304_when_unchanged(http, base):
+    created = create(http, base, patient())
+    url = f"{base}/Patient/{created.json()['id']}"
+    unchanged = http.get(url, headers={"If-None-Match": 'W/"1"'})
+    assert unchanged.status_code == 304 and unchanged.content == b""
+    assert unchanged.headers["ETag"] == 'W/"1"'
+    assert http.get(url, headers={"If-Modified-Since": created.headers["Last-Modified"]}).status_code == 304
+    http.put(url, json={**created.json(), "gender": "male"}, headers=HEADERS)
+    changed = http.get(url, headers={"If-None-Match": 'W/"1"'})
+    assert changed.status_code == 200 and changed.json()["gender"] == "male"
+    assert http.get(url, headers={"If-Modified-Since": "Thu, 01 Jan 1970 00:00:00 GMT"}).status_code == 200
