@@ -11,6 +11,7 @@ def create_app(config: dict | None = None) -> Flask:
     from .api import errors, rest
     from .config import Settings
     from .registry import RESOURCES
+    from .search import INDEXES
     from .service import Services
     from .service.resources import ResourceService
     from .storage.ferretdb import index_id_lookups
@@ -22,7 +23,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
 
     db = connect(settings.mongodb_uri, settings.database_name)
-    ensure_indexes(db, list(RESOURCES))
+    ensure_indexes(db, list(RESOURCES), INDEXES)
     if settings.ferretdb_sqlite_dir:
         index_id_lookups(Path(settings.ferretdb_sqlite_dir), settings.database_name)
     store = ResourceStore(db)

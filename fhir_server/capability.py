@@ -10,6 +10,10 @@ from importlib.metadata import version
 from validation.definitions import FHIR_VERSION
 
 from .registry import OPERATIONS, RESOURCES
+from .search.registry import parameters
+
+# Parameter types the query side understands (composite and special ones are not served).
+SUPPORTED_TYPES = ("string", "token", "reference", "date", "uri", "number", "quantity")
 
 RELEASE_DATE = "2026-11-23"
 FORMATS = ["application/fhir+json", "application/fhir+xml", "json", "xml"]
@@ -37,6 +41,7 @@ def capability_statement() -> dict:
 
 def _resource(kind) -> dict:
     writable = kind.supports("update")
+    searched = kind.supports("search-type")
     entry = {
         "type": kind.name,
         "profile": f"http://hl7.org/fhir/StructureDefinition/{kind.name}",
@@ -45,10 +50,14 @@ def _resource(kind) -> dict:
         "versioning": "versioned-update",
         "readHistory": True,
         "updateCreate": writable,
-        "conditionalCreate": True,
+        "conditionalCreate": searched,
         "conditionalRead": "full-support",
-        "conditionalUpdate": False,
-        "conditionalDelete": "not-supported",
-        "operation": [{"name": name, "definition": url} for name, url in OPERATIONS.items()],
+        "conditionalUpdate": searched and writable,
+        "conditionalDelete": "single" if searched and writable else "not-supported",
     }
+    if searched:
+        entry["searchParam"] = [
+            {"name": p.code, "definition": p.url, "type": p.type, "documentation": p.description}
+            for p in sorted(parameters(kind.name).values(), key=lambda p: p.code) if p.type in SUPPORTED_TYPES]
+    entry["operation"] = [{"name": name, "definition": url} for name, url in OPERATIONS.items()]
     return entry

@@ -15,6 +15,8 @@ class Settings:
     max_body_bytes: int = 128 * 1024 * 1024
     # Set when the database is a local FerretDB (storage/ferretdb.py): its SQLite folder.
     ferretdb_sqlite_dir: str = ""
+    search_page_size: int = 20
+    search_page_max: int = 1000
     history_page_size: int = 50
     history_page_max: int = 500
 
@@ -28,6 +30,8 @@ class Settings:
             "base_url": os.environ.get("FHIR_BASE_URL"),
             "max_body_bytes": os.environ.get("FHIR_MAX_BODY_BYTES"),
             "ferretdb_sqlite_dir": os.environ.get("FERRETDB_SQLITE_DIR"),
+            "search_page_size": os.environ.get("FHIR_SEARCH_PAGE_SIZE"),
+            "search_page_max": os.environ.get("FHIR_SEARCH_PAGE_MAX"),
         }
         kwargs = {}
         for field in fields(cls):

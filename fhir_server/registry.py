@@ -8,8 +8,10 @@ from dataclasses import dataclass
 
 from validation.definitions import structure_definitions
 
-ALL_INTERACTIONS = ("read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create")
-APPEND_ONLY = ("read", "vread", "history-instance", "history-type", "create")
+ALL_INTERACTIONS = ("read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create",
+                    "search-type")
+APPEND_ONLY = ("read", "vread", "history-instance", "history-type", "create", "search-type")
+NOT_SEARCHED = tuple(i for i in ALL_INTERACTIONS if i != "search-type")
 
 
 @dataclass(frozen=True)
@@ -25,7 +27,7 @@ class ResourceKind:
 RESOURCES: dict[str, ResourceKind] = {kind.name: kind for kind in (
     ResourceKind("Patient", documentation="The record's owner."),
     ResourceKind("DocumentReference", documentation="A document's metadata; its content is a Binary."),
-    ResourceKind("Binary", documentation=(
+    ResourceKind("Binary", interactions=NOT_SEARCHED, documentation=(
         "Document content, stored in GridFS. A read whose Accept is not a FHIR format returns the raw "
         "content with its own MIME type; a create or update with a non-FHIR Content-Type stores the body as is.")),
     ResourceKind("Consent", documentation="The patient's access rules."),

@@ -6,9 +6,11 @@ import re
 from flask import Blueprint, Response, current_app, request
 
 from ..capability import capability_statement
-from ..errors import BadRequest, information
+from ..errors import BadRequest, UnsupportedMediaType, information
 from ..service.history import history_bundle
-from ..service.resources import ResourceService, WriteResult, check_type
+from ..service.checks import check_type
+from ..service.resources import ResourceService, WriteResult
+from ..service.search import search_bundle
 from ..service.validate import validate_operation
 from ..storage.resources import StoredVersion
 from .negotiation import (body_format, parse_body, render, response_format, version_headers,
@@ -79,6 +81,51 @@ def create(resource_type: str) -> Response:
         return _reply(_service().full_resource(result.version) if _prefer_return() != "minimal" else None,
                       200, headers)
     return _write_reply(result, f"Created {resource_type}/{result.version.id}")
+
+
+@bp.get("/<resource_type>")
+def search(resource_type: str) -> Response:
+    return _search(resource_type, list(request.args.items(multi=True)))
+
+
+@bp.post("/<resource_type>/_search")
+def search_by_post(resource_type: str) -> Response:
+    """POST [type]/_search: parameters in an application/x-www-form-urlencoded body (and the URL)."""
+    check_type(resource_type, "search-type")
+    if request.mimetype != "application/x-www-form-urlencoded":
+        raise UnsupportedMediaType("POST _search takes application/x-www-form-urlencoded parameters")
+    return _search(resource_type, [*request.args.items(multi=True), *request.form.items(multi=True)])
+
+
+def _search(resource_type: str, items: list[tuple[str, str]]) -> Response:
+    settings = current_app.extensions["fhir"].settings
+    strict = "handling=strict" in request.headers.get("Prefer", "").replace(" ", "")
+    items = [(k, v) for k, v in items if k not in ("_format", "_pretty")]
+    bundle = search_bundle(_service().store, base_url(), resource_type, items, strict,
+                           settings.search_page_size, settings.search_page_max, _service().full_resource)
+    return _reply(bundle)
+
+
+@bp.put("/<resource_type>")
+def conditional_update(resource_type: str) -> Response:
+    check_type(resource_type, "update")
+    criteria = _criteria()
+    resource, _ = _incoming(resource_type)
+    result = _service().conditional_update(resource_type, criteria, resource, request.headers.get("If-Match"))
+    return _write_reply(result, f"Updated {resource_type}/{result.version.id}")
+
+
+@bp.delete("/<resource_type>")
+def conditional_delete(resource_type: str) -> Response:
+    version, outcome = _service().conditional_delete(resource_type, _criteria())
+    return _reply(outcome, 200, {"ETag": f'W/"{version.version}"'} if version else {})
+
+
+def _criteria() -> str:
+    criteria = request.query_string.decode("utf-8", "replace")
+    if not criteria:
+        raise BadRequest("A conditional update or delete needs search criteria in the URL")
+    return criteria
 
 
 @bp.get("/<resource_type>/<resource_id>")

@@ -1,1 +1,11 @@
-"""Turning search parameters into store queries."""
+"""Search: the parameter registry, index values computed on write, query parsing and filters."""
+
+# Database indexes for the most common searches (field names as search/values.py writes them). Never two
+# list-valued fields in one index: MongoDB cannot index parallel arrays.
+INDEXES: dict[str, list[list[tuple[str, int]]]] = {
+    "Patient": [[("t:identifier", 1)], [("s:family", 1)], [("dl:birthdate", 1)]],
+    "DocumentReference": [[("r:patient", 1), ("dl:date", -1)], [("r:subject", 1), ("dl:date", -1)],
+                          [("t:identifier", 1)], [("t:type", 1)]],
+    "Consent": [[("r:patient", 1)]],
+    "AuditEvent": [[("r:patient", 1), ("dl:date", -1)], [("r:agent", 1)]],
+}

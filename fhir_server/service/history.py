@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 from ..errors import BadRequest, NotFound
 from ..storage.resources import ResourceStore, StoredVersion, format_instant
-from .resources import check_id, check_type
+from .checks import check_id, check_type
 
 PARAMETERS = ("_count", "_since", "_before", "_offset", "_format", "_pretty")
 

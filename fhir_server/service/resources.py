@@ -16,39 +16,20 @@ import jsonpointer
 
 from validation import validate_resource
 
-from ..errors import (BadRequest, Conflict, Gone, MethodNotAllowed, NotFound, PayloadTooLarge,
+from ..errors import (BadRequest, Conflict, Gone, NotFound, PayloadTooLarge,
                       PreconditionFailed, Unprocessable, information)
-from ..registry import RESOURCES, is_r4_resource_type
-from ..search.conditional import parse_criteria
-from ..search.index import index_fields
+from ..registry import RESOURCES
+from ..search.values import index_fields
 from ..storage.resources import ResourceStore, ResourceTooLarge, StoredVersion, VersionConflict
+from .checks import check_id, check_type
 from .ids import new_id
-
-ID_PATTERN = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
-
+from .search import matching
 
 @dataclass
 class WriteResult:
     version: StoredVersion
     created: bool = False
     changed: bool = True  # False when a conditional create matched an existing resource
-
-
-def check_type(resource_type: str, interaction: str) -> None:
-    """404 for a type the server does not serve, 405 for an interaction the type does not allow."""
-    kind = RESOURCES.get(resource_type)
-    if kind is None:
-        known = "a FHIR R4 resource type this server does not serve" if is_r4_resource_type(resource_type) \
-            else "not a FHIR R4 resource type"
-        raise NotFound(f"Unknown resource type '{resource_type}': {known} "
-                       f"(served: {', '.join(RESOURCES)})", code="not-supported")
-    if not kind.supports(interaction):
-        raise MethodNotAllowed(f"{interaction} is not allowed on {resource_type}")
-
-
-def check_id(resource_id: str) -> None:
-    if not ID_PATTERN.match(resource_id):
-        raise BadRequest(f"'{resource_id}' is not a valid resource id ([A-Za-z0-9-.], 1 to 64 characters)")
 
 
 class ResourceService:
@@ -96,14 +77,14 @@ class ResourceService:
         check_type(resource_type, "create")
         resource, content = self._checked(resource_type, resource, content)
         if if_none_exist is not None:
-            matches = self.store.find_current(resource_type, parse_criteria(if_none_exist), limit=2)
+            matches = matching(self.store, resource_type, if_none_exist, limit=2)
             if len(matches) > 1:
                 raise PreconditionFailed(f"If-None-Exist '{if_none_exist}' matches more than one {resource_type}")
             if matches:
                 return WriteResult(matches[0], changed=False)
         try:
             version = self.store.write(resource_type, new_id(), resource, 0, "POST", content,
-                                       index_fields(resource))
+                                       _index(resource_type, resource))
         except VersionConflict as e:  # a fresh id collided: practically impossible, but never silent
             raise Conflict(str(e))
         except ResourceTooLarge as e:
@@ -127,7 +108,7 @@ class ResourceService:
                                      f"of {resource_type}/{resource_id} ({previous or 'none'})")
         try:
             version = self.store.write(resource_type, resource_id, resource, previous, method, content,
-                                       index_fields(resource))
+                                       _index(resource_type, resource))
         except VersionConflict as e:
             raise (PreconditionFailed if expected is not None else Conflict)(str(e))
         except ResourceTooLarge as e:
@@ -154,6 +135,33 @@ class ResourceService:
                 or patched.get("id") != resource_id:
             raise Unprocessable("A patch may not change resourceType or id", code="processing")
         return self.update(resource_type, resource_id, patched, if_match=if_match, method="PATCH")
+
+    def conditional_update(self, resource_type: str, criteria: str, resource: object,
+                           if_match: str | None = None) -> WriteResult:
+        """PUT [type]?criteria: updates the one match, creates when none matches, 412 for several."""
+        check_type(resource_type, "update")
+        matches = matching(self.store, resource_type, criteria, limit=2)
+        if len(matches) > 1:
+            raise PreconditionFailed(f"'{criteria}' matches more than one {resource_type}")
+        given_id = resource.get("id") if isinstance(resource, dict) else None
+        if matches:
+            if given_id not in (None, matches[0].id):
+                raise BadRequest(f"The resource's id ({given_id!r}) is not that of the resource the criteria "
+                                 f"match ({matches[0].id!r})")
+            return self.update(resource_type, matches[0].id, {**resource, "id": matches[0].id}, if_match)
+        if given_id:
+            return self.update(resource_type, given_id, resource, if_match)
+        return self.create(resource_type, resource)
+
+    def conditional_delete(self, resource_type: str, criteria: str) -> tuple[StoredVersion | None, dict]:
+        """DELETE [type]?criteria: deletes the one match (conditionalDelete "single"), 412 for several."""
+        check_type(resource_type, "delete")
+        matches = matching(self.store, resource_type, criteria, limit=2)
+        if len(matches) > 1:
+            raise PreconditionFailed(f"'{criteria}' matches more than one {resource_type}: delete one by id")
+        if not matches:
+            return None, information(f"No {resource_type} matches '{criteria}': nothing was deleted")
+        return self.delete(resource_type, matches[0].id)
 
     def delete(self, resource_type: str, resource_id: str) -> tuple[StoredVersion | None, dict]:
         """DELETE [type]/[id]: writes a tombstone version; deleting nothing is not an error (R4 http.html)."""
@@ -199,3 +207,8 @@ def _parse_etag(value: str) -> int:
     if not match:
         raise BadRequest(f"If-Match '{value}' is not an ETag such as W/\"3\"")
     return int(match.group(1))
+
+
+def _index(resource_type: str, resource: dict) -> dict:
+    """The search fields stored with a resource (none for types that are not searched)."""
+    return index_fields(resource_type, resource) if RESOURCES[resource_type].supports("search-type") else {}

@@ -4,7 +4,8 @@ from __future__ import annotations
 from validation import validate_resource
 
 from ..errors import BadRequest, operation_outcome
-from .resources import ResourceService, check_id, check_type
+from .checks import check_id, check_type
+from .resources import ResourceService
 
 MODES = ("create", "update", "delete")
 

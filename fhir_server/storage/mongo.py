@@ -14,8 +14,9 @@ def connect(uri: str, database_name: str) -> Database:
     return client[database_name]
 
 
-def ensure_indexes(db: Database, resource_types: list[str]) -> None:
-    """Indexes the store relies on; creating them again is a no-op."""
+def ensure_indexes(db: Database, resource_types: list[str],
+                   search_indexes: dict[str, list[list[tuple[str, int]]]] | None = None) -> None:
+    """Indexes the store relies on, and those of the common searches; creating them again is a no-op."""
     history = db[HISTORY]
     # The _id "Type/id/version" is unique, which is what serialises concurrent writers of one resource.
     history.create_index([("type", 1), ("rid", 1), ("vid", -1)], name="instance_history")
@@ -26,4 +27,6 @@ def ensure_indexes(db: Database, resource_types: list[str]) -> None:
     db[f"{BINARY_BUCKET}.chunks"].create_index([("files_id", 1), ("n", 1)], unique=True)
     for resource_type in resource_types:
         db[resource_type].create_index([("ts", -1)], name="last_updated")
-        db[resource_type].create_index([("ix_identifier", 1)], name="identifier")
+    for resource_type, indexes in (search_indexes or {}).items():
+        for keys in indexes:
+            db[resource_type].create_index(keys)

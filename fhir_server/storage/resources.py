@@ -221,6 +221,17 @@ class ResourceStore:
         docs = self.db[resource_type].find({**query, "deleted": False}).limit(limit)
         return [_from_doc(d) for d in docs]
 
+    def search_page(self, resource_type: str, query: dict, sort: list[tuple[str, int]], offset: int,
+                    count: int, with_total: bool) -> tuple[list[StoredVersion], int | None]:
+        """One page of current versions matching `query` (built by the search package), in `sort` order
+        with the id last so that the order is total; the number of matches when asked."""
+        collection = self.db[resource_type]
+        total = collection.count_documents(query) if with_total else None
+        docs = []
+        if count:
+            docs = collection.find(query).sort([*sort, ("_id", 1)]).skip(offset).limit(count)
+        return [_from_doc(d) for d in docs], total
+
     def content(self, version: StoredVersion) -> bytes:
         return self.binaries.get(version.content) if version.content else b""
 

@@ -165,8 +165,8 @@ def test_conditional_create_with_if_none_exist(http, base):
     create(http, base, resource)  # a duplicate made without the condition
     ambiguous = create(http, base, resource, **{"If-None-Exist": f"identifier={system}|{value}"})
     assert ambiguous.status_code == 412
-    unsupported = create(http, base, resource, **{"If-None-Exist": "name=Martin"})
-    assert unsupported.status_code == 400
+    unknown = create(http, base, resource, **{"If-None-Exist": "colour=blue"})
+    assert unknown.status_code == 400
 
 
 def test_history_instance_and_type_with_paging(http, base):

@@ -58,7 +58,7 @@ def test_invalid_id_in_url_is_400(http, base):
 
 
 def test_method_not_allowed_is_405(http, base):
-    assert_outcome(http.delete(f"{base}/metadata"), 405)
+    assert_outcome(http.patch(f"{base}/Patient", json=[], headers={"Content-Type": "application/json-patch+json"}), 405)
 
 
 def test_unsupported_accept_is_406_and_content_type_415(http, base):
