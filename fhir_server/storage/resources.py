@@ -216,11 +216,6 @@ class ResourceStore:
     def _history_doc(self, history_id: str) -> dict | None:
         return self.history.find_one({"_id": history_id})
 
-    def find_current(self, resource_type: str, query: dict, limit: int) -> list[StoredVersion]:
-        """Live (not deleted) current versions matching a query built by the search package."""
-        docs = self.db[resource_type].find({**query, "deleted": False}).limit(limit)
-        return [_from_doc(d) for d in docs]
-
     def search_page(self, resource_type: str, query: dict, sort: list[tuple[str, int]], offset: int,
                     count: int, with_total: bool) -> tuple[list[StoredVersion], int | None]:
         """One page of current versions matching `query` (built by the search package), in `sort` order
