@@ -56,6 +56,11 @@ def _resource(kind) -> dict:
         "conditionalDelete": "single" if searched and writable else "not-supported",
     }
     if searched:
+        references = {name: [p for p in parameters(name).values() if p.type == "reference"]
+                      for name in RESOURCES if RESOURCES[name].supports("search-type")}
+        entry["searchInclude"] = [f"{kind.name}:{p.code}" for p in references[kind.name]]
+        entry["searchRevInclude"] = [f"{source}:{p.code}" for source, params in references.items()
+                                     for p in params if kind.name in p.targets]
         entry["searchParam"] = [
             {"name": p.code, "definition": p.url, "type": p.type, "documentation": p.description}
             for p in sorted(parameters(kind.name).values(), key=lambda p: p.code) if p.type in SUPPORTED_TYPES]

@@ -1,7 +1,10 @@
 """The search interaction (GET [type]?..., POST [type]/_search) answering a `searchset` Bundle."""
 from __future__ import annotations
 
+from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode
+
+from validation.definitions import structure_definitions
 
 from ..errors import BadRequest, operation_outcome
 from ..search.filters import search_filter
@@ -9,6 +12,7 @@ from ..search.query import SearchRequest, parse_search
 from ..search.registry import parameters
 from ..storage.resources import ResourceStore, StoredVersion
 from .checks import check_type
+from .includes import MAX_INCLUDED, NAMES, included, is_include_item, parse_includes
 
 SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"}
 SORT_FIELD = {"string": "s", "token": "t", "reference": "r", "date": "dl", "uri": "u", "number": "n", "quantity": "n"}
@@ -17,31 +21,35 @@ ALWAYS_KEPT = ("resourceType", "id", "meta")
 
 def search_bundle(store: ResourceStore, base: str, resource_type: str, items: list[tuple[str, str]],
                   strict: bool, default_count: int, max_count: int, render_resource) -> dict:
-    """The searchset Bundle; `render_resource(version)` gives each entry's full resource."""
+    """The searchset Bundle; `render_resource(version)` gives each entry's full resource. Resources added by
+    `_include` / `_revinclude` follow the matches (mode include); they count neither in `total` nor in paging."""
     check_type(resource_type, "search-type")
-    request = parse_search(resource_type, items, strict)
-    unsupported = [name for name, value in (("_summary", request.summary), ) if value in ("true", "text")]
-    unsupported += ["_include"] * bool(request.include) + ["_revinclude"] * bool(request.revinclude)
-    if unsupported and strict:
-        raise BadRequest(f"Not supported yet: {', '.join(unsupported)}", code="not-supported")
+    includes = parse_includes(resource_type, [(k, v) for k, v in items if is_include_item(k)], strict)
+    request = parse_search(resource_type, [(k, v) for k, v in items if not is_include_item(k)], strict)
     count = min(request.count if request.count is not None else default_count, max_count)
     if request.summary == "count":
         count = 0
     with_total = request.total != "none" or count == 0
     versions, total = store.search_page(resource_type, search_filter(request), _sort(request), request.offset,
                                         count, with_total)
+    extra, capped = included(store, versions, includes.directives) if includes.directives else ([], False)
 
     bundle: dict = {"resourceType": "Bundle", "type": "searchset"}
     if total is not None:
         bundle["total"] = total
-    bundle["link"] = _links(base, resource_type, request, count, total, len(versions))
+    bundle["link"] = _links(base, resource_type, request, count, total, len(versions),
+                            [d.query_pair() for d in includes.directives])
     entries = [{"fullUrl": f"{base}/{v.type}/{v.id}", "resource": _shaped(render_resource(v), request),
                 "search": {"mode": "match"}} for v in versions]
-    ignored = request.ignored + unsupported
-    if ignored or request.problems:
-        messages = [f"Parameter '{name}' was ignored" for name in ignored] + list(request.problems)
-        outcome = operation_outcome([{"severity": "warning", "code": "not-supported", "diagnostics": m}
-                                     for m in messages])
+    entries += [{"fullUrl": f"{base}/{v.type}/{v.id}", "resource": _summarised(render_resource(v), request),
+                 "search": {"mode": "include"}} for v in extra]
+    issues = [("not-supported", f"Parameter '{name}' was ignored") for name in request.ignored + includes.ignored]
+    issues += [("not-supported", problem) for problem in request.problems + includes.problems]
+    if capped:
+        issues.append(("too-costly", f"Only the first {MAX_INCLUDED} included resources are returned"))
+    if issues:
+        outcome = operation_outcome([{"severity": "warning", "code": code, "diagnostics": message}
+                                     for code, message in issues])
         entries.append({"resource": outcome, "search": {"mode": "outcome"}})
     if entries:
         bundle["entry"] = entries
@@ -61,8 +69,9 @@ def _sort(request: SearchRequest) -> list[tuple[str, int]]:
 
 
 def _links(base: str, resource_type: str, request: SearchRequest, count: int, total: int | None,
-           found: int) -> list[dict]:
-    query = [(k, v) for k, v in request.self_query() if k not in ("_count", "_offset")]
+           found: int, include_pairs: list[tuple[str, str]]) -> list[dict]:
+    query = [(k, v) for k, v in request.self_query() if k not in ("_count", "_offset", *NAMES)]
+    query += include_pairs
 
     def link(relation: str, offset: int) -> dict:
         return {"relation": relation,
@@ -78,13 +87,54 @@ def _links(base: str, resource_type: str, request: SearchRequest, count: int, to
 
 
 def _shaped(resource: dict, request: SearchRequest) -> dict:
-    """`_elements` keeps the named top-level elements (marked SUBSETTED); `_summary=data` drops the text."""
+    """`_elements` keeps the named top-level elements; `_summary` keeps a subset (see `_summarised`)."""
     if request.elements:
         kept = {k: v for k, v in resource.items() if k in ALWAYS_KEPT or k in request.elements}
         return _subsetted(kept)
+    return _summarised(resource, request)
+
+
+def _summarised(resource: dict, request: SearchRequest) -> dict:
+    """`_summary=true` keeps the summary elements, `text` the narrative, `data` drops the narrative; each with
+    the mandatory top-level elements, id and meta, and marked SUBSETTED (FHIR R4 search.html#summary)."""
     if request.summary == "data":
         return _subsetted({k: v for k, v in resource.items() if k != "text"})
-    return resource
+    if request.summary not in ("true", "text"):
+        return resource
+    resource_type = resource.get("resourceType", "")
+    summary, mandatory = _summary_elements(resource_type)
+    if not summary and not mandatory:
+        return resource  # a type without a StructureDefinition: nothing to go by
+    wanted = (summary | mandatory) if request.summary == "true" else (mandatory | {"text"})
+    return _subsetted({k: v for k, v in resource.items() if k in ALWAYS_KEPT or _element(k) in wanted})
+
+
+def _element(key: str) -> str:
+    """The element a JSON key stands for: `_birthDate` (a primitive's extensions) -> `birthDate`."""
+    return key[1:] if key.startswith("_") else key
+
+
+@lru_cache(maxsize=None)
+def _summary_elements(resource_type: str) -> tuple[frozenset[str], frozenset[str]]:
+    """(summary, mandatory) top-level element names of `resource_type` from its StructureDefinition snapshot;
+    a choice element `value[x]` is listed under each of its JSON names (`valueString`...)."""
+    definition = structure_definitions().get(resource_type) or {}
+    summary: set[str] = set()
+    mandatory: set[str] = set()
+    for element in (definition.get("snapshot") or {}).get("element", []):
+        path = element.get("path", "")
+        head, _, name = path.partition(".")
+        if head != resource_type or not name or "." in name:
+            continue
+        names = {name}
+        if name.endswith("[x]"):
+            stem = name[:-3]
+            names = {stem + t["code"][0].upper() + t["code"][1:] for t in element.get("type", []) if t.get("code")}
+        if element.get("isSummary"):
+            summary |= names
+        if element.get("min", 0) >= 1:
+            mandatory |= names
+    return frozenset(summary), frozenset(mandatory)
 
 
 def _subsetted(resource: dict) -> dict:
