@@ -64,5 +64,7 @@ def _resource(kind) -> dict:
         entry["searchParam"] = [
             {"name": p.code, "definition": p.url, "type": p.type, "documentation": p.description}
             for p in sorted(parameters(kind.name).values(), key=lambda p: p.code) if p.type in SUPPORTED_TYPES]
+        entry["documentation"] += (" Search: chained parameters (3 levels) and _has, resolved by an inner search "
+                                   "of at most 1000 linked resources.")
     entry["operation"] = [{"name": name, "definition": url} for name, url in OPERATIONS.items()]
     return entry

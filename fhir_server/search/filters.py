@@ -9,6 +9,9 @@ Security: field names come from the registry's parameter codes, operators from t
 sent only ever appears as a plain string or number value, and regexes are built with `re.escape`.
 Comma-separated values are ORed; each criterion is one member of the top-level `$and`.
 
+Chained and `_has` criteria are resolved first, through the `resolve` callback (search/chains.py), into a
+filter on the references or ids they found.
+
 Number ranges use `$elemMatch` so that one value satisfies both bounds. FerretDB v1 tests each bound against
 any element instead, so a multi-valued `n:` field can over-match there (no searched type has one today).
 """
@@ -18,7 +21,9 @@ import re
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-from fhir_server.search.query import Criterion, SearchRequest, split_prefix
+from fhir_server.search import chains
+from fhir_server.search.chains import Resolver
+from fhir_server.search.query import AnyCriterion, ChainCriterion, Criterion, HasCriterion, SearchRequest, split_prefix
 from fhir_server.search.text import normalise
 from fhir_server.search.values import date_range
 
@@ -30,13 +35,18 @@ ABSOLUTE_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 ORDER_OPERATOR = {"gt": "$gt", "sa": "$gt", "lt": "$lt", "eb": "$lt", "ge": "$gte", "le": "$lte"}
 
 
-def search_filter(request: SearchRequest, now: datetime | None = None) -> dict:
-    """All criteria ANDed, on resources that are not deleted."""
-    return {"$and": [criterion_filter(c, now) for c in request.criteria] + [{"deleted": False}]}
+def search_filter(request: SearchRequest, now: datetime | None = None, resolve: Resolver | None = None) -> dict:
+    """All criteria ANDed, on resources that are not deleted. `resolve` runs the inner searches of chained and
+    `_has` criteria (chains.store_resolver); without it they are a BadRequest."""
+    return {"$and": [criterion_filter(c, now, resolve) for c in request.criteria] + [{"deleted": False}]}
 
 
-def criterion_filter(criterion: Criterion, now: datetime | None = None) -> dict:
+def criterion_filter(criterion: AnyCriterion, now: datetime | None = None, resolve: Resolver | None = None) -> dict:
     """The filter of one criterion (`now`, timezone-aware, anchors `ap` on dates; default: the current time)."""
+    if isinstance(criterion, (ChainCriterion, HasCriterion)):
+        def inner_filter(inner: AnyCriterion) -> dict:
+            return {"$and": [criterion_filter(inner, now, resolve), {"deleted": False}]}
+        return chains.linked_filter(criterion, inner_filter, resolve)
     code, modifier, values = criterion.param.code, criterion.modifier, criterion.values
     kind = criterion.param.type
     if modifier == "missing":

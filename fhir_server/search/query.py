@@ -2,8 +2,12 @@
 
 FHIR R4 search (http://hl7.org/fhir/R4/search.html). Values are validated here, so that `filters.py` only
 ever sees well-formed ones: a malformed value is a `BadRequest` whether or not the search is strict. What
-the server does not support (unknown parameters or modifiers, chaining, `_has`, composite and special
+the server does not support (unknown parameters or modifiers, chains it cannot follow, composite and special
 parameters) is listed in `ignored`, or a `BadRequest` when the client asked for strict handling.
+
+Chained parameters (`subject:Patient.identifier=...`, `patient.family=...`) become a `ChainCriterion` and reverse
+chains (`_has:DocumentReference:subject:type=...`) a `HasCriterion`, each holding the criterion to run on the
+other type; search/chains.py resolves them (search.html#chaining, #has). Both nest, up to `MAX_CHAIN_DEPTH`.
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ PASSIVE_CONTROLS = ("_format", "_pretty")
 ELEMENT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 COUNT = re.compile(r"[0-9]{1,9}")
 NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+MAX_CHAIN_DEPTH = 3  # links (`.` or `_has`) in one parameter
 
 
 @dataclass
@@ -47,9 +52,53 @@ class Criterion:
 
 
 @dataclass
+class ChainCriterion:
+    """`code[:Type].<inner>`: the reference parameter `code` points to a resource matching `inner`; `targets`
+    pairs each target type searched (the `:Type` given, else every target type that has the inner parameter)
+    with the inner criterion parsed on that type."""
+
+    code: str
+    modifier: str | None
+    targets: list[tuple[str, AnyCriterion]]
+
+    @property
+    def values(self) -> list[str]:
+        return self.targets[0][1].values
+
+    def name(self) -> str:
+        head = f"{self.code}:{self.modifier}" if self.modifier else self.code
+        return f"{head}.{self.targets[0][1].name()}"
+
+
+@dataclass
+class HasCriterion:
+    """`_has:<source_type>:<reference_code>:<inner>` on `target_type`: the resources that a `source_type`
+    matching `inner` refers to through its reference parameter `reference_code`."""
+
+    source_type: str
+    reference_code: str
+    inner: AnyCriterion
+    target_type: str
+
+    @property
+    def values(self) -> list[str]:
+        return self.inner.values
+
+    def name(self) -> str:
+        return f"_has:{self.source_type}:{self.reference_code}:{self.inner.name()}"
+
+
+AnyCriterion = Criterion | ChainCriterion | HasCriterion
+
+
+class Unsupported(Exception):
+    """A parameter the server does not support; the message says why."""
+
+
+@dataclass
 class SearchRequest:
     resource_type: str
-    criteria: list[Criterion] = field(default_factory=list)
+    criteria: list[AnyCriterion] = field(default_factory=list)
     count: int | None = None
     offset: int = 0
     sort: list[tuple[str, bool]] = field(default_factory=list)
@@ -93,24 +142,85 @@ def parse_search(resource_type: str, items: list[tuple[str, str]], strict: bool)
             seen.add(name)
             _control(request, name, raw, known)
             continue
-        code, _, modifier = name.partition(":")
-        param = known.get(code)
-        reason = _unsupported(name, code, modifier, param)
-        if reason:
-            if strict:
-                raise BadRequest(reason)
-            request.ignored.append(name)
-            request.problems.append(reason)
-            continue
         values = [v for v in split_values(raw) if v]
-        if not values:
-            continue  # FHIR: a parameter without a value is ignored
-        if modifier == "missing" and len(values) > 1:
-            raise BadRequest(f"Search parameter '{name}' takes a single true or false")
-        for value in values:
-            check_value(name, param, modifier or None, value)
-        request.criteria.append(Criterion(code, modifier or None, values, param))
+        try:
+            criterion = parse_criterion(resource_type, name, values)
+        except Unsupported as reason:
+            if strict:
+                raise BadRequest(str(reason)) from None
+            request.ignored.append(name)
+            request.problems.append(str(reason))
+            continue
+        if values:  # FHIR: a parameter without a value is ignored
+            request.criteria.append(criterion)
     return request
+
+
+def parse_criterion(resource_type: str, name: str, values: list[str], depth: int = 0) -> AnyCriterion:
+    """The criterion `name=values` on `resource_type`: plain, chained or `_has`. Raises `Unsupported` for what
+    the server does not support, `BadRequest` for a malformed value."""
+    if name.startswith("_has:") or "." in name:
+        if depth >= MAX_CHAIN_DEPTH:
+            raise Unsupported(f"Search parameter '{name}': chains of more than {MAX_CHAIN_DEPTH} links are "
+                              f"not supported")
+        if name.startswith("_has:"):
+            return _has(resource_type, name, values, depth)
+        return _chain(resource_type, name, values, depth)
+    code, _, modifier = name.partition(":")
+    param = parameters(resource_type).get(code)
+    reason = _unsupported(name, code, modifier, param)
+    if reason:
+        raise Unsupported(reason)
+    if modifier == "missing" and len(values) > 1:
+        raise BadRequest(f"Search parameter '{name}' takes a single true or false")
+    for value in values:
+        check_value(name, param, modifier or None, value)
+    return Criterion(code, modifier or None, values, param)
+
+
+def _chain(resource_type: str, name: str, values: list[str], depth: int) -> ChainCriterion:
+    """`code[:Type].rest`: `rest` parsed on each target type (search.html#chaining)."""
+    head, _, rest = name.partition(".")
+    code, _, modifier = head.partition(":")
+    param = parameters(resource_type).get(code)
+    if param is None or param.type != "reference" or not rest:
+        raise Unsupported(f"Search parameter '{name}': '{code}' is not a reference parameter of {resource_type}")
+    if modifier and modifier not in param.targets:
+        raise Unsupported(f"Search parameter '{name}': ':{modifier}' is not a target type of '{code}'")
+    inner_code = re.split(r"[:.]", rest, maxsplit=1)[0]
+    if modifier:
+        candidates = [modifier]
+    else:  # each searchable target type that has the inner parameter (any, for a nested _has)
+        candidates = [t for t in param.targets if inner_code in parameters(t) or (inner_code == "_has"
+                                                                                  and parameters(t))]
+    targets, reasons = [], []
+    for target in candidates:
+        try:
+            targets.append((target, parse_criterion(target, rest, values, depth + 1)))
+        except Unsupported as reason:
+            reasons.append(str(reason))
+    if not targets:
+        raise Unsupported(f"Search parameter '{name}': {reasons[0]}" if reasons else
+                          f"Unknown search parameter '{name}': no target type of '{code}' has '{inner_code}'")
+    return ChainCriterion(code, modifier or None, targets)
+
+
+def _has(resource_type: str, name: str, values: list[str], depth: int) -> HasCriterion:
+    """`_has:Source:reference:rest`: `rest` parsed on Source, whose `reference` must be able to point to
+    `resource_type` (search.html#has)."""
+    parts = name.split(":", 3)
+    if len(parts) < 4 or not all(parts[1:]):
+        raise Unsupported(f"Search parameter '{name}': _has takes _has:Type:reference:parameter")
+    _, source, code, rest = parts
+    param = parameters(source).get(code)
+    if param is None or param.type != "reference" or resource_type not in param.targets:
+        raise Unsupported(f"Search parameter '{name}': _has needs a reference parameter of a searchable type "
+                          f"that can point to {resource_type}")
+    try:
+        inner = parse_criterion(source, rest, values, depth + 1)
+    except Unsupported as reason:
+        raise Unsupported(f"Search parameter '{name}': {reason}") from None
+    return HasCriterion(source, code, inner, resource_type)
 
 
 def split_values(raw: str) -> list[str]:
@@ -163,8 +273,6 @@ def check_value(name: str, param: SearchParam, modifier: str | None, value: str)
 
 def _unsupported(name: str, code: str, modifier: str, param: SearchParam | None) -> str | None:
     """Why a parameter is not supported, or None when it is."""
-    if code.startswith("_has") or "." in name:
-        return f"Search parameter '{name}': chaining and _has are not supported"
     if param is None:
         return f"Unknown search parameter '{name}'"
     if param.type not in MODIFIERS:

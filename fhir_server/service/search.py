@@ -7,6 +7,7 @@ from urllib.parse import parse_qsl, urlencode
 from validation.definitions import structure_definitions
 
 from ..errors import BadRequest, operation_outcome
+from ..search.chains import store_resolver
 from ..search.filters import search_filter
 from ..search.query import SearchRequest, parse_search
 from ..search.registry import parameters
@@ -30,7 +31,7 @@ def search_bundle(store: ResourceStore, base: str, resource_type: str, items: li
     if request.summary == "count":
         count = 0
     with_total = request.total != "none" or count == 0
-    versions, total = store.search_page(resource_type, search_filter(request), _sort(request), request.offset,
+    versions, total = store.search_page(resource_type, search_filter(request, resolve=store_resolver(store)), _sort(request), request.offset,
                                         count, with_total)
     extra, capped = included(store, versions, includes.directives) if includes.directives else ([], False)
 
@@ -154,5 +155,5 @@ def matching(store: ResourceStore, resource_type: str, criteria: str, limit: int
     if not items:
         raise BadRequest("Conditional criteria are empty: they must name at least one search parameter")
     request = parse_search(resource_type, items, strict=True)
-    versions, _ = store.search_page(resource_type, search_filter(request), [], 0, limit, with_total=False)
+    versions, _ = store.search_page(resource_type, search_filter(request, resolve=store_resolver(store)), [], 0, limit, with_total=False)
     return versions
