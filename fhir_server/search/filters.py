@@ -23,7 +23,7 @@ from decimal import Decimal
 
 from fhir_server.search import chains
 from fhir_server.search.chains import Resolver
-from fhir_server.search.query import AnyCriterion, ChainCriterion, Criterion, HasCriterion, SearchRequest, split_prefix
+from fhir_server.search.query import AnyCriterion, ChainCriterion, HasCriterion, SearchRequest, split_prefix
 from fhir_server.search.text import normalise
 from fhir_server.search.values import date_range
 

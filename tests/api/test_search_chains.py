@@ -6,22 +6,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-JSON = "application/fhir+json"
-HEADERS = {"Content-Type": JSON, "Accept": JSON}
-STRICT = {"Accept": JSON, "Prefer": "handling=strict"}
-INS = "urn:oid:1.2.250.1.213.1.4.8"
-LOINC = "http://loinc.org"
-
-def post(http, base, resource: dict) -> dict:
-    response = http.post(f"{base}/{resource['resourceType']}", json=resource, headers=HEADERS)
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-def search(http, base, resource_type: str, params, headers=None) -> dict:
-    response = http.get(f"{base}/{resource_type}", params=params, headers=headers or {"Accept": JSON})
-    assert response.status_code == 200, response.text
-    return response.json()
+from tests.api.client import HEADERS, INS, JSON, LOINC, STRICT, post, search
 
 
 def ids(bundle: dict) -> list[str]:

@@ -5,23 +5,9 @@ import uuid
 
 import pytest
 
-JSON = "application/fhir+json"
-HEADERS = {"Content-Type": JSON, "Accept": JSON}
-STRICT = {"Accept": JSON, "Prefer": "handling=strict"}
+from tests.api.client import LOINC, STRICT, post, search
+
 SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"}
-LOINC = "http://loinc.org"
-
-
-def post(http, base, resource: dict) -> dict:
-    response = http.post(f"{base}/{resource['resourceType']}", json=resource, headers=HEADERS)
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-def search(http, base, resource_type: str, params, headers=None) -> dict:
-    response = http.get(f"{base}/{resource_type}", params=params, headers=headers or {"Accept": JSON})
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 def by_mode(bundle: dict, mode: str) -> list[str]:
