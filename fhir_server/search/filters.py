@@ -27,8 +27,9 @@ from fhir_server.search.query import AnyCriterion, ChainCriterion, HasCriterion,
 from fhir_server.search.text import normalise
 from fhir_server.search.values import date_range
 
-MISSING_FIELD = {"string": "s", "token": "t", "reference": "r", "date": "dl", "uri": "u", "number": "n",
-                 "quantity": "n"}
+# The index field holding each parameter type's values (dates: their lowest start), as values.py writes them.
+FIELD_PREFIX = {"string": "s", "token": "t", "reference": "r", "date": "dl", "uri": "u", "number": "n",
+                "quantity": "n"}
 UTC_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 REFERENCE_TAIL = re.compile(r"(?:^|/)([A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
 ABSOLUTE_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
@@ -50,7 +51,7 @@ def criterion_filter(criterion: AnyCriterion, now: datetime | None = None, resol
     code, modifier, values = criterion.param.code, criterion.modifier, criterion.values
     kind = criterion.param.type
     if modifier == "missing":
-        return {f"{MISSING_FIELD[kind]}:{code}": {"$exists": values[0] == "false"}}
+        return {f"{FIELD_PREFIX[kind]}:{code}": {"$exists": values[0] == "false"}}
     if kind == "string":
         return _string(code, modifier, values)
     if kind == "token":

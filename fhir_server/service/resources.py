@@ -25,6 +25,7 @@ from .checks import check_id, check_type
 from .ids import new_id
 from .search import matching
 
+
 @dataclass
 class WriteResult:
     version: StoredVersion
@@ -143,7 +144,7 @@ class ResourceService:
         matches = matching(self.store, resource_type, criteria, limit=2)
         if len(matches) > 1:
             raise PreconditionFailed(f"'{criteria}' matches more than one {resource_type}")
-        given_id = resource.get("id") if isinstance(resource, dict) else None
+        given_id = _require_object(resource).get("id")
         if matches:
             if given_id not in (None, matches[0].id):
                 raise BadRequest(f"The resource's id ({given_id!r}) is not that of the resource the criteria "
@@ -179,9 +180,7 @@ class ResourceService:
     # -- helpers -------------------------------------------------------------------------------
     def _checked(self, resource_type: str, resource: object, content: bytes | None) -> tuple[dict, bytes | None]:
         """Validates a resource to be written; moves a Binary's base64 `data` out into `content`."""
-        if not isinstance(resource, dict):
-            raise BadRequest("The body must be a FHIR resource (a JSON object)", code="structure")
-        if resource.get("resourceType") != resource_type:
+        if _require_object(resource).get("resourceType") != resource_type:
             raise BadRequest(f"The body is a {resource.get('resourceType')!r} but the URL says {resource_type}",
                              code="invalid")
         resource = dict(resource)
@@ -191,6 +190,12 @@ class ResourceService:
         if issues:
             raise Unprocessable(f"{resource_type} is not valid: {len(issues)} problem(s)", issues=issues)
         return resource, content
+
+
+def _require_object(resource: object) -> dict:
+    if not isinstance(resource, dict):
+        raise BadRequest("The body must be a FHIR resource (a JSON object)", code="structure")
+    return resource
 
 
 def _decode_base64(data: object) -> bytes:

@@ -8,7 +8,7 @@ from validation.definitions import structure_definitions
 
 from ..errors import BadRequest, operation_outcome
 from ..search.chains import store_resolver
-from ..search.filters import search_filter
+from ..search.filters import FIELD_PREFIX, search_filter
 from ..search.query import SearchRequest, parse_search
 from ..search.registry import parameters
 from ..storage.resources import ResourceStore, StoredVersion
@@ -16,7 +16,6 @@ from .checks import check_type
 from .includes import MAX_INCLUDED, NAMES, included, is_include_item, parse_includes
 
 SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"}
-SORT_FIELD = {"string": "s", "token": "t", "reference": "r", "date": "dl", "uri": "u", "number": "n", "quantity": "n"}
 ALWAYS_KEPT = ("resourceType", "id", "meta")
 
 
@@ -31,8 +30,8 @@ def search_bundle(store: ResourceStore, base: str, resource_type: str, items: li
     if request.summary == "count":
         count = 0
     with_total = request.total != "none" or count == 0
-    versions, total = store.search_page(resource_type, search_filter(request, resolve=store_resolver(store)), _sort(request), request.offset,
-                                        count, with_total)
+    query = search_filter(request, resolve=store_resolver(store))
+    versions, total = store.search_page(resource_type, query, _sort(request), request.offset, count, with_total)
     extra, capped = included(store, versions, includes.directives) if includes.directives else ([], False)
 
     bundle: dict = {"resourceType": "Bundle", "type": "searchset"}
@@ -60,12 +59,14 @@ def search_bundle(store: ResourceStore, base: str, resource_type: str, items: li
 def _sort(request: SearchRequest) -> list[tuple[str, int]]:
     fields = []
     for code, descending in request.sort:
+        direction = -1 if descending else 1
         if code == "_id":
-            continue  # the id always ends the sort
+            fields.append(("_id", direction))
+            break  # the id is unique: later keys cannot reorder anything
         parameter = parameters(request.resource_type).get(code)
-        if parameter is None or parameter.type not in SORT_FIELD:
+        if parameter is None or parameter.type not in FIELD_PREFIX:
             raise BadRequest(f"Cannot sort on '{code}'")
-        fields.append((f"{SORT_FIELD[parameter.type]}:{code}", -1 if descending else 1))
+        fields.append((f"{FIELD_PREFIX[parameter.type]}:{code}", direction))
     return fields
 
 

@@ -4,7 +4,8 @@ Documents
 - `history`: every version ever written, `_id` = "Type/id/version", with `type`, `rid`, `vid`, `ts`
   (lastUpdated), `method` (POST, PUT, PATCH, DELETE), `deleted`, `json` (the resource as FHIR JSON text,
   None for a delete tombstone: text keeps decimals exactly and costs the database no parsing), `content`
-  (the GridFS reference of a Binary's bytes) and the `ix_*` search fields (search/index.py).
+  (the GridFS reference of a Binary's bytes) and the search fields (`s:family`, `r:subject`...;
+  search/values.py).
 - `<Type>` (e.g. `Patient`): the current version of each resource, `_id` = id, same fields. A deleted
   resource keeps a tombstone here so that reads can answer 410 Gone.
 - `write_journal`: one small document per write under way, naming the resource and the history `_id`.
@@ -113,7 +114,7 @@ class ResourceStore:
               method: str, content: bytes | None = None, index: dict | None = None) -> StoredVersion:
         """Writes version `previous + 1` (resource None deletes); see the module docstring for the order.
 
-        `index` holds top-level search fields (see search/index.py) kept with the version.
+        `index` holds the top-level search fields (see search/values.py) kept with the version.
         """
         version = previous + 1
         ts = _now()
@@ -224,7 +225,8 @@ class ResourceStore:
         total = collection.count_documents(query) if with_total else None
         docs = []
         if count:
-            docs = collection.find(query).sort([*sort, ("_id", 1)]).skip(offset).limit(count)
+            order = sort if sort and sort[-1][0] == "_id" else [*sort, ("_id", 1)]
+            docs = collection.find(query).sort(order).skip(offset).limit(count)
         return [_from_doc(d) for d in docs], total
 
     def content(self, version: StoredVersion) -> bytes:

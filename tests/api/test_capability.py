@@ -27,10 +27,22 @@ def test_metadata_declares_what_the_server_does(http, base):
     assert "update" not in audit and "delete" not in audit and "create" in audit
 
 
-def test_declared_interactions_are_routed(http, base):
-    """Each type the statement lists answers its create and read; undeclared ones are refused."""
+def test_declared_interactions_are_routed_and_undeclared_ones_refused(http, base):
+    """For each type the statement lists: read answers (404 for an unknown id), search answers a searchset
+    exactly when search-type is declared, and update is refused with 405 when it is not declared."""
     statement = http.get(f"{base}/metadata").json()
     for resource in statement["rest"][0]["resource"]:
-        response = http.get(f"{base}/{resource['type']}/does-not-exist")
+        name = resource["type"]
+        declared = {i["code"] for i in resource["interaction"]}
+        response = http.get(f"{base}/{name}/does-not-exist")
         assert response.status_code == 404
         assert "not known" in response.json()["issue"][0]["diagnostics"]
+        searched = http.get(f"{base}/{name}", params={"_count": 1})
+        if "search-type" in declared:
+            assert searched.status_code == 200 and searched.json()["type"] == "searchset", name
+        else:
+            assert searched.status_code == 405, name
+        if "update" not in declared:
+            refused = http.put(f"{base}/{name}/x", json={"resourceType": name, "id": "x"},
+                               headers={"Content-Type": "application/fhir+json"})
+            assert refused.status_code == 405, name

@@ -155,3 +155,16 @@ def test_conditional_create_takes_any_search(http, base, patients, family):
     response = http.post(f"{base}/Patient", json={"resourceType": "Patient"},
                          headers={**HEADERS, "If-None-Exist": f"family={family}&gender=male"})
     assert response.status_code == 200 and response.json()["id"] == patients[1]["id"]
+
+
+def test_sort_by_id_in_both_directions(http, base, patients, family):
+    ascending = ids(search(http, base, "Patient", family=family, _sort="_id"))
+    assert ascending == sorted(p["id"] for p in patients)
+    assert ids(search(http, base, "Patient", family=family, _sort="-_id")) == ascending[::-1]
+
+
+def test_conditional_update_with_a_body_that_is_not_a_resource_is_400(http, base):
+    response = http.put(f"{base}/Patient?identifier={INS}|{uuid.uuid4().hex[:13]}", json=[1, 2],
+                        headers=HEADERS)
+    assert response.status_code == 400
+    assert response.json()["resourceType"] == "OperationOutcome"
