@@ -17,6 +17,7 @@ def create_app(config: dict | None = None) -> Flask:
     from .storage.ferretdb import index_id_lookups
     from .storage.mongo import connect, ensure_indexes
     from .storage.resources import ResourceStore
+    from .storage.search_pages import SearchPages
 
     settings = Settings.from_mapping(config)
     app = Flask(__name__)
@@ -28,7 +29,8 @@ def create_app(config: dict | None = None) -> Flask:
         index_id_lookups(Path(settings.ferretdb_sqlite_dir), settings.database_name)
     store = ResourceStore(db)
     store.recover()
-    app.extensions["fhir"] = Services(settings, store, ResourceService(store))
+    pages = SearchPages(db, settings.search_pages_ttl)
+    app.extensions["fhir"] = Services(settings, store, ResourceService(store), pages)
 
     warm_up()
     app.register_blueprint(rest.bp)

@@ -17,6 +17,9 @@ class Settings:
     ferretdb_sqlite_dir: str = ""
     search_page_size: int = 20
     search_page_max: int = 1000
+    # The most matches a search keeps for paging, and for how long (seconds) its pages can be asked for.
+    search_max_results: int = 10_000
+    search_pages_ttl: int = 3600
     history_page_size: int = 50
     history_page_max: int = 500
 
@@ -32,6 +35,8 @@ class Settings:
             "ferretdb_sqlite_dir": os.environ.get("FERRETDB_SQLITE_DIR"),
             "search_page_size": os.environ.get("FHIR_SEARCH_PAGE_SIZE"),
             "search_page_max": os.environ.get("FHIR_SEARCH_PAGE_MAX"),
+            "search_max_results": os.environ.get("FHIR_SEARCH_MAX_RESULTS"),
+            "search_pages_ttl": os.environ.get("FHIR_SEARCH_PAGES_TTL"),
         }
         kwargs = {}
         for field in fields(cls):

@@ -10,7 +10,7 @@ from ..errors import BadRequest, UnsupportedMediaType, information
 from ..service.history import history_bundle
 from ..service.checks import check_type
 from ..service.resources import ResourceService, WriteResult
-from ..service.search import search_bundle
+from ..service.search import SearchContext, search_bundle
 from ..service.validate import validate_operation
 from ..storage.resources import StoredVersion
 from .negotiation import (body_format, parse_body, render, response_format, version_headers,
@@ -98,12 +98,13 @@ def search_by_post(resource_type: str) -> Response:
 
 
 def _search(resource_type: str, items: list[tuple[str, str]]) -> Response:
-    settings = current_app.extensions["fhir"].settings
+    services = current_app.extensions["fhir"]
+    settings = services.settings
     strict = "handling=strict" in request.headers.get("Prefer", "").replace(" ", "")
     items = [(k, v) for k, v in items if k not in ("_format", "_pretty")]
-    bundle = search_bundle(_service().store, base_url(), resource_type, items, strict,
-                           settings.search_page_size, settings.search_page_max, _service().full_resource)
-    return _reply(bundle)
+    context = SearchContext(services.store, services.pages, base_url(), settings.search_page_size,
+                            settings.search_page_max, settings.search_max_results, _service().full_resource)
+    return _reply(search_bundle(context, resource_type, items, strict))
 
 
 @bp.put("/<resource_type>")

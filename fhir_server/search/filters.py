@@ -57,7 +57,7 @@ def criterion_filter(criterion: AnyCriterion, now: datetime | None = None, resol
     if kind == "token":
         return _token(code, modifier, values)
     if kind == "reference":
-        return _reference(code, modifier, values)
+        return _reference(code, modifier, values, criterion.param.targets)
     if kind == "uri":
         return _uri(code, modifier, values)
     if kind == "date":
@@ -96,13 +96,16 @@ def _token(code: str, modifier: str | None, values: list[str]) -> dict:
     return _equal(f"t:{code}", values)
 
 
-def _reference(code: str, modifier: str | None, values: list[str]) -> dict:
+def _reference(code: str, modifier: str | None, values: list[str], targets: tuple[str, ...]) -> dict:
+    """A bare id is typed by the `:Type` modifier or the parameter's one target type (`patient=1` is
+    `Patient/1`, which relative references are indexed as too, and which the posting lists key on)."""
     if modifier == "identifier":
         return _equal(f"ri:{code}", values)
     wanted: list[str] = []
     for value in values:
-        if modifier and "/" not in value:
-            value = f"{modifier}/{value}"
+        target = modifier or (targets[0] if len(targets) == 1 else None)
+        if target and "/" not in value:
+            value = f"{target}/{value}"
         wanted.append(value)
         tail = REFERENCE_TAIL.search(value)
         if tail and (ABSOLUTE_URL.match(value) or tail.group(1) != value):

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ..config import Settings
     from ..storage.resources import ResourceStore
+    from ..storage.search_pages import SearchPages
     from .resources import ResourceService
 
 
@@ -17,3 +18,4 @@ class Services:
     settings: "Settings"
     store: "ResourceStore"
     resources: "ResourceService"
+    pages: "SearchPages"

@@ -1,55 +1,128 @@
 """The search interaction (GET [type]?..., POST [type]/_search) answering a `searchset` Bundle."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode
 
 from validation.definitions import structure_definitions
 
-from ..errors import BadRequest, operation_outcome
+from ..errors import BadRequest, Gone, operation_outcome
 from ..search.chains import store_resolver
 from ..search.filters import FIELD_PREFIX, search_filter
 from ..search.query import SearchRequest, parse_search
 from ..search.registry import parameters
 from ..storage.resources import ResourceStore, StoredVersion
+from ..storage.search_pages import SearchPages
 from .checks import check_type
-from .includes import MAX_INCLUDED, NAMES, included, is_include_item, parse_includes
+from .includes import MAX_INCLUDED, included, is_include_item, parse_includes
 
 SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"}
 ALWAYS_KEPT = ("resourceType", "id", "meta")
 
 
-def search_bundle(store: ResourceStore, base: str, resource_type: str, items: list[tuple[str, str]],
-                  strict: bool, default_count: int, max_count: int, render_resource) -> dict:
-    """The searchset Bundle; `render_resource(version)` gives each entry's full resource. Resources added by
-    `_include` / `_revinclude` follow the matches (mode include); they count neither in `total` nor in paging."""
+PAGES = "_getpages"
+PAGES_OFFSET = "_getpagesoffset"
+
+
+@dataclass
+class SearchContext:
+    """What the search interaction needs besides the request: the stores, the base URL and the limits."""
+
+    store: ResourceStore
+    pages: SearchPages
+    base: str
+    default_count: int
+    max_count: int
+    max_results: int  # the most matches a search keeps for paging
+    render_resource: Callable[[StoredVersion], dict]  # each entry's full resource
+
+
+def search_bundle(context: SearchContext, resource_type: str, items: list[tuple[str, str]],
+                  strict: bool) -> dict:
+    """The searchset Bundle of a search, or of one page of an earlier search (`_getpages`). Resources added by
+    `_include` / `_revinclude` follow the matches (mode include); they count neither in `total` nor in paging.
+    A search with more than one page keeps its ordered matches (storage/search_pages.py): its `next` and
+    `previous` links page through them, unmoved by writes made in between."""
     check_type(resource_type, "search-type")
+    if any(name == PAGES for name, _ in items):
+        return _stored_page(context, resource_type, items)
     includes = parse_includes(resource_type, [(k, v) for k, v in items if is_include_item(k)], strict)
     request = parse_search(resource_type, [(k, v) for k, v in items if not is_include_item(k)], strict)
-    count = min(request.count if request.count is not None else default_count, max_count)
+    count = _page_size(context, request.count)
     if request.summary == "count":
         count = 0
     with_total = request.total != "none" or count == 0
+    store = context.store
     query = search_filter(request, resolve=store_resolver(store))
-    versions, total = store.search_page(resource_type, query, _sort(request), request.offset, count, with_total)
-    extra, capped = included(store, versions, includes.directives) if includes.directives else ([], False)
+    ids, total = store.search_ids(resource_type, query, _sort(request), context.max_results, with_total)
+    page = ids[request.offset:request.offset + count]
+    problems = [("not-supported", f"Parameter '{name}' was ignored") for name in request.ignored + includes.ignored]
+    problems += [("not-supported", problem) for problem in request.problems + includes.problems]
+    if len(ids) == context.max_results and total != len(ids):
+        problems.append(("too-costly", f"Only the first {context.max_results} matches can be paged through; "
+                                       f"narrow the search to see the others"))
+    kept = [(k, v) for k, v in request.self_query() if k not in ("_count", "_offset")]
+    kept += [d.query_pair() for d in includes.directives]
+    token = None
+    if count and (request.offset > 0 or len(ids) > request.offset + count):
+        token = context.pages.save(resource_type, kept, ids, total if with_total else None)
+    links = [{"relation": "self", "url": _url(context.base, resource_type, [
+        *kept, ("_count", str(count)), *([("_offset", str(request.offset))] if request.offset else [])])}]
+    if token:
+        links += _page_links(context.base, resource_type, token, request.offset, count, len(ids))[1:]
+    versions = store.current_versions(resource_type, page)
+    return _bundle(context, versions, total if with_total else None, links, request, includes.directives,
+                   problems)
 
+
+def _stored_page(context: SearchContext, resource_type: str, items: list[tuple[str, str]]) -> dict:
+    """One page of a kept search: `_getpages=<token>&_getpagesoffset=<n>&_count=<n>`."""
+    controls = dict(items)
+    unknown = [name for name in controls if name not in (PAGES, PAGES_OFFSET, "_count")]
+    if unknown:
+        raise BadRequest(f"A page request takes only {PAGES}, {PAGES_OFFSET} and _count, not {unknown[0]}")
+    token, offset, count = controls[PAGES], controls.get(PAGES_OFFSET, "0"), controls.get("_count")
+    if not offset.isdigit() or (count is not None and not count.isdigit()):
+        raise BadRequest(f"{PAGES_OFFSET} and _count take non-negative integers")
+    search = context.pages.load(token)
+    if search is None:
+        raise Gone(f"Search '{token}' is unknown or has expired; run the search again")
+    if search["type"] != resource_type:
+        raise BadRequest(f"Search '{token}' is a search on {search['type']}, not {resource_type}")
+    query = search["query"]
+    request = parse_search(resource_type, [(k, v) for k, v in query if not is_include_item(k)], strict=False)
+    includes = parse_includes(resource_type, [(k, v) for k, v in query if is_include_item(k)], strict=False)
+    size = _page_size(context, int(count) if count is not None else request.count)
+    start = int(offset)
+    ids = context.pages.ids(token, start, size)
+    links = _page_links(context.base, resource_type, token, start, size, search["size"])
+    versions = context.store.current_versions(resource_type, ids)
+    return _bundle(context, versions, search["total"], links, request, includes.directives, [])
+
+
+def _page_size(context: SearchContext, asked: int | None) -> int:
+    return min(asked if asked is not None else context.default_count, context.max_count)
+
+
+def _bundle(context: SearchContext, versions: list[StoredVersion], total: int | None, links: list[dict],
+            request: SearchRequest, directives: list, problems: list[tuple[str, str]]) -> dict:
+    extra, capped = included(context.store, versions, directives) if directives else ([], False)
     bundle: dict = {"resourceType": "Bundle", "type": "searchset"}
     if total is not None:
         bundle["total"] = total
-    bundle["link"] = _links(base, resource_type, request, count, total, len(versions),
-                            [d.query_pair() for d in includes.directives])
-    entries = [{"fullUrl": f"{base}/{v.type}/{v.id}", "resource": _shaped(render_resource(v), request),
+    bundle["link"] = links
+    base, render = context.base, context.render_resource
+    entries = [{"fullUrl": f"{base}/{v.type}/{v.id}", "resource": _shaped(render(v), request),
                 "search": {"mode": "match"}} for v in versions]
-    entries += [{"fullUrl": f"{base}/{v.type}/{v.id}", "resource": _summarised(render_resource(v), request),
+    entries += [{"fullUrl": f"{base}/{v.type}/{v.id}", "resource": _summarised(render(v), request),
                  "search": {"mode": "include"}} for v in extra]
-    issues = [("not-supported", f"Parameter '{name}' was ignored") for name in request.ignored + includes.ignored]
-    issues += [("not-supported", problem) for problem in request.problems + includes.problems]
     if capped:
-        issues.append(("too-costly", f"Only the first {MAX_INCLUDED} included resources are returned"))
-    if issues:
+        problems = [*problems, ("too-costly", f"Only the first {MAX_INCLUDED} included resources are returned")]
+    if problems:
         outcome = operation_outcome([{"severity": "warning", "code": code, "diagnostics": message}
-                                     for code, message in issues])
+                                     for code, message in problems])
         entries.append({"resource": outcome, "search": {"mode": "outcome"}})
     if entries:
         bundle["entry"] = entries
@@ -70,21 +143,21 @@ def _sort(request: SearchRequest) -> list[tuple[str, int]]:
     return fields
 
 
-def _links(base: str, resource_type: str, request: SearchRequest, count: int, total: int | None,
-           found: int, include_pairs: list[tuple[str, str]]) -> list[dict]:
-    query = [(k, v) for k, v in request.self_query() if k not in ("_count", "_offset", *NAMES)]
-    query += include_pairs
+def _url(base: str, resource_type: str, pairs: list[tuple[str, str]]) -> str:
+    return f"{base}/{resource_type}?{urlencode(pairs)}"
 
-    def link(relation: str, offset: int) -> dict:
-        return {"relation": relation,
-                "url": f"{base}/{resource_type}?{urlencode([*query, ('_count', count), ('_offset', offset)])}"}
 
-    links = [link("self", request.offset)]
-    more = request.offset + found < total if total is not None else found == count > 0
-    if more:
-        links.append(link("next", request.offset + count))
-    if request.offset > 0 and count:
-        links.append(link("previous", max(0, request.offset - count)))
+def _page_links(base: str, resource_type: str, token: str, offset: int, count: int, size: int) -> list[dict]:
+    """self, then next and previous when there are such pages, of a kept search of `size` matches."""
+    def link(relation: str, start: int) -> dict:
+        return {"relation": relation, "url": _url(base, resource_type, [
+            (PAGES, token), (PAGES_OFFSET, str(start)), ("_count", str(count))])}
+
+    links = [link("self", offset)]
+    if count and offset + count < size:
+        links.append(link("next", offset + count))
+    if count and offset > 0:
+        links.append(link("previous", max(0, offset - count)))
     return links
 
 

@@ -7,6 +7,9 @@ from pymongo.database import Database
 HISTORY = "history"
 JOURNAL = "write_journal"
 BINARY_BUCKET = "binary"
+SEARCH_PAGES = "search_pages"
+POSTINGS = "postings"
+POSTING_HEADS = "posting_heads"
 
 
 def connect(uri: str, database_name: str) -> Database:
@@ -25,6 +28,10 @@ def ensure_indexes(db: Database, resource_types: list[str],
     # GridFS's own indexes, made here so that every collection exists from the start (see ferretdb.py).
     db[f"{BINARY_BUCKET}.files"].create_index([("filename", 1), ("uploadDate", 1)])
     db[f"{BINARY_BUCKET}.chunks"].create_index([("files_id", 1), ("n", 1)], unique=True)
+    db[SEARCH_PAGES].create_index([("created", 1)], name="search_pages_created")
+    # Created up front like every collection, for their `_id` lookups to be indexed on FerretDB (postings.py).
+    db[POSTINGS].create_index([("overflow", 1)], name="postings_overflow")
+    db[POSTING_HEADS].create_index([("last", 1)], name="posting_heads_last")
     for resource_type in resource_types:
         db[resource_type].create_index([("ts", -1)], name="last_updated")
     for resource_type, indexes in (search_indexes or {}).items():

@@ -43,7 +43,9 @@ from pymongo.database import Database
 
 from ..formats.fhir_json import dumps, loads
 from .binaries import BinaryContent
+from .candidates import candidate_ids, matching_docs, sort_docs
 from .mongo import HISTORY, JOURNAL
+from .postings import Postings, posting_keys
 
 
 class VersionConflict(Exception):
@@ -99,7 +101,9 @@ class ResourceStore:
         self.history = db[HISTORY]
         self.journal = db[JOURNAL]
         self.binaries = BinaryContent(db)
-        self.atomic_conditional_updates = "ferretdbVersion" not in db.client.admin.command("buildInfo")
+        self.ferretdb = "ferretdbVersion" in db.client.admin.command("buildInfo")
+        # FerretDB scans a collection for any filter but `_id`: posting lists stand in for indexes there.
+        self.postings = Postings(db) if self.ferretdb else None
 
     def current(self, resource_type: str, resource_id: str) -> StoredVersion | None:
         """The latest version (possibly a delete tombstone), or None if the resource never existed."""
@@ -130,6 +134,8 @@ class ResourceStore:
             doc["content"] = self.binaries.put(content, resource.get("contentType") if resource else None)
         entry = {"type": resource_type, "rid": resource_id, "version": doc["_id"]}
         self.journal.insert_one(entry)  # gets its own _id: an entry left by a crash may name the same version
+        if self.postings is not None and resource is not None:
+            self.postings.add(posting_keys(resource_type, index or {}), resource_id)  # before the commit point
         try:
             self.history.insert_one(doc)
         except (bson.errors.InvalidDocument, pymongo.errors.DuplicateKeyError) as e:
@@ -166,7 +172,7 @@ class ResourceStore:
                     return  # the current document holds the newest version
             projection = {k: v for k, v in latest.items() if k != "_id"}
             query = {"_id": resource_id}
-            if self.atomic_conditional_updates:
+            if not self.ferretdb:
                 query["vid"] = {"$lt": latest["vid"]}
             try:
                 collection.replace_one(query, projection, upsert=True)
@@ -217,17 +223,40 @@ class ResourceStore:
     def _history_doc(self, history_id: str) -> dict | None:
         return self.history.find_one({"_id": history_id})
 
+    def search_ids(self, resource_type: str, query: dict, sort: list[tuple[str, int]], limit: int,
+                   with_total: bool) -> tuple[list[str], int | None]:
+        """The ids of the first `limit` current resources matching `query` (built by the search package) in
+        `sort` order, the id last so that the order is total; and the number of matches when asked."""
+        collection = self.db[resource_type]
+        candidates = candidate_ids(self.postings, resource_type, query) if self.postings else None
+        if candidates is not None:
+            fields = [f for f, _ in sort if f != "_id"]
+            docs = sort_docs(matching_docs(collection, candidates, query, fields), sort)
+            return [d["_id"] for d in docs[:limit]], len(docs)
+        ids: list[str] = []
+        if limit > 0:
+            order = sort if sort and sort[-1][0] == "_id" else [*sort, ("_id", 1)]
+            ids = [d["_id"] for d in collection.find(query, {"_id": 1}).sort(order).limit(limit)]
+        total = None
+        if with_total:
+            total = len(ids) if len(ids) < limit else collection.count_documents(query)
+        return ids, total
+
+    def current_versions(self, resource_type: str, ids: list[str]) -> list[StoredVersion]:
+        """The current versions of `ids`, in that order; deleted or unknown ones left out."""
+        collection = self.db[resource_type]
+        if self.ferretdb:  # one `_id` lookup each: a `$in` would scan the collection
+            docs = [collection.find_one({"_id": i}) for i in ids]
+        else:
+            found = {d["_id"]: d for d in collection.find({"_id": {"$in": ids}})}
+            docs = [found.get(i) for i in ids]
+        return [_from_doc(d) for d in docs if d is not None and not d["deleted"]]
+
     def search_page(self, resource_type: str, query: dict, sort: list[tuple[str, int]], offset: int,
                     count: int, with_total: bool) -> tuple[list[StoredVersion], int | None]:
-        """One page of current versions matching `query` (built by the search package), in `sort` order
-        with the id last so that the order is total; the number of matches when asked."""
-        collection = self.db[resource_type]
-        total = collection.count_documents(query) if with_total else None
-        docs = []
-        if count:
-            order = sort if sort and sort[-1][0] == "_id" else [*sort, ("_id", 1)]
-            docs = collection.find(query).sort(order).skip(offset).limit(count)
-        return [_from_doc(d) for d in docs], total
+        """One page of the current versions `search_ids` finds, and the number of matches when asked."""
+        ids, total = self.search_ids(resource_type, query, sort, offset + count, with_total)
+        return self.current_versions(resource_type, ids[offset:]), total
 
     def content(self, version: StoredVersion) -> bytes:
         return self.binaries.get(version.content) if version.content else b""

@@ -86,7 +86,13 @@ def test_paging_applies_to_matches_only(http, base, records):
               ("_sort", "_id"), ("_count", "1")]
     first = search(http, base, "DocumentReference", params)
     assert first["total"] == 3 and len(by_mode(first, "match")) == 1 and len(by_mode(first, "include")) == 1
-    assert any(link["relation"] == "next" and "_include=" in link["url"] for link in first["link"])
+    following = first
+    for _ in range(2):  # the later pages of the search keep its _include
+        next_url = next(link["url"] for link in following["link"] if link["relation"] == "next")
+        following = http.get(next_url, headers={"Accept": "application/fhir+json"}).json()
+        assert following["total"] == 3 and len(by_mode(following, "match")) == 1
+        assert len(by_mode(following, "include")) == 1
+    assert not [link for link in following["link"] if link["relation"] == "next"]
 
 
 def test_revinclude_documents_of_patients(http, base, records):

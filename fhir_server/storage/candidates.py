@@ -1,0 +1,86 @@
+"""Searching without a scan on FerretDB: candidates from `_id` or posting lists, each tested by `_id`.
+
+A search filter (search/filters.py) is an `$and` of criteria. When one of them is an `_id` equality or `$in`,
+or an equality or `$in` a posting list covers (storage/postings.py), its ids are a superset of the matches.
+Each candidate is then tested with the whole filter in an aggregation whose first stage is `{_id: <id>}`,
+the one filter FerretDB hands to SQLite's index, so the database still decides what matches. The matches
+are ordered here as MongoDB orders them: by each sort field ascending (an array by its smallest element,
+a missing field first) or descending (an array by its largest element, a missing field last), then `_id`.
+"""
+from __future__ import annotations
+
+from functools import cmp_to_key
+
+from pymongo.collection import Collection
+
+from .postings import Postings, criterion_keys
+
+MAX_CANDIDATES = 5_000
+
+
+def candidate_ids(postings: Postings, resource_type: str, query: dict) -> list[str] | None:
+    """A superset of the ids matching `query`, at most MAX_CANDIDATES of them; None when no criterion gives
+    one (the query must scan)."""
+    criteria = query.get("$and", [query]) if set(query) == {"$and"} else [query]
+    best: list[str] | None = None
+    for criterion in criteria:
+        if not isinstance(criterion, dict) or len(criterion) != 1:
+            continue
+        (field, condition), = criterion.items()
+        ids = _ids(condition) if field == "_id" else _listed(postings, resource_type, field, condition)
+        if ids is not None and len(ids) <= MAX_CANDIDATES and (best is None or len(ids) < len(best)):
+            best = ids
+    return best
+
+
+def _ids(condition: object) -> list[str] | None:
+    if isinstance(condition, str):
+        return [condition]
+    if isinstance(condition, dict) and list(condition) == ["$in"] and isinstance(condition["$in"], list):
+        return [v for v in dict.fromkeys(condition["$in"]) if isinstance(v, str)]
+    return None
+
+
+def _listed(postings: Postings, resource_type: str, field: str, condition: object) -> list[str] | None:
+    keys = criterion_keys(resource_type, field, condition)
+    if keys is None:
+        return None
+    ids: dict[str, None] = {}
+    for key in keys:
+        members = postings.members(key)
+        if members is None:
+            return None
+        ids.update(dict.fromkeys(members))
+    return list(ids)
+
+
+def matching_docs(collection: Collection, candidates: list[str], query: dict, fields: list[str]) -> list[dict]:
+    """The candidates matching `query`, each with `_id` and `fields` only."""
+    projection = {"$project": {"_id": 1, **{f: 1 for f in fields}}}
+    found = []
+    for candidate in candidates:
+        found += collection.aggregate([{"$match": {"_id": candidate}}, {"$match": query}, projection])
+    return found
+
+
+def sort_docs(docs: list[dict], sort: list[tuple[str, int]]) -> list[dict]:
+    """`docs` in MongoDB's order for `sort` (fields with 1 or -1), `_id` ascending last unless given."""
+    order = sort if sort and sort[-1][0] == "_id" else [*sort, ("_id", 1)]
+
+    def compare(a: dict, b: dict) -> int:
+        for field, direction in order:
+            x, y = _sort_value(a.get(field), direction), _sort_value(b.get(field), direction)
+            if x != y:
+                return (-1 if x < y else 1) * direction
+        return 0
+    return sorted(docs, key=cmp_to_key(compare))
+
+
+def _sort_value(value: object, direction: int) -> tuple:
+    """Missing < present; an array stands for its smallest (ascending) or largest (descending) element. Each
+    index field holds one type (strings, or numbers), so present values compare among themselves."""
+    if isinstance(value, list):
+        if not value:
+            return (0,)
+        value = min(value) if direction == 1 else max(value)
+    return (0,) if value is None else (1, value)

@@ -1,0 +1,117 @@
+"""Posting lists: which resources hold a selective search value, readable by `_id` alone.
+
+FerretDB v1 (SQLite) hands SQLite one filter only, a lone `{_id: <string>}`; every other query is a scan of
+the whole collection in Go, whatever indexes exist. So that the common searches (a patient's documents, a
+record found by its INS, a document by its identifier) do not scan a million documents there, the store keeps,
+for a few selective values, the list of the resources of a type that hold them, in documents found by `_id`:
+- `<Type>>Patient/<id>`: the resources of Type referring to that Patient in any reference parameter (the
+  Patient compartment: `patient=`, `subject=Patient/..`, `subject:Patient=..`...);
+- `<Type>|<param>|<system>|<value>`: those with that identifier (`t:identifier` tokens with a system).
+A search then reads the list and tests each listed resource by `_id` (storage/candidates.py). The lists are an
+accelerator, never the answer: a listed resource that no longer matches is filtered out there, so an id is
+added before the resource version that holds the value is written (a crash in between leaves a harmless extra
+id, never a missing one) and never removed. A list longer than `MAX_IDS` is marked overflowed and no longer
+used (the search scans instead). On MongoDB, whose indexes serve these queries, no lists are kept.
+
+Lock-free and without transactions: a list is a chain of immutable entries `<n>:<key>` (n = 1, 2, 3...), each
+holding the whole list; a writer inserts entry n + 1 as entry n plus its id. The `_id` is unique, so of two
+writers exactly one wins position n + 1; the other reads it and tries n + 2: no addition is ever lost, which a
+read-modify-write of one document (FerretDB's updates are not atomic) could not promise. `posting_heads`
+keeps a hint of the last position; entries older than the one before the last are emptied (kept as
+`{moved: true}`, so that a writer with a stale hint cannot take their position again).
+"""
+from __future__ import annotations
+
+import re
+
+import pymongo
+from pymongo.database import Database
+
+from .mongo import POSTING_HEADS, POSTINGS
+MAX_IDS = 20_000
+_PATIENT = re.compile(r"Patient/[A-Za-z0-9\-.]{1,64}")
+_IDENTIFIER_FIELDS = ("t:identifier",)
+
+
+def _identifier_token(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    system, bar, code = value.partition("|")
+    return bool(bar and system and code)
+
+
+def posting_keys(resource_type: str, index: dict) -> list[str]:
+    """The lists a resource with these index fields (search/values.py) belongs to."""
+    keys: list[str] = []
+    for field, values in index.items():
+        values = values if isinstance(values, list) else [values]
+        if field.startswith("r:"):
+            keys += [f"{resource_type}>{v}" for v in values if isinstance(v, str) and _PATIENT.fullmatch(v)]
+        elif field in _IDENTIFIER_FIELDS:
+            keys += [f"{resource_type}|{field[2:]}|{v}" for v in values if _identifier_token(v)]
+    return list(dict.fromkeys(keys))
+
+
+def criterion_keys(resource_type: str, field: str, condition: object) -> list[str] | None:
+    """The lists whose union holds every resource meeting `{field: condition}` (an equality or `$in`), or None
+    when no list covers it."""
+    if isinstance(condition, dict):
+        if list(condition) != ["$in"] or not isinstance(condition["$in"], list) or not condition["$in"]:
+            return None
+        values = condition["$in"]
+    else:
+        values = [condition]
+    if field.startswith("r:") and all(isinstance(v, str) and _PATIENT.fullmatch(v) for v in values):
+        return [f"{resource_type}>{v}" for v in values]
+    if field in _IDENTIFIER_FIELDS and all(_identifier_token(v) for v in values):
+        return [f"{resource_type}|{field[2:]}|{v}" for v in values]
+    return None
+
+
+class Postings:
+    def __init__(self, db: Database) -> None:
+        self.entries = db[POSTINGS]
+        self.heads = db[POSTING_HEADS]
+
+    def add(self, keys: list[str], resource_id: str) -> None:
+        for key in keys:
+            self._add(key, resource_id)
+
+    def members(self, key: str) -> list[str] | None:
+        """The ids listed under `key` (empty when none), or None when the list overflowed."""
+        _, entry = self._latest(key)
+        if entry is None:
+            return []
+        return None if entry.get("overflow") else entry["ids"]
+
+    def _add(self, key: str, resource_id: str) -> None:
+        position, entry = self._latest(key)
+        while True:
+            ids = entry["ids"] if entry else []
+            if (entry and entry.get("overflow")) or resource_id in ids:
+                return
+            new = {"_id": f"{position + 1}:{key}", "ids": [*ids, resource_id]}
+            if len(new["ids"]) > MAX_IDS:
+                new = {"_id": new["_id"], "ids": [], "overflow": True}
+            try:
+                self.entries.insert_one(new)
+                break
+            except pymongo.errors.DuplicateKeyError:
+                position, entry = self._latest(key, position + 1)
+        position += 1
+        self.heads.update_one({"_id": key}, {"$max": {"last": position}}, upsert=True)
+        if position > 2:  # emptied, not deleted: a position once taken must stay taken
+            self.entries.replace_one({"_id": f"{position - 2}:{key}"}, {"moved": True})
+
+    def _latest(self, key: str, start: int | None = None) -> tuple[int, dict | None]:
+        """(position, entry) of the last entry, walking forward from `start` (default: the head's hint)."""
+        if start is None:
+            head = self.heads.find_one({"_id": key})
+            start = head["last"] if head else 1
+        position, entry = start - 1, None
+        while True:
+            following = self.entries.find_one({"_id": f"{position + 1}:{key}"})
+            if following is None and (entry is None or "ids" in entry):
+                return position, entry
+            if following is not None:
+                position, entry = position + 1, following
