@@ -99,7 +99,10 @@ class Postings:
             except pymongo.errors.DuplicateKeyError:
                 position, entry = self._latest(key, position + 1)
         position += 1
-        self.heads.update_one({"_id": key}, {"$max": {"last": position}}, upsert=True)
+        try:
+            self.heads.update_one({"_id": key}, {"$max": {"last": position}}, upsert=True)
+        except pymongo.errors.DuplicateKeyError:  # two first writers both inserted the head
+            self.heads.update_one({"_id": key}, {"$max": {"last": position}})
         if position > 2:  # emptied, not deleted: a position once taken must stay taken
             self.entries.replace_one({"_id": f"{position - 2}:{key}"}, {"moved": True})
 
