@@ -29,6 +29,7 @@ def create_app(config: dict | None = None) -> Flask:
         index_id_lookups(Path(settings.ferretdb_sqlite_dir), settings.database_name)
     store = ResourceStore(db)
     store.recover()
+    store.build_postings(list(RESOURCES))
     pages = SearchPages(db, settings.search_pages_ttl)
     app.extensions["fhir"] = Services(settings, store, ResourceService(store), pages)
 

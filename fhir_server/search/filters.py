@@ -93,6 +93,8 @@ def _token(code: str, modifier: str | None, values: list[str]) -> dict:
         return _starts_with(f"x:{code}", values)
     if modifier == "of-type":
         return _equal(f"o:{code}", values)
+    if code == "_id":
+        return _equal("_id", values)  # the current document's own key: found by `_id`, not by a scan
     return _equal(f"t:{code}", values)
 
 

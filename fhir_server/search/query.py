@@ -30,7 +30,6 @@ MODIFIERS: dict[str, tuple[str, ...]] = {
 SUMMARY_VALUES = ("true", "count", "data", "text", "false")
 TOTAL_VALUES = {"none": "none", "estimate": "accurate", "accurate": "accurate"}
 SINGLE_CONTROLS = ("_count", "_offset", "_sort", "_total", "_summary", "_elements")
-LIST_CONTROLS = ("_include", "_revinclude")
 PASSIVE_CONTROLS = ("_format", "_pretty")
 ELEMENT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 COUNT = re.compile(r"[0-9]{1,9}")
@@ -105,8 +104,6 @@ class SearchRequest:
     total: str | None = None
     summary: str | None = None
     elements: list[str] = field(default_factory=list)
-    include: list[str] = field(default_factory=list)
-    revinclude: list[str] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -124,7 +121,6 @@ class SearchRequest:
                 pairs.append((f"_{name}", getattr(self, name)))
         if self.elements:
             pairs.append(("_elements", ",".join(self.elements)))
-        pairs += [("_include", v) for v in self.include] + [("_revinclude", v) for v in self.revinclude]
         return pairs
 
 
@@ -136,8 +132,8 @@ def parse_search(resource_type: str, items: list[tuple[str, str]], strict: bool)
     for name, raw in items:
         if name in PASSIVE_CONTROLS:
             continue
-        if name in SINGLE_CONTROLS or name in LIST_CONTROLS:
-            if name in SINGLE_CONTROLS and name in seen:
+        if name in SINGLE_CONTROLS:
+            if name in seen:
                 raise BadRequest(f"Search parameter '{name}' may appear only once")
             seen.add(name)
             _control(request, name, raw, known)
@@ -299,13 +295,11 @@ def _control(request: SearchRequest, name: str, raw: str, known: dict[str, Searc
         if raw not in SUMMARY_VALUES:
             raise BadRequest(f"Search parameter '_summary' takes {', '.join(SUMMARY_VALUES)}, not '{raw}'")
         request.summary = raw
-    elif name == "_elements":
+    else:
         request.elements = [e.strip() for e in raw.split(",") if e.strip()]
         for element in request.elements:
             if not ELEMENT_NAME.fullmatch(element):
                 raise BadRequest(f"Search parameter '_elements': '{element}' is not an element name")
-    else:
-        getattr(request, name[1:]).append(raw)
 
 
 def _sort_key(item: str, known: dict[str, SearchParam]) -> tuple[str, bool]:

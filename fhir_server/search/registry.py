@@ -6,6 +6,7 @@ types at once (`Patient.name | Practitioner.name`); each `SearchParam` keeps onl
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -37,6 +38,9 @@ class SearchParam:
     comparators: tuple[str, ...]
 
 
+_RESOLVE_IS = re.compile(r"\.where\(resolve\(\) is (\w+)\)$")
+
+
 def split_union(expression: str) -> list[str]:
     """The top-level `|`-separated parts of a FHIRPath expression (not those inside parentheses or quotes)."""
     parts, depth, quoted, start = [], 0, False, 0
@@ -61,13 +65,26 @@ def _expression_for(expression: str, resource_type: str) -> str:
     return " | ".join(p for p in split_union(expression) if applies(p))
 
 
+def _targets(definition: dict, expression: str) -> tuple[str, ...]:
+    """The parameter's target types, narrowed to those its expression for this type keeps: the shared
+    `patient` parameter lists Patient and Group, but DocumentReference's `subject.where(resolve() is Patient)`
+    only ever holds Patients (so `patient=1` means `Patient/1`)."""
+    targets = tuple(definition.get("target", ()))
+    parts = split_union(expression)
+    kept = {m.group(1) for part in parts for m in [_RESOLVE_IS.search(part)] if m}
+    if parts and len(kept) == 1 and all(_RESOLVE_IS.search(part) for part in parts) and kept <= set(targets):
+        return tuple(kept)
+    return targets
+
+
 def _search_param(definition: dict, resource_type: str) -> SearchParam:
     kind = definition["type"]
+    expression = _expression_for(definition.get("expression", ""), resource_type)
     return SearchParam(
         code=definition["code"],
         type=kind,
-        expression=_expression_for(definition.get("expression", ""), resource_type),
-        targets=tuple(definition.get("target", ())),
+        expression=expression,
+        targets=_targets(definition, expression),
         url=definition["url"],
         description=definition.get("description", ""),
         modifiers=tuple(definition.get("modifier") or _MODIFIERS.get(kind, ("missing",))),

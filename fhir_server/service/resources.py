@@ -21,9 +21,27 @@ from ..errors import (BadRequest, Conflict, Gone, NotFound, PayloadTooLarge,
 from ..registry import RESOURCES
 from ..search.values import index_fields
 from ..storage.resources import ResourceStore, ResourceTooLarge, StoredVersion, VersionConflict
+from ..storage.transactions import Write
 from .checks import check_id, check_type
 from .ids import new_id
 from .search import matching
+
+
+@dataclass
+class Planned:
+    """A write checked and ready (`write`), or nothing to write: a conditional create that matched
+    (`existing`), a deletion of nothing (`message`)."""
+    write: Write | None
+    created: bool = False
+    existing: StoredVersion | None = None
+    if_match: bool = False  # a concurrent write is then a 412, not a 409
+    message: str = ""
+
+    def outcome(self, deleted: StoredVersion | None = None) -> dict:
+        """The OperationOutcome a DELETE answers."""
+        if deleted is not None:
+            return information(f"Deleted {deleted.type}/{deleted.id} (version {deleted.version})")
+        return information(self.message)
 
 
 @dataclass
@@ -72,9 +90,56 @@ class ResourceService:
         return self.store.content(version)
 
     # -- writes --------------------------------------------------------------------------------
+    # Each write is planned first (checks and reads, nothing written), then committed: alone here, or with
+    # the other entries of a transaction Bundle (service/bundles.py).
     def create(self, resource_type: str, resource: object, if_none_exist: str | None = None,
                content: bytes | None = None) -> WriteResult:
         """POST [type]; `content` carries a Binary's raw bytes when they did not come as `data`."""
+        return self.commit(self.plan_create(resource_type, resource, if_none_exist, content))
+
+    def update(self, resource_type: str, resource_id: str, resource: object, if_match: str | None = None,
+               content: bytes | None = None, method: str = "PUT") -> WriteResult:
+        """PUT [type]/[id], creating the resource when the id is new (update-as-create)."""
+        return self.commit(self.plan_update(resource_type, resource_id, resource, if_match, content, method))
+
+    def patch(self, resource_type: str, resource_id: str, operations: object,
+              if_match: str | None = None) -> WriteResult:
+        """PATCH [type]/[id] with a JSON Patch document (RFC 6902)."""
+        return self.commit(self.plan_patch(resource_type, resource_id, operations, if_match))
+
+    def conditional_update(self, resource_type: str, criteria: str, resource: object,
+                           if_match: str | None = None) -> WriteResult:
+        """PUT [type]?criteria: updates the one match, creates when none matches, 412 for several."""
+        return self.commit(self.plan_conditional_update(resource_type, criteria, resource, if_match))
+
+    def conditional_delete(self, resource_type: str, criteria: str) -> tuple[StoredVersion | None, dict]:
+        """DELETE [type]?criteria: deletes the one match (conditionalDelete "single"), 412 for several."""
+        planned = self.plan_conditional_delete(resource_type, criteria)
+        written = self.commit(planned).version if planned.write else None
+        return written, planned.outcome(written)
+
+    def delete(self, resource_type: str, resource_id: str) -> tuple[StoredVersion | None, dict]:
+        """DELETE [type]/[id]: writes a tombstone version; deleting nothing is not an error (R4 http.html)."""
+        planned = self.plan_delete(resource_type, resource_id)
+        written = self.commit(planned).version if planned.write else None
+        return written, planned.outcome(written)
+
+    def commit(self, planned: "Planned") -> WriteResult:
+        """Writes one planned write (a no-op plan answers what it matched)."""
+        if planned.write is None:
+            return WriteResult(planned.existing, changed=False)
+        write = planned.write
+        try:
+            version = self.store.write(write.type, write.id, write.resource, write.previous, write.method,
+                                       write.content, write.index)
+        except VersionConflict as e:
+            raise (PreconditionFailed if planned.if_match else Conflict)(str(e))
+        except ResourceTooLarge as e:
+            raise PayloadTooLarge(str(e))
+        return WriteResult(version, created=planned.created)
+
+    def plan_create(self, resource_type: str, resource: object, if_none_exist: str | None = None,
+                    content: bytes | None = None, resource_id: str | None = None) -> "Planned":
         check_type(resource_type, "create")
         resource, content = self._checked(resource_type, resource, content)
         if if_none_exist is not None:
@@ -82,19 +147,13 @@ class ResourceService:
             if len(matches) > 1:
                 raise PreconditionFailed(f"If-None-Exist '{if_none_exist}' matches more than one {resource_type}")
             if matches:
-                return WriteResult(matches[0], changed=False)
-        try:
-            version = self.store.write(resource_type, new_id(), resource, 0, "POST", content,
-                                       _index(resource_type, resource))
-        except VersionConflict as e:  # a fresh id collided: practically impossible, but never silent
-            raise Conflict(str(e))
-        except ResourceTooLarge as e:
-            raise PayloadTooLarge(str(e))
-        return WriteResult(version, created=True)
+                return Planned(None, existing=matches[0])
+        write = Write(resource_type, resource_id or new_id(), resource, 0, "POST", content,
+                      _index(resource_type, resource))
+        return Planned(write, created=True)
 
-    def update(self, resource_type: str, resource_id: str, resource: object, if_match: str | None = None,
-               content: bytes | None = None, method: str = "PUT") -> WriteResult:
-        """PUT [type]/[id], creating the resource when the id is new (update-as-create)."""
+    def plan_update(self, resource_type: str, resource_id: str, resource: object, if_match: str | None = None,
+                    content: bytes | None = None, method: str = "PUT") -> "Planned":
         check_type(resource_type, "update" if method == "PUT" else "patch")
         check_id(resource_id)
         if isinstance(resource, dict) and resource.get("id") != resource_id:
@@ -107,18 +166,11 @@ class ResourceService:
         if expected is not None and (current is None or current.deleted or expected != current.version):
             raise PreconditionFailed(f"If-Match {if_match} does not match the current version "
                                      f"of {resource_type}/{resource_id} ({previous or 'none'})")
-        try:
-            version = self.store.write(resource_type, resource_id, resource, previous, method, content,
-                                       _index(resource_type, resource))
-        except VersionConflict as e:
-            raise (PreconditionFailed if expected is not None else Conflict)(str(e))
-        except ResourceTooLarge as e:
-            raise PayloadTooLarge(str(e))
-        return WriteResult(version, created=current is None or current.deleted)
+        write = Write(resource_type, resource_id, resource, previous, method, content, _index(resource_type, resource))
+        return Planned(write, created=current is None or current.deleted, if_match=expected is not None)
 
-    def patch(self, resource_type: str, resource_id: str, operations: object,
-              if_match: str | None = None) -> WriteResult:
-        """PATCH [type]/[id] with a JSON Patch document (RFC 6902)."""
+    def plan_patch(self, resource_type: str, resource_id: str, operations: object,
+                   if_match: str | None = None) -> "Planned":
         check_type(resource_type, "patch")
         current = self.read(resource_type, resource_id)
         if not isinstance(operations, list):
@@ -135,11 +187,10 @@ class ResourceService:
         if not isinstance(patched, dict) or patched.get("resourceType") != resource_type \
                 or patched.get("id") != resource_id:
             raise Unprocessable("A patch may not change resourceType or id", code="processing")
-        return self.update(resource_type, resource_id, patched, if_match=if_match, method="PATCH")
+        return self.plan_update(resource_type, resource_id, patched, if_match=if_match, method="PATCH")
 
-    def conditional_update(self, resource_type: str, criteria: str, resource: object,
-                           if_match: str | None = None) -> WriteResult:
-        """PUT [type]?criteria: updates the one match, creates when none matches, 412 for several."""
+    def plan_conditional_update(self, resource_type: str, criteria: str, resource: object,
+                                if_match: str | None = None, new_resource_id: str | None = None) -> "Planned":
         check_type(resource_type, "update")
         matches = matching(self.store, resource_type, criteria, limit=2)
         if len(matches) > 1:
@@ -149,33 +200,27 @@ class ResourceService:
             if given_id not in (None, matches[0].id):
                 raise BadRequest(f"The resource's id ({given_id!r}) is not that of the resource the criteria "
                                  f"match ({matches[0].id!r})")
-            return self.update(resource_type, matches[0].id, {**resource, "id": matches[0].id}, if_match)
+            return self.plan_update(resource_type, matches[0].id, {**resource, "id": matches[0].id}, if_match)
         if given_id:
-            return self.update(resource_type, given_id, resource, if_match)
-        return self.create(resource_type, resource)
+            return self.plan_update(resource_type, given_id, resource, if_match)
+        return self.plan_create(resource_type, resource, resource_id=new_resource_id)
 
-    def conditional_delete(self, resource_type: str, criteria: str) -> tuple[StoredVersion | None, dict]:
-        """DELETE [type]?criteria: deletes the one match (conditionalDelete "single"), 412 for several."""
+    def plan_conditional_delete(self, resource_type: str, criteria: str) -> "Planned":
         check_type(resource_type, "delete")
         matches = matching(self.store, resource_type, criteria, limit=2)
         if len(matches) > 1:
             raise PreconditionFailed(f"'{criteria}' matches more than one {resource_type}: delete one by id")
         if not matches:
-            return None, information(f"No {resource_type} matches '{criteria}': nothing was deleted")
-        return self.delete(resource_type, matches[0].id)
+            return Planned(None, message=f"No {resource_type} matches '{criteria}': nothing was deleted")
+        return self.plan_delete(resource_type, matches[0].id)
 
-    def delete(self, resource_type: str, resource_id: str) -> tuple[StoredVersion | None, dict]:
-        """DELETE [type]/[id]: writes a tombstone version; deleting nothing is not an error (R4 http.html)."""
+    def plan_delete(self, resource_type: str, resource_id: str) -> "Planned":
         check_type(resource_type, "delete")
         check_id(resource_id)
         current = self.store.current(resource_type, resource_id)
         if current is None or current.deleted:
-            return None, information(f"{resource_type}/{resource_id} does not exist: nothing was deleted")
-        try:
-            version = self.store.write(resource_type, resource_id, None, current.version, "DELETE")
-        except VersionConflict as e:
-            raise Conflict(str(e))
-        return version, information(f"Deleted {resource_type}/{resource_id} (version {version.version})")
+            return Planned(None, message=f"{resource_type}/{resource_id} does not exist: nothing was deleted")
+        return Planned(Write(resource_type, resource_id, None, current.version, "DELETE"))
 
     # -- helpers -------------------------------------------------------------------------------
     def _checked(self, resource_type: str, resource: object, content: bytes | None) -> tuple[dict, bytes | None]:

@@ -56,7 +56,7 @@ def search_bundle(context: SearchContext, resource_type: str, items: list[tuple[
     with_total = request.total != "none" or count == 0
     store = context.store
     query = search_filter(request, resolve=store_resolver(store))
-    ids, total = store.search_ids(resource_type, query, _sort(request), context.max_results, with_total)
+    ids, total = store.search_ids(resource_type, query, sort_fields(request), context.max_results, with_total)
     page = ids[request.offset:request.offset + count]
     problems = [("not-supported", f"Parameter '{name}' was ignored") for name in request.ignored + includes.ignored]
     problems += [("not-supported", problem) for problem in request.problems + includes.problems]
@@ -129,7 +129,7 @@ def _bundle(context: SearchContext, versions: list[StoredVersion], total: int | 
     return bundle
 
 
-def _sort(request: SearchRequest) -> list[tuple[str, int]]:
+def sort_fields(request: SearchRequest) -> list[tuple[str, int]]:
     fields = []
     for code, descending in request.sort:
         direction = -1 if descending else 1

@@ -1,6 +1,6 @@
 """Searching without a scan on FerretDB: candidates from `_id` or posting lists, each tested by `_id`.
 
-A search filter (search/filters.py) is an `$and` of criteria. When one of them is an `_id` equality or `$in`,
+A search filter (search/filters.py) is an `$and` of criteria (or, from includes, a document of several). When one of them is an `_id` equality or `$in`,
 or an equality or `$in` a posting list covers (storage/postings.py), its ids are a superset of the matches.
 Each candidate is then tested with the whole filter in an aggregation whose first stage is `{_id: <id>}`,
 the one filter FerretDB hands to SQLite's index, so the database still decides what matches. The matches
@@ -21,7 +21,7 @@ MAX_CANDIDATES = 5_000
 def candidate_ids(postings: Postings, resource_type: str, query: dict) -> list[str] | None:
     """A superset of the ids matching `query`, at most MAX_CANDIDATES of them; None when no criterion gives
     one (the query must scan)."""
-    criteria = query.get("$and", [query]) if set(query) == {"$and"} else [query]
+    criteria = [{k: v} for k, v in query.items() if k != "$and"] + list(query.get("$and", []))
     best: list[str] | None = None
     for criterion in criteria:
         if not isinstance(criterion, dict) or len(criterion) != 1:

@@ -10,6 +10,7 @@ BINARY_BUCKET = "binary"
 SEARCH_PAGES = "search_pages"
 POSTINGS = "postings"
 POSTING_HEADS = "posting_heads"
+TRANSACTIONS = "transactions"
 
 
 def connect(uri: str, database_name: str) -> Database:
@@ -28,6 +29,7 @@ def ensure_indexes(db: Database, resource_types: list[str],
     # GridFS's own indexes, made here so that every collection exists from the start (see ferretdb.py).
     db[f"{BINARY_BUCKET}.files"].create_index([("filename", 1), ("uploadDate", 1)])
     db[f"{BINARY_BUCKET}.chunks"].create_index([("files_id", 1), ("n", 1)], unique=True)
+    db[TRANSACTIONS].create_index([("expires", 1)], name="transactions_expires")
     db[SEARCH_PAGES].create_index([("created", 1)], name="search_pages_created")
     # Created up front like every collection, for their `_id` lookups to be indexed on FerretDB (postings.py).
     db[POSTINGS].create_index([("overflow", 1)], name="postings_overflow")

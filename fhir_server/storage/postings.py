@@ -29,6 +29,7 @@ from pymongo.database import Database
 
 from .mongo import POSTING_HEADS, POSTINGS
 MAX_IDS = 20_000
+BUILT = "#built"  # a head no key can have (keys start with a resource type)
 _PATIENT = re.compile(r"Patient/[A-Za-z0-9\-.]{1,64}")
 _IDENTIFIER_FIELDS = ("t:identifier",)
 
@@ -76,6 +77,31 @@ class Postings:
     def add(self, keys: list[str], resource_id: str) -> None:
         for key in keys:
             self._add(key, resource_id)
+
+    def load(self, lists: dict[str, list[str]], fresh: bool = False) -> None:
+        """Adds lists of ids in bulk: a list that does not exist yet is written as its first entry at once.
+        `fresh`: the caller knows that none of them exists (loading an empty store): one bulk insert."""
+        if fresh:
+            if lists:
+                self.entries.insert_many([{"_id": f"1:{key}", "ids": ids} for key, ids in lists.items()],
+                                         ordered=False)
+            return
+        for key, ids in lists.items():
+            if self._latest(key)[1] is None:
+                try:
+                    self.entries.insert_one({"_id": f"1:{key}", "ids": list(dict.fromkeys(ids))})
+                    continue
+                except pymongo.errors.DuplicateKeyError:
+                    pass  # written meanwhile: add to it
+            for resource_id in ids:
+                self._add(key, resource_id)
+
+    def is_built(self) -> bool:
+        """Whether the lists cover every stored resource (`mark_built` was called once they did)."""
+        return self.heads.find_one({"_id": BUILT}) is not None
+
+    def mark_built(self) -> None:
+        self.heads.update_one({"_id": BUILT}, {"$set": {"last": 0}}, upsert=True)
 
     def members(self, key: str) -> list[str] | None:
         """The ids listed under `key` (empty when none), or None when the list overflowed."""

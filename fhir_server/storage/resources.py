@@ -12,25 +12,28 @@ Documents
 
 Every read and write of a single resource addresses documents by `_id` alone: it is the one filter FerretDB
 v1 (SQLite) hands to SQLite instead of scanning the collection in Go. Versions are numbered 1, 2, 3...
-without gaps, so the latest one is found by probing the `_id` after the current one.
+without gaps (but for versions an aborted transaction voided: storage/transactions.py), so the latest one is
+found by probing the `_id`s after the current one.
 
-Write order, without multi-document transactions (FerretDB has none)
-1. Binary bytes, if any, go to GridFS. A crash after this leaves an unreferenced file, never a wrong resource.
-2. The write is entered in `write_journal`.
-3. The new version is inserted into `history`. This insert is the commit point: its `_id` is unique, so
+Write order, without multi-document transactions (FerretDB has none; `reserve` does 2 to 4)
+1. The write is entered in `write_journal`.
+2. On FerretDB, the resource is added to its posting lists (storage/postings.py).
+3. Binary bytes, if any, go to GridFS. A crash after this leaves an unreferenced file, never a wrong resource.
+4. The new version is inserted into `history`. This insert is the commit point: its `_id` is unique, so
    of two writers of the same version exactly one succeeds; the other gets a `VersionConflict`
    (answered 409, or 412 when the client sent If-Match).
-4. The current document is made a copy of the latest history version of that resource (the projection).
+5. The current document is made a copy of the latest history version of that resource (the projection).
    On MongoDB the copy is conditional on the current document holding an older version, which MongoDB
    applies atomically. FerretDB v1 has no atomic conditional update (it reads, filters, then writes), so
    there the copy is unconditional and a slow writer can put back an older version. Either way the writer
    then reads the current document and probes the history again, and repeats the copy until they agree:
    the last writer to touch the current document always leaves it at the latest version.
-5. The journal entry is removed.
-If the process dies between 2 and 5, `recover()` (run at start-up) projects every resource named in the
+6. The journal entry is removed.
+If the process dies between 1 and 6, `recover()` (run at start-up) projects every resource named in the
 journal, and a writer that collides with a version projects it before answering 409, so the two
 collections always converge on the history. A journal entry whose history insert never happened is
-simply removed.
+simply removed. Transactions (several resources, all or nothing) reserve versions the same way and commit
+them together: storage/transactions.py.
 """
 from __future__ import annotations
 
@@ -46,6 +49,7 @@ from .binaries import BinaryContent
 from .candidates import candidate_ids, matching_docs, sort_docs
 from .mongo import HISTORY, JOURNAL
 from .postings import Postings, posting_keys
+from .transactions import TransactionLog, Write
 
 
 class VersionConflict(Exception):
@@ -95,6 +99,13 @@ def _from_doc(doc: dict) -> StoredVersion:
                          content=doc.get("content"))
 
 
+@dataclass
+class Reserved:
+    """A version inserted into the history: its document, and what the caller gets back."""
+    doc: dict
+    version: StoredVersion
+
+
 class ResourceStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -104,6 +115,7 @@ class ResourceStore:
         self.ferretdb = "ferretdbVersion" in db.client.admin.command("buildInfo")
         # FerretDB scans a collection for any filter but `_id`: posting lists stand in for indexes there.
         self.postings = Postings(db) if self.ferretdb else None
+        self.transactions = TransactionLog(db)
 
     def current(self, resource_type: str, resource_id: str) -> StoredVersion | None:
         """The latest version (possibly a delete tombstone), or None if the resource never existed."""
@@ -111,7 +123,7 @@ class ResourceStore:
         return _from_doc(doc) if doc else None
 
     def version(self, resource_type: str, resource_id: str, version: int) -> StoredVersion | None:
-        doc = self.history.find_one({"_id": _history_id(resource_type, resource_id, version)})
+        doc = self._history_doc(_history_id(resource_type, resource_id, version))
         return _from_doc(doc) if doc else None
 
     def write(self, resource_type: str, resource_id: str, resource: dict | None, previous: int,
@@ -120,48 +132,72 @@ class ResourceStore:
 
         `index` holds the top-level search fields (see search/values.py) kept with the version.
         """
-        version = previous + 1
-        ts = _now()
-        if resource is not None:
-            meta = dict(resource.get("meta") or {})
-            meta["versionId"] = str(version)
-            meta["lastUpdated"] = format_instant(ts)
-            resource = {**resource, "id": resource_id, "meta": meta}
-        doc = {"_id": _history_id(resource_type, resource_id, version), "type": resource_type,
-               "rid": resource_id, "vid": version, "ts": ts, "method": method, "deleted": resource is None,
-               "json": dumps(resource) if resource is not None else None, **(index or {})}
-        if content is not None:
-            doc["content"] = self.binaries.put(content, resource.get("contentType") if resource else None)
-        entry = {"type": resource_type, "rid": resource_id, "version": doc["_id"]}
+        write = Write(resource_type, resource_id, resource, previous, method, content, index)
+        entry = {"type": resource_type, "rid": resource_id}
         self.journal.insert_one(entry)  # gets its own _id: an entry left by a crash may name the same version
-        if self.postings is not None and resource is not None:
-            self.postings.add(posting_keys(resource_type, index or {}), resource_id)  # before the commit point
         try:
-            self.history.insert_one(doc)
-        except (bson.errors.InvalidDocument, pymongo.errors.DuplicateKeyError) as e:
+            written = self.reserve(write)
+        except BaseException:
             self.journal.delete_one({"_id": entry["_id"]})
-            if content is not None:
-                self.binaries.delete(doc["content"])
-            if isinstance(e, pymongo.errors.DuplicateKeyError):
-                self._project(resource_type, resource_id)
-                raise VersionConflict(f"{resource_type}/{resource_id} version {version} was written concurrently")
-            raise ResourceTooLarge(f"{resource_type} cannot be stored: {e}")  # DocumentTooLarge is one
-        self._project(resource_type, resource_id, doc)
+            raise
+        self.project(resource_type, resource_id, written.doc)
         self.journal.delete_one({"_id": entry["_id"]})
+        return written.version
+
+    def reserve(self, write: Write, tx: str | None = None) -> "Reserved":
+        """Steps 1 and 3 (and the posting lists): inserts the next version of `write`'s resource into the
+        history, marked `tx` when a transaction writes it (storage/transactions.py). The next version is
+        `previous + 1`, or the one after a voided version (an aborted transaction's). Raises VersionConflict
+        or ResourceTooLarge, having written nothing."""
+        ts, version = _now(), write.previous + 1
+        if self.postings is not None and write.resource is not None:
+            self.postings.add(posting_keys(write.type, write.index or {}), write.id)  # before the commit point
+        content_id = None
+        if write.content is not None:
+            content_type = write.resource.get("contentType") if write.resource else None
+            content_id = self.binaries.put(write.content, content_type)
+        while True:
+            resource, doc = version_document(write.type, write.id, write.resource, version, ts, write.method,
+                                             write.index)
+            if content_id is not None:
+                doc["content"] = content_id
+            if tx is not None:
+                doc["tx"] = tx
+            try:
+                self.history.insert_one(doc)
+                break
+            except (bson.errors.InvalidDocument, pymongo.errors.DuplicateKeyError) as e:
+                if isinstance(e, pymongo.errors.DuplicateKeyError):
+                    occupant = self.history.find_one({"_id": doc["_id"]}, {"void": 1})
+                    if occupant is not None and occupant.get("void"):
+                        version += 1
+                        continue
+                if content_id is not None:
+                    self.binaries.delete(content_id)
+                if isinstance(e, pymongo.errors.DuplicateKeyError):
+                    self.project(write.type, write.id)
+                    raise VersionConflict(f"{write.type}/{write.id} version {version} was written concurrently")
+                raise ResourceTooLarge(f"{write.type} cannot be stored: {e}")  # DocumentTooLarge is one
         written = _from_doc(doc)
         written._parsed = resource
-        return written
+        return Reserved(doc, written)
 
     def _latest_after(self, resource_type: str, resource_id: str, version: int) -> dict | None:
-        """The newest history version above `version`, probing the next `_id`s (versions have no gaps)."""
+        """The newest visible history version above `version`, probing the next `_id`s: versions have no
+        gaps but voided ones, skipped; a version an undecided transaction reserved ends the probe."""
         latest = None
         while True:
             found = self.history.find_one({"_id": _history_id(resource_type, resource_id, version + 1)})
             if found is None:
                 return latest
-            latest, version = found, version + 1
+            version += 1
+            if found.get("void"):
+                continue
+            if "tx" in found and self.transactions.outcome(found["tx"]) != "commit":
+                return latest
+            latest = found
 
-    def _project(self, resource_type: str, resource_id: str, latest: dict | None = None) -> None:
+    def project(self, resource_type: str, resource_id: str, latest: dict | None = None) -> None:
         """Step 4: makes the current document the latest history version (see the module docstring)."""
         collection = self.db[resource_type]
         current = None if latest else collection.find_one({"_id": resource_id}, {"vid": 1})
@@ -170,7 +206,7 @@ class ResourceStore:
                 latest = self._latest_after(resource_type, resource_id, current["vid"] if current else 0)
                 if latest is None:
                     return  # the current document holds the newest version
-            projection = {k: v for k, v in latest.items() if k != "_id"}
+            projection = {k: v for k, v in latest.items() if k not in ("_id", "tx")}
             query = {"_id": resource_id}
             if not self.ferretdb:
                 query["vid"] = {"$lt": latest["vid"]}
@@ -181,20 +217,39 @@ class ResourceStore:
             current, latest = collection.find_one({"_id": resource_id}, {"vid": 1}), None
         raise RuntimeError(f"{resource_type}/{resource_id}: current version does not settle")
 
+    def build_postings(self, resource_types: list[str]) -> int:
+        """On FerretDB, once per database: the posting lists of the resources stored before they were kept
+        (a database from an older version); returns how many resources were listed."""
+        if self.postings is None or self.postings.is_built():
+            return 0
+        lists: dict[str, list[str]] = {}
+        listed = 0
+        for resource_type in resource_types:
+            for doc in self.db[resource_type].find({"deleted": False}):
+                listed += 1
+                for key in posting_keys(resource_type, doc):
+                    lists.setdefault(key, []).append(doc["_id"])
+        self.postings.load(lists)
+        self.postings.mark_built()
+        return listed
+
     def recover(self) -> int:
         """Completes the writes a crash left unfinished (named in the journal); returns how many."""
         entries = list(self.journal.find({}))
         for entry in entries:
-            self._project(entry["type"], entry["rid"])
+            self.project(entry["type"], entry["rid"])
             self.journal.delete_one({"_id": entry["_id"]})
         return len(entries)
 
     def history_page(self, resource_type: str, resource_id: str | None, since: datetime | None,
                      before: datetime, offset: int, count: int) -> tuple[list[StoredVersion], int]:
-        """Versions written in [since, before], newest first, with the total number of them."""
+        """Visible versions written in [since, before], newest first, with the total number of them."""
         if resource_id is not None:
             return self._instance_history(resource_type, resource_id, since, before, offset, count)
-        query: dict = {"type": resource_type, "ts": {"$lte": before}}
+        # Versions still marked by a transaction (undecided, or committed and being unmarked) or voided by
+        # one are left out.
+        query: dict = {"type": resource_type, "ts": {"$lte": before}, "tx": {"$exists": False},
+                       "void": {"$exists": False}}
         if since is not None:
             query["ts"]["$gte"] = since
         total = self.history.count_documents(query)
@@ -206,22 +261,17 @@ class ResourceStore:
         current = self.current(resource_type, resource_id)
         if current is None:
             return [], 0
-        versions = range(current.version, 0, -1)
-        if since is not None:
-            docs = [doc for doc in map(self._history_doc, versions_ids(resource_type, resource_id, versions))
-                    if doc and since <= doc["ts"] <= before]
-            return [_from_doc(d) for d in docs[offset:offset + count]], len(docs)
-        # Without _since only the page is read: versions have no gaps, and those written after `before`
-        # (after the first page was served) are the newest ones.
-        newest = current.version
-        while newest > 0 and self._history_doc(_history_id(resource_type, resource_id, newest))["ts"] > before:
-            newest -= 1
-        page = range(newest - offset, max(newest - offset - count, 0), -1)
-        docs = [d for d in map(self._history_doc, versions_ids(resource_type, resource_id, page)) if d]
-        return [_from_doc(d) for d in docs], newest
+        ids = versions_ids(resource_type, resource_id, range(current.version, 0, -1))
+        docs = [doc for doc in map(self._history_doc, ids)
+                if doc and doc["ts"] <= before and (since is None or since <= doc["ts"])]
+        return [_from_doc(d) for d in docs[offset:offset + count]], len(docs)
 
     def _history_doc(self, history_id: str) -> dict | None:
-        return self.history.find_one({"_id": history_id})
+        """A history version readers may see (not one an undecided transaction reserved, nor a voided one)."""
+        def read() -> dict | None:
+            return self.history.find_one({"_id": history_id})
+        doc = read()
+        return self.transactions.visible(doc, read) if doc else None
 
     def search_ids(self, resource_type: str, query: dict, sort: list[tuple[str, int]], limit: int,
                    with_total: bool) -> tuple[list[str], int | None]:
@@ -260,6 +310,20 @@ class ResourceStore:
 
     def content(self, version: StoredVersion) -> bytes:
         return self.binaries.get(version.content) if version.content else b""
+
+
+def version_document(resource_type: str, resource_id: str, resource: dict | None, version: int, ts: datetime,
+                     method: str, index: dict | None) -> tuple[dict | None, dict]:
+    """(the resource with its id and meta, the history document of that version); see the module docstring."""
+    if resource is not None:
+        meta = dict(resource.get("meta") or {})
+        meta["versionId"] = str(version)
+        meta["lastUpdated"] = format_instant(ts)
+        resource = {**resource, "id": resource_id, "meta": meta}
+    doc = {"_id": _history_id(resource_type, resource_id, version), "type": resource_type,
+           "rid": resource_id, "vid": version, "ts": ts, "method": method, "deleted": resource is None,
+           "json": dumps(resource) if resource is not None else None, **(index or {})}
+    return resource, doc
 
 
 def _history_id(resource_type: str, resource_id: str, version: int) -> str:

@@ -58,7 +58,8 @@ def test_token_modifiers():
     assert one("identifier:text", "Numéro") == {"x:identifier": {"$regex": "^numero"}}
     assert one("identifier:of-type", "http://terminology.hl7.org/CodeSystem/v2-0203|MR|123") == {
         "o:identifier": "http://terminology.hl7.org/CodeSystem/v2-0203|MR|123"}
-    assert one("_id", "a,b") == {"t:_id": {"$in": ["a", "b"]}}
+    assert one("_id", "a,b") == {"_id": {"$in": ["a", "b"]}}
+    assert one("_id:not", "a") == {"t:_id": {"$nin": ["a"]}}
 
 
 # reference
@@ -76,6 +77,9 @@ def test_absolute_and_versioned_references_also_match_type_and_id():
     assert one("patient", "Patient/7/_history/2", "Consent") == {
         "r:patient": {"$in": ["Patient/7/_history/2", "Patient/7"]}}
     assert one("patient", "urn:uuid:0f1e", "Consent") == {"r:patient": "urn:uuid:0f1e"}
+    assert one("patient", "7", "Consent") == {"r:patient": "7"}  # Patient or Group: left as given
+    assert one("patient", "7", "DocumentReference") == {"r:patient": "Patient/7"}  # only ever a Patient
+    assert one("subject:Patient", "7", "DocumentReference") == {"r:subject": "Patient/7"}
 
 
 # date

@@ -31,13 +31,10 @@ def test_empty_values_are_ignored():
 
 def test_control_parameters():
     request = parse(("_count", "10"), ("_offset", "20"), ("_sort", "family,-birthdate"), ("_total", "accurate"),
-                    ("_summary", "count"), ("_elements", "name, gender"), ("_include", "Patient:organization"),
-                    ("_revinclude", "Consent:patient"), ("_revinclude", "AuditEvent:patient"),
+                    ("_summary", "count"), ("_elements", "name, gender"),
                     ("_format", "json"), ("_pretty", "true"))
     assert (request.count, request.offset, request.sort) == (10, 20, [("family", False), ("birthdate", True)])
     assert (request.total, request.summary, request.elements) == ("accurate", "count", ["name", "gender"])
-    assert request.include == ["Patient:organization"]
-    assert request.revinclude == ["Consent:patient", "AuditEvent:patient"]
     assert request.criteria == [] and request.ignored == []
 
 
@@ -135,7 +132,7 @@ def test_every_prefix_is_accepted_on_dates_numbers_and_quantities():
 def test_self_query_is_canonical():
     request = parse(("family", r"O\,Brien,Smith"), ("nosuch", "1"), ("gender:not", "male"), ("_count", "5"),
                     ("_sort", "-birthdate"), ("_offset", "0"), ("_total", "none"), ("_summary", "data"),
-                    ("_elements", "name"), ("_include", "Patient:organization"), ("_format", "xml"))
+                    ("_elements", "name"), ("_format", "xml"))
     assert request.self_query() == [
         ("family", r"O\,Brien,Smith"), ("gender:not", "male"), ("_sort", "-birthdate"), ("_count", "5"),
-        ("_total", "none"), ("_summary", "data"), ("_elements", "name"), ("_include", "Patient:organization")]
+        ("_total", "none"), ("_summary", "data"), ("_elements", "name")]

@@ -71,6 +71,10 @@ def test_metadata():
     param = parameters("DocumentReference")["subject"]
     assert param.url == "http://hl7.org/fhir/SearchParameter/DocumentReference-subject"
     assert set(param.targets) == {"Practitioner", "Group", "Device", "Patient"}
+    # The shared `patient` parameter targets Patient and Group; these expressions keep only Patients.
+    assert parameters("DocumentReference")["patient"].targets == ("Patient",)
+    assert parameters("AuditEvent")["patient"].targets == ("Patient",)
+    assert set(parameters("Consent")["patient"].targets) == {"Patient", "Group"}  # Consent.patient: no where()
     assert param.description
     assert "identifier" in param.modifiers
     assert "ge" in parameters("Patient")["birthdate"].comparators

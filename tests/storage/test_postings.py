@@ -17,9 +17,9 @@ from fhir_server.search.chains import store_resolver
 from fhir_server.search.filters import search_filter
 from fhir_server.search.query import parse_search
 from fhir_server.service.resources import ResourceService
-from fhir_server.service.search import _sort
+from fhir_server.service.search import sort_fields
 from fhir_server.storage import postings as postings_module
-from fhir_server.storage.candidates import sort_docs
+from fhir_server.storage.candidates import candidate_ids, sort_docs
 from fhir_server.storage.ferretdb import index_id_lookups
 from fhir_server.storage.mongo import ensure_indexes
 from fhir_server.storage.postings import Postings
@@ -93,7 +93,7 @@ def document(subject: str, date: str | None, code: str = "11488-4", identifier: 
 def search(store: ResourceStore, resource_type: str, items: list[tuple[str, str]]) -> list[str]:
     request = parse_search(resource_type, items, strict=True)
     ids, total = store.search_ids(resource_type, search_filter(request, resolve=store_resolver(store)),
-                                  _sort(request), 100, with_total=True)
+                                  sort_fields(request), 100, with_total=True)
     assert total == len(ids)
     return ids
 
@@ -171,7 +171,7 @@ def test_the_common_hospital_search_uses_an_index(database, store):
         assert len(found) == 4
         if not watched.ferretdb:
             request = parse_search("DocumentReference", items, strict=True)
-            plan = client[name]["DocumentReference"].find(search_filter(request)).sort(_sort(request)).explain()
+            plan = client[name]["DocumentReference"].find(search_filter(request)).sort(sort_fields(request)).explain()
             assert "IXSCAN" in str(plan["queryPlanner"]["winningPlan"]) and "r:patient" in str(plan)
             return
         assert recorder.commands
@@ -186,4 +186,52 @@ def test_the_common_hospital_search_uses_an_index(database, store):
         assert explained["filterPushdown"] is True
         assert "USING INDEX" in str(explained["queryPlanner"]) and "_id_lookup" in str(explained["queryPlanner"])
     finally:
+        client.close()
+
+
+def test_candidates_come_from_the_smallest_list_that_covers_a_criterion(db):
+    postings = Postings(db)
+    patient, other = f"Patient/{uuid.uuid4().hex}", f"Patient/{uuid.uuid4().hex}"
+    token = f"urn:test|{uuid.uuid4().hex}"
+    postings.load({f"DocumentReference>{patient}": ["d1", "d2", "d3"], f"DocumentReference>{other}": ["d4"],
+                   f"DocumentReference|identifier|{token}": ["d2"]})
+    assert candidate_ids(postings, "DocumentReference", {"_id": {"$in": ["x", "y", "x"]}, "deleted": False}) == [
+        "x", "y"]
+    by_patient = {"$and": [{"r:patient": patient}, {"deleted": False}]}
+    assert candidate_ids(postings, "DocumentReference", by_patient) == ["d1", "d2", "d3"]
+    both = {"$and": [{"r:subject": {"$in": [patient, other]}}, {"t:identifier": token}, {"deleted": False}]}
+    assert candidate_ids(postings, "DocumentReference", both) == ["d2"]
+    assert candidate_ids(postings, "DocumentReference", {"$and": [{"r:subject": {"$in": [patient, other]}}]}) == [
+        "d1", "d2", "d3", "d4"]
+    for uncovered in ({"$and": [{"r:patient": "7"}]}, {"$and": [{"t:identifier": "no-system"}]},
+                      {"$and": [{"$or": [{"r:patient": patient}, {"s:family": "x"}]}]}, {"deleted": False},
+                      {"r:patient": {"$nin": [patient]}}):
+        assert candidate_ids(postings, "DocumentReference", uncovered) is None
+    assert candidate_ids(postings, "Consent", by_patient) == []  # a list nobody wrote: no candidates
+
+
+def test_a_database_from_before_the_lists_gets_them_built_once(database, db):
+    uri, name = database
+    client = pymongo.MongoClient(uri, tz_aware=True)
+    legacy = client[f"{name}_legacy"]
+    try:
+        ensure_indexes(legacy, list(RESOURCES), INDEXES)
+        old = ResourceStore(legacy)
+        old.postings = None  # written as a version without posting lists did
+        subject = f"Patient/{uuid.uuid4().hex}"
+        service = ResourceService(old)
+        for _ in range(3):
+            service.create("DocumentReference", document(subject, "2024-01-01T00:00:00Z"))
+        service.create("Patient", {"resourceType": "Patient", "identifier": [{"system": "urn:test", "value": "1"}]})
+        store = ResourceStore(legacy)
+        if store.postings is None:
+            store.postings = Postings(legacy)
+        assert not store.postings.is_built()
+        assert store.build_postings(list(RESOURCES)) == 4
+        assert store.build_postings(list(RESOURCES)) == 0  # once
+        assert len(store.postings.members(f"DocumentReference>{subject}")) == 3
+        assert len(search(store, "DocumentReference", [("patient", subject)])) == 3
+        assert len(search(store, "Patient", [("identifier", "urn:test|1")])) == 1
+    finally:
+        client.drop_database(legacy)
         client.close()
