@@ -119,7 +119,7 @@ class Transactions:
             for n, write in enumerate(writes):
                 if n and n % RENEW_EVERY == 0:
                     self.log.collection.update_one({"_id": tx}, {"$set": {"expires": self._expiry()}})
-                written.append(self.store.reserve(write, tx))
+                written.append(self.store.reserve(write, tx).version)
             if self.log.decide(tx, "commit") != "commit":
                 raise TransactionAborted("The transaction took longer than its lease and was aborted")
         except BaseException:
