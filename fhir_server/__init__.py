@@ -18,6 +18,7 @@ def create_app(config: dict | None = None) -> Flask:
     from .storage.mongo import connect, ensure_indexes
     from .storage.resources import ResourceStore
     from .storage.search_pages import SearchPages
+    from .storage.transactions import Transactions
 
     settings = Settings.from_mapping(config)
     app = Flask(__name__)
@@ -29,9 +30,11 @@ def create_app(config: dict | None = None) -> Flask:
         index_id_lookups(Path(settings.ferretdb_sqlite_dir), settings.database_name)
     store = ResourceStore(db)
     store.recover()
+    transactions = Transactions(store, settings.transaction_lease_seconds)
+    transactions.sweep()
     store.build_postings(list(RESOURCES))
     pages = SearchPages(db, settings.search_pages_ttl)
-    app.extensions["fhir"] = Services(settings, store, ResourceService(store), pages)
+    app.extensions["fhir"] = Services(settings, store, ResourceService(store), pages, transactions)
 
     warm_up()
     app.register_blueprint(rest.bp)

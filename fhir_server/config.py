@@ -21,6 +21,10 @@ class Settings:
     search_max_results: int = 10_000
     search_pages_ttl: int = 3600
     history_page_size: int = 50
+    # Entries a batch or transaction Bundle may hold (more: 413), and how long (seconds) a transaction's
+    # writer may go without renewing its lease before a sweeper aborts it (storage/transactions.py).
+    bundle_max_entries: int = 5000
+    transaction_lease_seconds: int = 60
     history_page_max: int = 500
 
     @classmethod
@@ -37,6 +41,8 @@ class Settings:
             "search_page_max": os.environ.get("FHIR_SEARCH_PAGE_MAX"),
             "search_max_results": os.environ.get("FHIR_SEARCH_MAX_RESULTS"),
             "search_pages_ttl": os.environ.get("FHIR_SEARCH_PAGES_TTL"),
+            "bundle_max_entries": os.environ.get("FHIR_BUNDLE_MAX_ENTRIES"),
+            "transaction_lease_seconds": os.environ.get("FHIR_TRANSACTION_LEASE_SECONDS"),
         }
         kwargs = {}
         for field in fields(cls):

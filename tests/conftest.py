@@ -69,7 +69,7 @@ class Server:
             try:
                 if requests.get(f"{self.base}/metadata", timeout=2).status_code == 200:
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not up yet, or busy starting
                 pass
             time.sleep(0.2)
         raise RuntimeError(f"server not ready: {self.log_path.read_text()[-3000:]}")

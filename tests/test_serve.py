@@ -27,7 +27,7 @@ def wait_ready(base: str, process: subprocess.Popen, timeout: float = 60) -> Non
         try:
             if requests.get(f"{base}/metadata", timeout=2).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
             time.sleep(0.2)
     raise AssertionError("server did not start")
 

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, current_app, request
 
 from ..capability import capability_statement
 from ..errors import BadRequest, UnsupportedMediaType, information
+from ..service.bundles import process_bundle
 from ..service.history import history_bundle
 from ..service.checks import check_type
 from ..service.resources import ResourceService, WriteResult
@@ -64,6 +66,40 @@ def _incoming(resource_type: str) -> tuple[object, bytes | None]:
             resource["securityContext"] = {"reference": context}
         return resource, request.get_data(cache=False)
     return parse_body(request), None
+
+
+@bp.post("")
+@bp.post("/")
+def bundle() -> Response:
+    """POST [base]: a batch or transaction Bundle (service/bundles.py)."""
+    services = current_app.extensions["fhir"]
+    response = process_bundle(_service(), services.transactions, parse_body(request), base_url(), _read_entry,
+                              services.settings.bundle_max_entries)
+    return _reply(response)
+
+
+def _read_entry(url: str) -> dict:
+    """What a GET entry of a Bundle reads: `metadata`, a search, a read, a vread or a history."""
+    path, _, query = url.partition("?")
+    parts = path.strip("/").split("/")
+    items = parse_qsl(query, keep_blank_values=True)
+    settings = current_app.extensions["fhir"].settings
+    if parts == ["metadata"]:
+        return capability_statement()
+    if len(parts) == 1:
+        services = current_app.extensions["fhir"]
+        context = SearchContext(services.store, services.pages, base_url(), settings.search_page_size,
+                                settings.search_page_max, settings.search_max_results, _service().full_resource)
+        return search_bundle(context, parts[0], items, strict=False)
+    if len(parts) == 2 and parts[1] != "_history":
+        return _service().full_resource(_service().read(parts[0], parts[1]))
+    if len(parts) == 4 and parts[2] == "_history":
+        return _service().full_resource(_service().vread(parts[0], parts[1], parts[3]))
+    if parts[-1] == "_history" and len(parts) in (2, 3):
+        return history_bundle(_service().store, base_url(), parts[0], parts[1] if len(parts) == 3 else None,
+                              dict(items), settings.history_page_size, settings.history_page_max,
+                              _service().full_resource)
+    raise BadRequest(f"A Bundle entry cannot GET {url!r}")
 
 
 @bp.get("/metadata")

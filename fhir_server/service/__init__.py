@@ -8,6 +8,7 @@ if TYPE_CHECKING:
     from ..config import Settings
     from ..storage.resources import ResourceStore
     from ..storage.search_pages import SearchPages
+    from ..storage.transactions import Transactions
     from .resources import ResourceService
 
 
@@ -19,3 +20,4 @@ class Services:
     store: "ResourceStore"
     resources: "ResourceService"
     pages: "SearchPages"
+    transactions: "Transactions"
