@@ -167,9 +167,10 @@ class Transactions:
     def _void(self, tx: str, plan: list[dict]) -> None:
         for item in plan:
             for doc in self._reserved(tx, item):
-                self.store.history.update_one({"_id": doc["_id"]}, {"$set": {"void": True, "json": None}})
                 if doc.get("content"):
                     self.store.binaries.delete(doc["content"])
+                self.store.history.update_one({"_id": doc["_id"]},
+                                              {"$set": {"void": True, "json": None}, "$unset": {"tx": ""}})
         self._forget(tx)
 
     def _forget(self, tx: str) -> None:
