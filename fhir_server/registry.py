@@ -30,6 +30,7 @@ RESOURCES: dict[str, ResourceKind] = {kind.name: kind for kind in (
     ResourceKind("Binary", interactions=NOT_SEARCHED, documentation=(
         "Document content, stored in GridFS. A read whose Accept is not a FHIR format returns the raw "
         "content with its own MIME type; a create or update with a non-FHIR Content-Type stores the body as is.")),
+    ResourceKind("List", documentation="IHE MHD SubmissionSets and Folders: the documents sent together."),
     ResourceKind("Consent", documentation="The patient's access rules."),
     ResourceKind("AuditEvent", interactions=APPEND_ONLY,
                  documentation="Append-only: update, patch and delete answer 405."),

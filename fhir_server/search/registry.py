@@ -1,6 +1,6 @@
-"""The SearchParameters we support, from profiles/search-parameters.json (official R4 definitions, CC0).
-
-The file is written by scripts/extract_search_parameters.py. Official expressions cover several resource
+"""The SearchParameters we support: profiles/search-parameters.json (official R4 definitions, CC0, written by
+scripts/extract_search_parameters.py) and profiles/mhd-search-parameters.json (those IHE MHD adds: `creation`
+on DocumentReference, `designationType` and `sourceId` on List). Official expressions cover several resource
 types at once (`Patient.name | Practitioner.name`); each `SearchParam` keeps only the parts for its type.
 """
 from __future__ import annotations
@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-SEARCHABLE_TYPES = ("Patient", "DocumentReference", "Consent", "AuditEvent")
-DEFINITIONS = Path(__file__).resolve().parents[2] / "profiles" / "search-parameters.json"
+SEARCHABLE_TYPES = ("Patient", "DocumentReference", "List", "Consent", "AuditEvent")
+PROFILES = Path(__file__).resolve().parents[2] / "profiles"
+DEFINITIONS = (PROFILES / "search-parameters.json", PROFILES / "mhd-search-parameters.json")
 
 _ORDERED = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 # The R4 modifiers and comparators of each parameter type (https://hl7.org/fhir/R4/search.html), used when a
@@ -94,9 +95,11 @@ def _search_param(definition: dict, resource_type: str) -> SearchParam:
 
 @lru_cache(maxsize=1)
 def _definitions() -> tuple[dict, ...]:
-    with DEFINITIONS.open("rb") as f:
-        bundle = json.load(f)
-    return tuple(entry["resource"] for entry in bundle.get("entry", []))
+    definitions: list[dict] = []
+    for path in DEFINITIONS:
+        with path.open("rb") as f:
+            definitions += [entry["resource"] for entry in json.load(f).get("entry", [])]
+    return tuple(definitions)
 
 
 @lru_cache(maxsize=None)

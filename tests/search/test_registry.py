@@ -14,11 +14,17 @@ def official(resource_type: str) -> dict[str, str]:
     return {p["code"]: p["type"] for p in search_parameters() if resource_type in p.get("base", [])}
 
 
+MHD = {"DocumentReference": {"creation": "date"}, "List": {"designationType": "token", "sourceId": "token"}}
+
+
 @pytest.mark.parametrize("resource_type", SEARCHABLE_TYPES)
 def test_every_official_parameter_is_present_with_its_type(resource_type):
+    """The official R4 parameters, and those IHE MHD adds."""
     registered = parameters(resource_type)
-    expected = official(resource_type) | RESOURCE_LEVEL
+    expected = official(resource_type) | RESOURCE_LEVEL | MHD.get(resource_type, {})
     assert {code: p.type for code, p in registered.items()} == expected
+    mhd = {code for code, p in registered.items() if p.url.startswith("https://profiles.ihe.net/ITI/MHD/")}
+    assert mhd == set(MHD.get(resource_type, {}))
 
 
 @pytest.mark.parametrize("resource_type", SEARCHABLE_TYPES)
