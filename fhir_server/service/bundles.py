@@ -26,6 +26,7 @@ from ..errors import BadRequest, Conflict, FhirError, PayloadTooLarge, Precondit
 from ..registry import RESOURCES
 from ..storage.resources import StoredVersion, VersionConflict
 from ..storage.transactions import TransactionAborted, Transactions
+from . import mhd
 from .ids import new_id
 from .resources import Planned, ResourceService
 from .search import matching
@@ -33,6 +34,7 @@ from .search import matching
 ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
 STATUS_TEXT = {200: "200 OK", 201: "201 Created", 204: "204 No Content"}
 _INSTANCE = re.compile(r"([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})")
+_ABSOLUTE_TAIL = re.compile(r"^[a-z][a-z0-9+.-]*://.+/([A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64})$")
 _CONDITIONAL_REFERENCE = re.compile(r"([A-Z][A-Za-z]+)\?(.+)")
 JSON_PATCH = "application/json-patch+json"
 
@@ -77,7 +79,7 @@ def process_bundle(service: ResourceService, transactions: Transactions, bundle:
         raise PayloadTooLarge(f"The Bundle has {len(raw)} entries; this server takes at most {max_entries}")
     if kind == "batch":
         return _batch(service, raw, base, read)
-    return _transaction(service, transactions, raw, base, read)
+    return _transaction(service, transactions, bundle, raw, base, read)
 
 
 def _batch(service: ResourceService, raw: list, base: str, read: Reader) -> dict:
@@ -96,7 +98,7 @@ def _batch(service: ResourceService, raw: list, base: str, read: Reader) -> dict
     return {"resourceType": "Bundle", "type": "batch-response", "entry": responses}
 
 
-def _transaction(service: ResourceService, transactions: Transactions, raw: list, base: str,
+def _transaction(service: ResourceService, transactions: Transactions, bundle: dict, raw: list, base: str,
                  read: Reader) -> dict:
     entries = [_in_entry(index, lambda: _parse_entry(index, item, base)) for index, item in enumerate(raw)]
     ordered = sorted(entries, key=lambda e: (ORDER[e.method], e.index))
@@ -104,13 +106,17 @@ def _transaction(service: ResourceService, transactions: Transactions, raw: list
     for entry in ordered:
         if entry.resource is not None:
             _in_entry(entry.index, lambda: _rewrite(service, entry.resource, references))
+    supersede = []
+    if mhd.is_provide_bundle(bundle, [e.resource for e in entries if e.resource is not None]):
+        supersede = mhd.check_provide_bundle(service.store, entries)
     writes = [e for e in ordered if e.method not in ("GET", "HEAD")]
     for entry in writes:
         entry.planned = _in_entry(entry.index, lambda: _plan(service, entry))
     _check_distinct(writes)
     planned = [e for e in writes if e.planned.write is not None]
+    superseded = [_supersede(service, target) for target in supersede]
     try:
-        versions = transactions.write_all([e.planned.write for e in planned])
+        versions = transactions.write_all([e.planned.write for e in planned] + [p.write for p in superseded])
     except VersionConflict as error:
         precondition = any(e.planned.if_match for e in planned)
         raise (PreconditionFailed if precondition else Conflict)(f"The transaction was not applied: {error}")
@@ -193,14 +199,19 @@ def _assign_ids(service: ResourceService, ordered: list[Entry]) -> dict[str, str
                                  f"[type]?criteria, not {entry.url!r}")
             entry.target = (match[1], match[2])
         if entry.full_url and entry.target:
-            references[entry.full_url] = f"{entry.target[0]}/{entry.target[1]}"
+            reference = f"{entry.target[0]}/{entry.target[1]}"
+            references[entry.full_url] = reference
+            tail = _ABSOLUTE_TAIL.search(entry.full_url)
+            if tail and entry.method == "POST":  # `Patient/a2` in the Bundle means the entry `.../Patient/a2`
+                references.setdefault(tail[1], reference)
     return references
 
 
 def _if_none_exist(service: ResourceService, resource_type: str, entry: Entry) -> str | None:
     if not entry.if_none_exist:
         return None
-    matches = matching(service.store, resource_type, entry.if_none_exist, limit=2)
+    criteria = entry.if_none_exist.removeprefix(f"{resource_type}?")  # some clients send `Patient?identifier=..`
+    matches = matching(service.store, resource_type, criteria, limit=2)
     if len(matches) > 1:
         raise PreconditionFailed(f"ifNoneExist '{entry.if_none_exist}' matches more than one {resource_type}")
     if matches:
@@ -279,6 +290,15 @@ def _plan(service: ResourceService, entry: Entry) -> Planned:
     if entry.query:  # a conditional update's target: the match, or a new resource
         resource["id"] = resource_id
     return service.plan_update(resource_type, resource_id, resource, entry.if_match)
+
+
+def _supersede(service: ResourceService, target: tuple[str, str]) -> Planned:
+    """The write marking a replaced DocumentReference superseded (MHD replace, `relatesTo` replaces)."""
+    current = service.store.current(*target)
+    if current is None or current.deleted or (current.resource or {}).get("status") != "current":
+        raise mhd.MhdError([("XDSRegistryMetadataError", f"{target[0]}/{target[1]}, which a document replaces, "
+                                                          f"is not a current document")])
+    return service.plan_update(target[0], target[1], {**current.resource, "status": "superseded"})
 
 
 def _instance_id(entry: Entry) -> str:

@@ -198,3 +198,22 @@ def test_bundle_entry_limit(database):
     bundle = transaction(*[entry("POST", "Patient", {"resourceType": "Patient"}) for _ in range(3)])
     response = client.post("/fhir", json=bundle, headers=HEADERS)
     assert response.status_code == 413 and "at most 2" in response.get_json()["issue"][0]["diagnostics"]
+
+
+def test_absolute_full_urls_and_typed_if_none_exist(http, base):
+    """As the official R4 XDS example Bundle writes them: `Patient/a2` in the Bundle means the entry whose fullUrl
+    is `http://other.example/fhir/Patient/a2`, and `ifNoneExist` may start with the type."""
+    nir = unique()
+    answer = send(http, base, transaction(
+        entry("POST", "DocumentReference", document("Patient/a2", "Binary/9")),
+        entry("POST", "Patient", patient(nir), "http://other.example/fhir/Patient/a2",
+              ifNoneExist=f"Patient?identifier={INS}|{nir}"),
+    ))
+    patient_location = answer["entry"][1]["response"]["location"]
+    stored = http.get(f"{base}/{answer['entry'][0]['response']['location'].rsplit('/_history', 1)[0]}",
+                      headers=HEADERS).json()
+    assert stored["subject"]["reference"] == patient_location.rsplit("/_history", 1)[0]
+    again = send(http, base, transaction(entry("POST", "Patient", patient(nir),
+                                               ifNoneExist=f"Patient?identifier={INS}|{nir}")))
+    assert again["entry"][0]["response"]["status"] == "200 OK"
+    assert again["entry"][0]["response"]["location"] == patient_location
