@@ -34,6 +34,8 @@ def capability_statement() -> dict:
         "rest": [{
             "mode": "server",
             "resource": [_resource(kind) for kind in RESOURCES.values()],
+            "interaction": [{"code": "transaction", "documentation": "All entries or none (storage/transactions.py)"},
+                            {"code": "batch"}],
             "operation": [{"name": name, "definition": url} for name, url in OPERATIONS.items()],
         }],
     }
@@ -66,5 +68,5 @@ def _resource(kind) -> dict:
             for p in sorted(parameters(kind.name).values(), key=lambda p: p.code) if p.type in SUPPORTED_TYPES]
         entry["documentation"] += (" Search: chained parameters (3 levels) and _has, resolved by an inner search "
                                    "of at most 1000 linked resources.")
-    entry["operation"] = [{"name": name, "definition": url} for name, url in OPERATIONS.items()]
+    entry["operation"] = [{"name": name, "definition": url} for name, url in (*OPERATIONS.items(), *kind.operations)]
     return entry

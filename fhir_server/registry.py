@@ -19,13 +19,15 @@ class ResourceKind:
     name: str
     interactions: tuple[str, ...] = ALL_INTERACTIONS
     documentation: str = ""
+    operations: tuple[tuple[str, str], ...] = ()  # (name, OperationDefinition) of this type's own operations
 
     def supports(self, interaction: str) -> bool:
         return interaction in self.interactions
 
 
 RESOURCES: dict[str, ResourceKind] = {kind.name: kind for kind in (
-    ResourceKind("Patient", documentation="The record's owner."),
+    ResourceKind("Patient", documentation="The record's owner.", operations=(
+        ("everything", "http://hl7.org/fhir/OperationDefinition/Patient-everything"),)),
     ResourceKind("DocumentReference", documentation="A document's metadata; its content is a Binary."),
     ResourceKind("Binary", interactions=NOT_SEARCHED, documentation=(
         "Document content, stored in GridFS. A read whose Accept is not a FHIR format returns the raw "

@@ -9,6 +9,7 @@ from flask import Blueprint, Response, current_app, request
 from ..capability import capability_statement
 from ..errors import BadRequest, UnsupportedMediaType, information
 from ..service.bundles import process_bundle
+from ..service.everything import everything_bundle
 from ..service.history import history_bundle
 from ..service.checks import check_type
 from ..service.resources import ResourceService, WriteResult
@@ -87,10 +88,7 @@ def _read_entry(url: str) -> dict:
     if parts == ["metadata"]:
         return capability_statement()
     if len(parts) == 1:
-        services = current_app.extensions["fhir"]
-        context = SearchContext(services.store, services.pages, base_url(), settings.search_page_size,
-                                settings.search_page_max, settings.search_max_results, _service().full_resource)
-        return search_bundle(context, parts[0], items, strict=False)
+        return search_bundle(_search_context(), parts[0], items, strict=False)
     if len(parts) == 2 and parts[1] != "_history":
         return _service().full_resource(_service().read(parts[0], parts[1]))
     if len(parts) == 4 and parts[2] == "_history":
@@ -134,13 +132,16 @@ def search_by_post(resource_type: str) -> Response:
 
 
 def _search(resource_type: str, items: list[tuple[str, str]]) -> Response:
-    services = current_app.extensions["fhir"]
-    settings = services.settings
     strict = "handling=strict" in request.headers.get("Prefer", "").replace(" ", "")
     items = [(k, v) for k, v in items if k not in ("_format", "_pretty")]
-    context = SearchContext(services.store, services.pages, base_url(), settings.search_page_size,
-                            settings.search_page_max, settings.search_max_results, _service().full_resource)
-    return _reply(search_bundle(context, resource_type, items, strict))
+    return _reply(search_bundle(_search_context(), resource_type, items, strict))
+
+
+def _search_context() -> SearchContext:
+    services = current_app.extensions["fhir"]
+    settings = services.settings
+    return SearchContext(services.store, services.pages, base_url(), settings.search_page_size,
+                         settings.search_page_max, settings.search_max_results, _service().full_resource)
 
 
 @bp.put("/<resource_type>")
@@ -239,6 +240,12 @@ def _history(resource_type: str, resource_id: str | None) -> Response:
     bundle = history_bundle(_service().store, base_url(), resource_type, resource_id, request.args.to_dict(),
                             settings.history_page_size, settings.history_page_max, _service().full_resource)
     return _reply(bundle)
+
+
+@bp.get("/Patient/<patient_id>/$everything")
+def everything(patient_id: str) -> Response:
+    items = [(k, v) for k, v in request.args.items(multi=True) if k not in ("_format", "_pretty")]
+    return _reply(everything_bundle(_service(), _search_context(), patient_id, items))
 
 
 @bp.route("/<resource_type>/$validate", methods=["GET", "POST"])

@@ -71,7 +71,7 @@ def search_bundle(context: SearchContext, resource_type: str, items: list[tuple[
     links = [{"relation": "self", "url": _url(context.base, resource_type, [
         *kept, ("_count", str(count)), *([("_offset", str(request.offset))] if request.offset else [])])}]
     if token:
-        links += _page_links(context.base, resource_type, token, request.offset, count, len(ids))[1:]
+        links += page_links(f"{context.base}/{resource_type}", token, request.offset, count, len(ids))[1:]
     versions = store.current_versions(resource_type, page)
     return _bundle(context, versions, total if with_total else None, links, request, includes.directives,
                    problems)
@@ -97,7 +97,7 @@ def _stored_page(context: SearchContext, resource_type: str, items: list[tuple[s
     size = _page_size(context, int(count) if count is not None else request.count)
     start = int(offset)
     ids = context.pages.ids(token, start, size)
-    links = _page_links(context.base, resource_type, token, start, size, search["size"])
+    links = page_links(f"{context.base}/{resource_type}", token, start, size, search["size"])
     versions = context.store.current_versions(resource_type, ids)
     return _bundle(context, versions, search["total"], links, request, includes.directives, [])
 
@@ -147,11 +147,11 @@ def _url(base: str, resource_type: str, pairs: list[tuple[str, str]]) -> str:
     return f"{base}/{resource_type}?{urlencode(pairs)}"
 
 
-def _page_links(base: str, resource_type: str, token: str, offset: int, count: int, size: int) -> list[dict]:
-    """self, then next and previous when there are such pages, of a kept search of `size` matches."""
+def page_links(url: str, token: str, offset: int, count: int, size: int) -> list[dict]:
+    """self, then next and previous when there are such pages, of `size` kept matches paged at `url`."""
     def link(relation: str, start: int) -> dict:
-        return {"relation": relation, "url": _url(base, resource_type, [
-            (PAGES, token), (PAGES_OFFSET, str(start)), ("_count", str(count))])}
+        return {"relation": relation,
+                "url": f"{url}?{urlencode([(PAGES, token), (PAGES_OFFSET, str(start)), ('_count', str(count))])}"}
 
     links = [link("self", offset)]
     if count and offset + count < size:
