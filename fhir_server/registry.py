@@ -34,6 +34,8 @@ RESOURCES: dict[str, ResourceKind] = {kind.name: kind for kind in (
         "content with its own MIME type; a create or update with a non-FHIR Content-Type stores the body as is.")),
     ResourceKind("List", documentation="IHE MHD SubmissionSets and Folders: the documents sent together."),
     ResourceKind("Consent", documentation="The patient's access rules."),
+    ResourceKind("Practitioner", documentation="Authors of documents, as MHD Bundles send them (RPPS identifiers)."),
+    ResourceKind("Organization", documentation="Custodians and authors' organisations (FINESS, SIRET identifiers)."),
     ResourceKind("AuditEvent", interactions=APPEND_ONLY,
                  documentation="Append-only: update, patch and delete answer 405."),
 )}

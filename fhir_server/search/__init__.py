@@ -8,5 +8,7 @@ INDEXES: dict[str, list[list[tuple[str, int]]]] = {
                           [("t:identifier", 1)], [("t:type", 1)]],
     "List": [[("r:patient", 1), ("dl:date", -1)], [("t:identifier", 1)]],
     "Consent": [[("r:patient", 1)]],
+    "Practitioner": [[("t:identifier", 1)]],
+    "Organization": [[("t:identifier", 1)]],
     "AuditEvent": [[("r:patient", 1), ("dl:date", -1)], [("r:agent", 1)]],
 }

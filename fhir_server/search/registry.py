@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-SEARCHABLE_TYPES = ("Patient", "DocumentReference", "List", "Consent", "AuditEvent")
+SEARCHABLE_TYPES = ("Patient", "DocumentReference", "List", "Consent", "AuditEvent", "Practitioner", "Organization")
 PROFILES = Path(__file__).resolve().parents[2] / "profiles"
 DEFINITIONS = (PROFILES / "search-parameters.json", PROFILES / "mhd-search-parameters.json")
 

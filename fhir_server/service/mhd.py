@@ -173,11 +173,9 @@ def _reference(value: object) -> str | None:
 @lru_cache(maxsize=1)
 def _value_sets() -> dict:
     """{"type": {(system, code)...}, "type-name": ..., "category": ...} from profiles/pdsm-value-sets.json."""
-    if not VALUE_SETS.is_file():
-        return {}
     data = json.loads(VALUE_SETS.read_text(encoding="utf-8"))
     result: dict = {}
-    for element, value_set in data.items():
-        result[element] = {(c["system"], c["code"]) for c in value_set["concepts"]}
-        result[f"{element}-name"] = value_set["name"]
+    for element in ("type", "category"):
+        result[element] = {(c["system"], c["code"]) for c in data[element]["concepts"]}
+        result[f"{element}-name"] = data[element]["name"]
     return result

@@ -47,13 +47,14 @@ def test_untyped_chain_uses_each_target_type_that_has_the_parameter():
     request = parse("DocumentReference", ("patient.family", "martin,dupont"), ("subject.name:exact", "Zoé"))
     family, name = request.criteria
     assert [t for t, _ in family.targets] == ["Patient"]  # Group has no `family`, and is not searched
-    assert [t for t, _ in name.targets] == ["Patient"]
+    assert [t for t, _ in name.targets] == ["Practitioner", "Patient"]  # each stored type with a `name`
     assert request.self_query() == [("patient.family", "martin,dupont"), ("subject.name:exact", "Zoé")]
     resolve = FakeResolver({("Patient", None): ["p1"]})
     search_filter(request, resolve=resolve)
     assert resolve.calls[0][1] == {"$and": [{"$or": [{"s:family": {"$regex": "^martin"}},
                                                       {"s:family": {"$regex": "^dupont"}}]}, {"deleted": False}]}
-    assert resolve.calls[1][1] == {"$and": [{"e:name": "Zoé"}, {"deleted": False}]}
+    assert [call[0] for call in resolve.calls] == ["Patient", "Practitioner", "Patient"]
+    assert resolve.calls[1][1] == resolve.calls[2][1] == {"$and": [{"e:name": "Zoé"}, {"deleted": False}]}
 
 
 def test_has_filters_on_ids_referred_to_by_the_source_type():
@@ -87,7 +88,7 @@ def test_two_levels_and_nested_has():
 
 
 @pytest.mark.parametrize("name", [
-    "subject.nosuch", "subject:Practitioner.name", "subject:Organization.name", "type.text", "patient.family:sounds",
+    "subject.nosuch", "subject:Device.name", "subject:Organization.name", "type.text", "patient.family:sounds",
     "_has:Observation:patient:code", "_has:DocumentReference:custodian:type", "_has:DocumentReference:subject",
     "_has:DocumentReference:subject:nosuch", "subject:identifier.name",
 ])

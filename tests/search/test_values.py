@@ -6,11 +6,12 @@ import time
 import pytest
 
 from fhir_server.search.text import normalise
+from fhir_server.search.registry import SEARCHABLE_TYPES
 from fhir_server.search.values import date_range, index_fields
 from tests.examples import load, official_examples
 from validation.definitions import example_path
 
-TYPES = ("Patient", "DocumentReference", "Consent", "AuditEvent")
+TYPES = SEARCHABLE_TYPES
 
 
 def example(name: str) -> dict:

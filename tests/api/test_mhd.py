@@ -1,0 +1,191 @@
+"""IHE MHD: ITI-65 Provide Document Bundle (with France's PDSm rules), ITI-67 Find, ITI-68 Retrieve."""
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import json
+import uuid
+
+import pytest
+
+from tests.conftest import SHARED_TESTDATA
+
+from .client import HEADERS, INS, JSON, LOINC, search
+
+MHD = "https://profiles.ihe.net/ITI/MHD"
+CLASS = "https://mos.esante.gouv.fr/NOS/TRE_A03-ClasseDocument/FHIR/TRE-A03-ClasseDocument"
+CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+CONTENT = b"Compte rendu de consultation du 2 mai 2024."
+
+
+def provide_bundle(nir: str, content: bytes = CONTENT, replaces: str | None = None) -> dict:
+    """An ITI-65 Provide Document Bundle as a PDSm Document Source sends it: a new patient (conditional), a
+    SubmissionSet, a DocumentReference with Comprehensive Metadata, and its Binary."""
+    patient, document, binary, submission = (f"urn:uuid:{uuid.uuid4()}" for _ in range(4))
+    unique = f"urn:oid:1.2.250.1.999.{uuid.uuid4().int % 10**12}"
+    reference = {
+        "resourceType": "DocumentReference", "status": "current",
+        "masterIdentifier": {"system": "urn:ietf:rfc:3986", "value": unique},
+        "type": {"coding": [{"system": LOINC, "code": "11488-4"}]},
+        "category": [{"coding": [{"system": CLASS, "code": "10"}]}],
+        "subject": {"reference": patient}, "date": "2024-05-02T10:00:00+02:00",
+        "securityLabel": [{"coding": [{"system": CONFIDENTIALITY, "code": "N"}]}],
+        "content": [{"attachment": {"contentType": "text/plain", "url": binary, "size": len(content),
+                                    "hash": base64.b64encode(hashlib.sha1(content).digest()).decode(),
+                                    "creation": "2024-05-02T09:30:00+02:00"}}],
+    }
+    if replaces:
+        reference["relatesTo"] = [{"code": "replaces", "target": {"reference": replaces}}]
+    return {"resourceType": "Bundle", "type": "transaction",
+            "meta": {"profile": [f"{MHD}/StructureDefinition/IHE.MHD.Comprehensive.ProvideBundle"]},
+            "entry": [
+                {"fullUrl": submission, "request": {"method": "POST", "url": "List"}, "resource": {
+                    "resourceType": "List", "status": "current", "mode": "working",
+                    "code": {"coding": [{"system": f"{MHD}/CodeSystem/MHDlistTypes", "code": "submissionset"}]},
+                    "subject": {"reference": patient}, "date": "2024-05-02T10:00:00+02:00",
+                    "identifier": [{"system": "urn:ietf:rfc:3986", "value": f"{unique}.1"}],
+                    "entry": [{"item": {"reference": document}}]}},
+                {"fullUrl": document, "request": {"method": "POST", "url": "DocumentReference"},
+                 "resource": reference},
+                {"fullUrl": binary, "request": {"method": "POST", "url": "Binary"}, "resource": {
+                    "resourceType": "Binary", "contentType": "text/plain",
+                    "data": base64.b64encode(content).decode()}},
+                {"fullUrl": patient, "request": {"method": "POST", "url": "Patient",
+                                                 "ifNoneExist": f"identifier={INS}|{nir}"},
+                 "resource": {"resourceType": "Patient", "identifier": [{"system": INS, "value": nir}]}},
+            ]}
+
+
+def provide(http, base, bundle: dict, status: int = 200) -> dict:
+    response = http.post(base, json=bundle, headers=HEADERS)
+    assert response.status_code == status, response.text
+    return response.json()
+
+
+def location(answer: dict, index: int) -> str:
+    return answer["entry"][index]["response"]["location"].rsplit("/_history", 1)[0]
+
+
+def test_provide_find_and_retrieve_a_document(http, base):
+    nir = uuid.uuid4().hex[:13]
+    answer = provide(http, base, provide_bundle(nir))
+    assert [e["response"]["status"] for e in answer["entry"]] == ["201 Created"] * 4
+    patient_id = location(answer, 3).split("/")[1]
+    # ITI-67: the documents of the patient found by INS, by type and by creation date
+    found = search(http, base, "DocumentReference", {"patient.identifier": f"{INS}|{nir}", "status": "current",
+                                                     "type": f"{LOINC}|11488-4", "creation": "ge2024-05-01"})
+    assert [e["resource"]["id"] for e in found["entry"]] == [location(answer, 1).split("/")[1]]
+    document = found["entry"][0]["resource"]
+    assert document["subject"]["reference"] == f"Patient/{patient_id}"
+    # ITI-68: the document itself, with its own MIME type unless a FHIR format is asked for
+    url = document["content"][0]["attachment"]["url"]
+    raw = http.get(f"{base}/{url}", headers={"Accept": "*/*"})
+    assert raw.content == CONTENT and raw.headers["Content-Type"].startswith("text/plain")
+    as_fhir = http.get(f"{base}/{url}", headers={"Accept": JSON}).json()
+    assert base64.b64decode(as_fhir["data"]) == CONTENT
+    # Record existence: Patient?identifier=INS
+    assert search(http, base, "Patient", {"identifier": f"{INS}|{nir}"})["total"] == 1
+    # A second document for the same patient reuses the record (ifNoneExist)
+    again = provide(http, base, provide_bundle(nir, b"second"))
+    assert again["entry"][3]["response"]["status"] == "200 OK" and location(again, 3) == location(answer, 3)
+
+
+def test_a_replacement_supersedes_the_old_document_in_the_same_transaction(http, base):
+    nir = uuid.uuid4().hex[:13]
+    old = location(provide(http, base, provide_bundle(nir)), 1)
+    new = location(provide(http, base, provide_bundle(nir, b"corrected", replaces=old)), 1)
+    assert http.get(f"{base}/{old}", headers=HEADERS).json()["status"] == "superseded"
+    assert http.get(f"{base}/{new}", headers=HEADERS).json()["status"] == "current"
+    current = search(http, base, "DocumentReference", {"patient.identifier": f"{INS}|{nir}", "status": "current"})
+    assert [f"DocumentReference/{e['resource']['id']}" for e in current["entry"]] == [new]
+    twice = provide(http, base, provide_bundle(nir, b"again", replaces=old), status=422)
+    assert twice["issue"][0]["details"]["text"] == "XDSRegistryMetadataError"
+
+
+def _without_submission_set(bundle: dict) -> None:
+    del bundle["entry"][0]
+
+
+def _other_subject(bundle: dict) -> None:
+    bundle["entry"][1]["resource"]["subject"] = {"reference": "Patient/someone-else"}
+
+
+def _wrong_hash(bundle: dict) -> None:
+    bundle["entry"][1]["resource"]["content"][0]["attachment"]["hash"] = base64.b64encode(b"x" * 20).decode()
+
+
+def _wrong_size(bundle: dict) -> None:
+    bundle["entry"][1]["resource"]["content"][0]["attachment"]["size"] = 1
+
+
+def _no_binary(bundle: dict) -> None:
+    bundle["entry"][1]["resource"]["content"][0]["attachment"]["url"] = "http://elsewhere.example/doc.pdf"
+
+
+def _orphan_binary(bundle: dict) -> None:
+    bundle["entry"].append({"fullUrl": f"urn:uuid:{uuid.uuid4()}", "request": {"method": "POST", "url": "Binary"},
+                            "resource": {"resourceType": "Binary", "contentType": "text/plain", "data": "eA=="}})
+
+
+def _unlisted_document(bundle: dict) -> None:
+    bundle["entry"][0]["resource"]["entry"] = []
+
+
+def _type_outside_the_dmp_codes(bundle: dict) -> None:
+    bundle["entry"][1]["resource"]["type"] = {"coding": [{"system": LOINC, "code": "00000-0"}]}
+
+
+def _no_security_label(bundle: dict) -> None:
+    del bundle["entry"][1]["resource"]["securityLabel"]
+
+
+def _duplicate_unique_id(bundle: dict) -> None:
+    second = copy.deepcopy(bundle["entry"][1])
+    second["fullUrl"] = f"urn:uuid:{uuid.uuid4()}"
+    bundle["entry"].append(second)
+    bundle["entry"][0]["resource"]["entry"].append({"item": {"reference": second["fullUrl"]}})
+
+
+@pytest.mark.parametrize("breaks, code", [
+    (_without_submission_set, "XDSRegistryMetadataError"),
+    (_other_subject, "XDSPatientIdDoesNotMatch"),
+    (_wrong_hash, "XDSNonIdenticalHash"),
+    (_wrong_size, "XDSNonIdenticalSize"),
+    (_no_binary, "XDSMissingDocument"),
+    (_orphan_binary, "XDSMissingDocumentMetadata"),
+    (_unlisted_document, "XDSRegistryMetadataError"),
+    (_type_outside_the_dmp_codes, "XDSRegistryMetadataError"),
+    (_no_security_label, "XDSRegistryMetadataError"),
+    (_duplicate_unique_id, "XDSRegistryDuplicateUniqueIdInMessage"),
+])
+def test_broken_provide_bundles_are_refused_with_the_xds_code(http, base, breaks, code):
+    nir = uuid.uuid4().hex[:13]
+    bundle = provide_bundle(nir)
+    breaks(bundle)
+    outcome = provide(http, base, bundle, status=422)
+    assert code in [issue["details"]["text"] for issue in outcome["issue"]]
+    assert search(http, base, "Patient", {"identifier": f"{INS}|{nir}"})["total"] == 0  # nothing written
+
+
+def test_a_unique_id_already_stored_is_refused(http, base):
+    nir = uuid.uuid4().hex[:13]
+    bundle = provide_bundle(nir)
+    provide(http, base, bundle)
+    again = json.loads(json.dumps(bundle).replace(nir, f"{nir}-2"))
+    outcome = provide(http, base, again, status=422)
+    assert outcome["issue"][0]["details"]["text"] == "XDSDuplicateUniqueIdInRegistry"
+
+
+XDS_EXAMPLE = SHARED_TESTDATA / "fhir-r4-examples" / "Bundle-xds.json"
+
+
+@pytest.mark.skipif(not XDS_EXAMPLE.is_file(), reason="the shared corpus (../shared/testdata) is not here")
+def test_the_official_xds_example_bundle(http, base):
+    """The R4 XDS example (MHD's ancestor): absolute fullUrls, relative references to them, a typed ifNoneExist."""
+    bundle = json.loads(XDS_EXAMPLE.read_text(encoding="utf-8"))
+    answer = provide(http, base, bundle)
+    assert [e["response"]["status"][:3] for e in answer["entry"]] == ["201"] * len(bundle["entry"])
+    document = http.get(f"{base}/{location(answer, 0)}", headers=HEADERS).json()
+    assert document["subject"]["reference"] == location(answer, 1)
+    assert {a["reference"] for a in document["author"]} == {location(answer, 2), location(answer, 3)}
