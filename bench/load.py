@@ -287,6 +287,13 @@ def table(ops: list[Op], header: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def publish(text: str, path: Path | None) -> None:
+    """Prints a benchmark's table, and writes it to `path` when one is given (--markdown-out)."""
+    print(text)
+    if path:
+        path.write_text(text, encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=200)
@@ -314,10 +321,7 @@ def main(argv: list[str] | None = None) -> int:
               f"- database: {kind}",
               f"- parameters: {args.patients} patients x {args.documents} documents, {args.clients} clients, "
               f"gunicorn {args.workers} workers x {args.threads} threads"]
-    text = table(ops, header)
-    print(text)
-    if args.markdown_out:
-        args.markdown_out.write_text(text, encoding="utf-8")
+    publish(table(ops, header), args.markdown_out)
     for op in ops:
         if op.example:
             print(f"first failure of {op.name}: {op.example}", file=sys.stderr)

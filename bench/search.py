@@ -32,7 +32,7 @@ from fhir_server.storage.mongo import HISTORY
 from fhir_server.storage.postings import Postings, posting_keys
 from fhir_server.storage.resources import version_document
 
-from load import api_server, database  # noqa: E402 - bench/ is the script's folder
+from load import api_server, database, publish  # noqa: E402 - bench/ is the script's folder
 
 INS = "urn:oid:1.2.250.1.213.1.4.8"
 DOCUMENT_ID = "urn:ietf:rfc:3986"
@@ -231,9 +231,7 @@ def main(argv: list[str] | None = None) -> int:
             client.close()
     text = "\n".join([f"database: {kind}; {args.per_patient} documents per patient; "
                       f"{indexer.checked} documents' index values checked against index_fields", "", *lines]) + "\n"
-    print(text)
-    if args.markdown_out:
-        args.markdown_out.write_text(text, encoding="utf-8")
+    publish(text, args.markdown_out)
     return 0
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pymongo
 import requests
 
-from load import api_server, database  # noqa: E402 - bench/ is the script's folder
+from load import api_server, database, publish  # noqa: E402 - bench/ is the script's folder
 
 JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
 REPORT = base64.b64encode(b"%PDF-1.4 consultation report " * 40).decode()
@@ -91,9 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(lines[-1], file=sys.stderr, flush=True)
             client.close()
     text = "\n".join([f"database: {kind}; {args.resources} resources per size, one client", "", *lines]) + "\n"
-    print(text)
-    if args.markdown_out:
-        args.markdown_out.write_text(text, encoding="utf-8")
+    publish(text, args.markdown_out)
     return 0
 
 

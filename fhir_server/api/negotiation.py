@@ -62,6 +62,15 @@ def wants_fhir_format(request: Request) -> bool:
     return bool(named & set(JSON_TYPES + XML_TYPES))
 
 
+def accepts_media_type(request: Request, media_type: str) -> bool:
+    """Whether Accept admits `media_type` (no Accept admits anything): ITI-68 answers 406 otherwise."""
+    if not request.headers.get("Accept"):
+        return True
+    accepted = [(mime, q) for mime, q in _accepted(request) if q > 0]
+    major = media_type.split("/")[0].lower()
+    return any(mime in (media_type.split(";")[0].strip().lower(), f"{major}/*", "*/*") for mime, _ in accepted)
+
+
 def body_format(request: Request) -> str | None:
     """JSON or XML for a FHIR body, None for anything else."""
     mimetype = request.mimetype

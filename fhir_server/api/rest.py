@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl
 from flask import Blueprint, Response, current_app, request
 
 from ..capability import capability_statement
-from ..errors import BadRequest, UnsupportedMediaType, information
+from ..errors import BadRequest, NotAcceptable, UnsupportedMediaType, information
 from ..service.bundles import process_bundle
 from ..service.everything import everything_bundle
 from ..service.history import history_bundle
@@ -16,7 +16,7 @@ from ..service.resources import ResourceService, WriteResult
 from ..service.search import SearchContext, search_bundle
 from ..service.validate import validate_operation
 from ..storage.resources import StoredVersion
-from .negotiation import (body_format, parse_body, render, response_format, version_headers,
+from .negotiation import (accepts_media_type, body_format, parse_body, render, response_format, version_headers,
                           wants_fhir_format)
 
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
@@ -194,6 +194,8 @@ def _read_reply(version: StoredVersion) -> Response:
         content_type = (version.resource or {}).get("contentType") or ""
         if not RAW_CONTENT_TYPE.fullmatch(content_type):
             content_type = "application/octet-stream"
+        if not accepts_media_type(request, content_type):
+            raise NotAcceptable(f"Binary/{version.id} is {content_type}; ask for it (or */*), or for a FHIR format")
         return Response(_service().content(version), 200, headers=headers, content_type=content_type)
     return _reply(_service().full_resource(version), 200, headers)
 

@@ -82,6 +82,9 @@ def test_provide_find_and_retrieve_a_document(http, base):
     url = document["content"][0]["attachment"]["url"]
     raw = http.get(f"{base}/{url}", headers={"Accept": "*/*"})
     assert raw.content == CONTENT and raw.headers["Content-Type"].startswith("text/plain")
+    assert http.get(f"{base}/{url}", headers={"Accept": "text/*"}).content == CONTENT
+    refused = http.get(f"{base}/{url}", headers={"Accept": "application/pdf"})
+    assert refused.status_code == 406 and refused.json()["resourceType"] == "OperationOutcome"
     as_fhir = http.get(f"{base}/{url}", headers={"Accept": JSON}).json()
     assert base64.b64decode(as_fhir["data"]) == CONTENT
     # Record existence: Patient?identifier=INS
