@@ -192,3 +192,20 @@ def test_the_official_xds_example_bundle(http, base):
     document = http.get(f"{base}/{location(answer, 0)}", headers=HEADERS).json()
     assert document["subject"]["reference"] == location(answer, 1)
     assert {a["reference"] for a in document["author"]} == {location(answer, 2), location(answer, 3)}
+
+
+def test_find_documents_by_author_and_oid_full_urls(http, base):
+    """ITI-67 `author.family` / `author.given` (chained to a stored Practitioner); `urn:oid:` fullUrls resolve."""
+    nir = uuid.uuid4().hex[:13]
+    family = f"Martin{uuid.uuid4().hex[:6]}"
+    bundle = provide_bundle(nir)
+    author = f"urn:oid:1.2.250.1.71.4.2.1.{uuid.uuid4().int % 10**9}"
+    bundle["entry"].append({"fullUrl": author, "request": {"method": "POST", "url": "Practitioner"}, "resource": {
+        "resourceType": "Practitioner", "name": [{"family": family, "given": ["Hélène"]}],
+        "identifier": [{"system": "urn:oid:1.2.250.1.71.4.2.1", "value": author.rsplit(".", 1)[1]}]}})
+    bundle["entry"][1]["resource"]["author"] = [{"reference": author}]
+    answer = provide(http, base, bundle)
+    practitioner = location(answer, 4)
+    found = search(http, base, "DocumentReference", {"author.family": family, "author.given": "helene"})
+    assert [e["resource"]["id"] for e in found["entry"]] == [location(answer, 1).split("/")[1]]
+    assert found["entry"][0]["resource"]["author"] == [{"reference": practitioner}]
