@@ -127,7 +127,7 @@ def load_batch(db: Database, first: int, count: int, per_patient: int, dataset: 
             db[HISTORY].insert_many(versions, ordered=False)
             db[resource_type].insert_many([{**d, "_id": d["rid"]} for d in versions], ordered=False)
     if postings is not None:
-        postings.load(lists, fresh=True)
+        postings.add(lists, fresh=True)
 
 
 @dataclass

@@ -74,27 +74,16 @@ class Postings:
         self.entries = db[POSTINGS]
         self.heads = db[POSTING_HEADS]
 
-    def add(self, keys: list[str], resource_id: str) -> None:
-        for key in keys:
-            self._add(key, resource_id)
-
-    def load(self, lists: dict[str, list[str]], fresh: bool = False) -> None:
-        """Adds lists of ids in bulk: a list that does not exist yet is written as its first entry at once.
-        `fresh`: the caller knows that none of them exists (loading an empty store): one bulk insert."""
+    def add(self, lists: dict[str, list[str]], fresh: bool = False) -> None:
+        """Adds ids to lists (key -> ids), one new entry per list. `fresh`: the caller knows that none of the
+        lists exists yet (loading an empty store), so they are written in one bulk insert."""
         if fresh:
             if lists:
-                self.entries.insert_many([{"_id": f"1:{key}", "ids": ids} for key, ids in lists.items()],
-                                         ordered=False)
+                self.entries.insert_many([{"_id": f"1:{key}", "ids": list(dict.fromkeys(ids))}
+                                          for key, ids in lists.items()], ordered=False)
             return
         for key, ids in lists.items():
-            if self._latest(key)[1] is None:
-                try:
-                    self.entries.insert_one({"_id": f"1:{key}", "ids": list(dict.fromkeys(ids))})
-                    continue
-                except pymongo.errors.DuplicateKeyError:
-                    pass  # written meanwhile: add to it
-            for resource_id in ids:
-                self._add(key, resource_id)
+            self._add(key, ids)
 
     def is_built(self) -> bool:
         """Whether the lists cover every stored resource (`mark_built` was called once they did)."""
@@ -110,13 +99,15 @@ class Postings:
             return []
         return None if entry.get("overflow") else entry["ids"]
 
-    def _add(self, key: str, resource_id: str) -> None:
+    def _add(self, key: str, resource_ids: list[str]) -> None:
         position, entry = self._latest(key)
         while True:
             ids = entry["ids"] if entry else []
-            if (entry and entry.get("overflow")) or resource_id in ids:
+            listed = set(ids)
+            missing = [i for i in dict.fromkeys(resource_ids) if i not in listed]
+            if (entry and entry.get("overflow")) or not missing:
                 return
-            new = {"_id": f"{position + 1}:{key}", "ids": [*ids, resource_id]}
+            new = {"_id": f"{position + 1}:{key}", "ids": [*ids, *missing]}
             if len(new["ids"]) > MAX_IDS:
                 new = {"_id": new["_id"], "ids": [], "overflow": True}
             try:

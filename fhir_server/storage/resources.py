@@ -145,27 +145,64 @@ class ResourceStore:
         return written.version
 
     def reserve(self, write: Write, tx: str | None = None) -> "Reserved":
-        """Steps 1 and 3 (and the posting lists): inserts the next version of `write`'s resource into the
-        history, marked `tx` when a transaction writes it (storage/transactions.py). The next version is
-        `previous + 1`, or the one after a voided version (an aborted transaction's). Raises VersionConflict
-        or ResourceTooLarge, having written nothing."""
-        ts, version = _now(), write.previous + 1
-        if self.postings is not None and write.resource is not None:
-            self.postings.add(posting_keys(write.type, write.index or {}), write.id)  # before the commit point
-        content_id = None
-        if write.content is not None:
-            content_type = write.resource.get("contentType") if write.resource else None
-            content_id = self.binaries.put(write.content, content_type)
+        """Steps 2 to 4 for one write: see `reserve_all`."""
+        return self.reserve_all([write], tx)[0]
+
+    def reserve_all(self, writes: list[Write], tx: str | None = None) -> list["Reserved"]:
+        """Steps 2 to 4: posting lists, Binary bytes, then the next version of each write's resource inserted
+        into the history (in one bulk insert), marked `tx` when a transaction writes them
+        (storage/transactions.py). The next version is `previous + 1`, or the one after a voided version (an
+        aborted transaction's). Raises VersionConflict or ResourceTooLarge; what was inserted before the
+        error stays (a transaction voids it; a single write has inserted nothing)."""
+        ts = _now()
+        if self.postings is not None:  # before the commit point
+            lists: dict[str, list[str]] = {}
+            for write in writes:
+                if write.resource is not None:
+                    for key in posting_keys(write.type, write.index or {}):
+                        lists.setdefault(key, []).append(write.id)
+            self.postings.add(lists)
+        prepared = []
+        for write in writes:
+            content_id = None
+            if write.content is not None:
+                content_type = write.resource.get("contentType") if write.resource else None
+                content_id = self.binaries.put(write.content, content_type)
+            prepared.append(self._version_doc(write, write.previous + 1, ts, content_id, tx))
+        failed: dict[int, Exception] = {}
+        try:
+            self.history.insert_many([doc for _, doc in prepared], ordered=False)
+        except pymongo.errors.BulkWriteError as e:
+            failed = {error["index"]: e for error in e.details.get("writeErrors", [])}
+        except (bson.errors.InvalidDocument, pymongo.errors.DocumentTooLarge) as e:
+            failed = {index: e for index in range(len(prepared))}  # none was sent: find out one by one
+        reserved = []
+        for index, (write, (resource, doc)) in enumerate(zip(writes, prepared)):
+            if index in failed:
+                resource, doc = self._insert_next(write, doc, ts, tx)
+            written = _from_doc(doc)
+            written._parsed = resource
+            reserved.append(Reserved(doc, written))
+        return reserved
+
+    def _version_doc(self, write: Write, version: int, ts: datetime, content_id: dict | None,
+                     tx: str | None) -> tuple[dict | None, dict]:
+        resource, doc = version_document(write.type, write.id, write.resource, version, ts, write.method,
+                                         write.index)
+        if content_id is not None:
+            doc["content"] = content_id
+        if tx is not None:
+            doc["tx"] = tx
+        return resource, doc
+
+    def _insert_next(self, write: Write, doc: dict, ts: datetime, tx: str | None) -> tuple[dict | None, dict]:
+        """Inserts `doc`, or the same write at the version after voided ones; raises on a real conflict."""
+        content_id, version = doc.get("content"), doc["vid"]
         while True:
-            resource, doc = version_document(write.type, write.id, write.resource, version, ts, write.method,
-                                             write.index)
-            if content_id is not None:
-                doc["content"] = content_id
-            if tx is not None:
-                doc["tx"] = tx
+            resource, doc = self._version_doc(write, version, ts, content_id, tx)
             try:
                 self.history.insert_one(doc)
-                break
+                return resource, doc
             except (bson.errors.InvalidDocument, pymongo.errors.DuplicateKeyError) as e:
                 if isinstance(e, pymongo.errors.DuplicateKeyError):
                     occupant = self.history.find_one({"_id": doc["_id"]}, {"void": 1})
@@ -178,9 +215,6 @@ class ResourceStore:
                     self.project(write.type, write.id)
                     raise VersionConflict(f"{write.type}/{write.id} version {version} was written concurrently")
                 raise ResourceTooLarge(f"{write.type} cannot be stored: {e}")  # DocumentTooLarge is one
-        written = _from_doc(doc)
-        written._parsed = resource
-        return Reserved(doc, written)
 
     def _latest_after(self, resource_type: str, resource_id: str, version: int) -> dict | None:
         """The newest visible history version above `version`, probing the next `_id`s: versions have no
@@ -217,6 +251,23 @@ class ResourceStore:
             current, latest = collection.find_one({"_id": resource_id}, {"vid": 1}), None
         raise RuntimeError(f"{resource_type}/{resource_id}: current version does not settle")
 
+    def project_new(self, docs: list[dict]) -> set[tuple[str, str]]:
+        """Step 5 for resources whose first version `docs` holds (vid 1), in one bulk insert per type: no
+        current document can exist before a first version, so none is overwritten; one already there was
+        projected by someone else. Returns the (type, id) projected."""
+        by_type: dict[str, list[dict]] = {}
+        for doc in docs:
+            if doc["vid"] == 1:
+                projection = {k: v for k, v in doc.items() if k not in ("_id", "tx")}
+                by_type.setdefault(doc["type"], []).append({**projection, "_id": doc["rid"]})
+        for resource_type, currents in by_type.items():
+            try:
+                self.db[resource_type].insert_many(currents, ordered=False)
+            except pymongo.errors.BulkWriteError as e:
+                if any(error.get("code") != 11000 for error in e.details.get("writeErrors", [])):
+                    raise
+        return {(resource_type, d["_id"]) for resource_type, currents in by_type.items() for d in currents}
+
     def build_postings(self, resource_types: list[str]) -> int:
         """On FerretDB, once per database: the posting lists of the resources stored before they were kept
         (a database from an older version); returns how many resources were listed."""
@@ -229,7 +280,7 @@ class ResourceStore:
                 listed += 1
                 for key in posting_keys(resource_type, doc):
                     lists.setdefault(key, []).append(doc["_id"])
-        self.postings.load(lists)
+        self.postings.add(lists)
         self.postings.mark_built()
         return listed
 

@@ -37,7 +37,7 @@ from pymongo.database import Database
 
 from .mongo import TRANSACTIONS
 
-RENEW_EVERY = 50  # writes between two renewals of the lease
+RESERVE_BATCH = 100  # writes reserved together; the lease is renewed between two batches
 
 
 class TransactionAborted(Exception):
@@ -114,20 +114,20 @@ class Transactions:
         tx = uuid.uuid4().hex
         plan = [{"t": w.type, "i": w.id, "p": w.previous} for w in writes]
         self.log.collection.insert_one({"_id": tx, "plan": plan, "expires": self._expiry()})
-        written = []
+        reserved = []
         try:
-            for n, write in enumerate(writes):
-                if n and n % RENEW_EVERY == 0:
+            for start in range(0, len(writes), RESERVE_BATCH):
+                if start:
                     self.log.collection.update_one({"_id": tx}, {"$set": {"expires": self._expiry()}})
-                written.append(self.store.reserve(write, tx).version)
+                reserved += self.store.reserve_all(writes[start:start + RESERVE_BATCH], tx)
             if self.log.decide(tx, "commit") != "commit":
                 raise TransactionAborted("The transaction took longer than its lease and was aborted")
         except BaseException:
             if self.log.decide(tx, "abort") == "abort":
                 self._void(tx, plan)
             raise
-        self._complete(tx, plan)
-        return written
+        self._complete(tx, plan, [r.doc for r in reserved])
+        return [r.version for r in reserved]
 
     def sweep(self) -> int:
         """Completes committed transactions, aborts those decided so or whose writer's lease expired;
@@ -155,13 +155,19 @@ class Transactions:
     def _expiry(self) -> datetime:
         return datetime.now(timezone.utc) + self.lease
 
-    def _complete(self, tx: str, plan: list[dict]) -> None:
-        """Steps 4 and 5: project every resource, unmark its version, forget the transaction."""
+    def _complete(self, tx: str, plan: list[dict], docs: list[dict] | None = None) -> None:
+        """Steps 4 and 5: project every resource, unmark its version, forget the transaction. `docs`, the
+        reserved versions when the writer completes its own transaction, lets new resources be projected in
+        one bulk insert and unmarked without probing."""
+        projected: set[tuple[str, str]] = set()
+        if docs:
+            projected = self.store.project_new(docs)
         for item in plan:
-            self.store.project(item["t"], item["i"])
-        for item in plan:
-            for doc in self._reserved(tx, item):
-                self.store.history.update_one({"_id": doc["_id"]}, {"$unset": {"tx": ""}})
+            if (item["t"], item["i"]) not in projected:
+                self.store.project(item["t"], item["i"])
+        reserved = docs if docs is not None else [doc for item in plan for doc in self._reserved(tx, item)]
+        for doc in reserved:
+            self.store.history.update_one({"_id": doc["_id"]}, {"$unset": {"tx": ""}})
         self._forget(tx)
 
     def _void(self, tx: str, plan: list[dict]) -> None:

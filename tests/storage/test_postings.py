@@ -45,7 +45,7 @@ def test_concurrent_additions_are_never_lost(db):
 
     def add(worker: int) -> None:
         for n in range(15):
-            postings.add([key], f"{worker}-{n}")
+            postings.add({key: [f"{worker}-{n}"]})
     threads = [threading.Thread(target=add, args=(w,)) for w in range(8)]
     for thread in threads:
         thread.start()
@@ -60,11 +60,11 @@ def test_concurrent_additions_are_never_lost(db):
 def test_a_stale_hint_cannot_take_an_old_position_again(db):
     postings = Postings(db)
     key = f"Patient|identifier|urn:test|{uuid.uuid4().hex}"
-    postings.add([key], "a")
-    postings.add([key], "b")
-    postings.add([key], "c")
+    postings.add({key: ["a"]})
+    postings.add({key: ["b"]})
+    postings.add({key: ["c"]})
     db["posting_heads"].update_one({"_id": key}, {"$set": {"last": 1}})  # as a lost race could leave it
-    postings.add([key], "d")
+    postings.add({key: ["d"]})
     assert sorted(postings.members(key)) == ["a", "b", "c", "d"]
     assert postings.members(f"Patient|identifier|urn:test|{uuid.uuid4().hex}") == []
 
@@ -193,7 +193,7 @@ def test_candidates_come_from_the_smallest_list_that_covers_a_criterion(db):
     postings = Postings(db)
     patient, other = f"Patient/{uuid.uuid4().hex}", f"Patient/{uuid.uuid4().hex}"
     token = f"urn:test|{uuid.uuid4().hex}"
-    postings.load({f"DocumentReference>{patient}": ["d1", "d2", "d3"], f"DocumentReference>{other}": ["d4"],
+    postings.add({f"DocumentReference>{patient}": ["d1", "d2", "d3"], f"DocumentReference>{other}": ["d4"],
                    f"DocumentReference|identifier|{token}": ["d2"]})
     assert candidate_ids(postings, "DocumentReference", {"_id": {"$in": ["x", "y", "x"]}, "deleted": False}) == [
         "x", "y"]

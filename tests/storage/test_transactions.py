@@ -101,13 +101,13 @@ def test_a_crash_after_the_commit_point_completes_everything(store):
 def test_a_writer_whose_lease_ran_out_fails_and_leaves_nothing(store, monkeypatch):
     plan = writes(store, 3)
     transactions = Transactions(store, lease_seconds=30)
-    reserve = store.reserve
+    reserve_all = store.reserve_all
 
-    def slow_reserve(write: Write, tx: str | None = None):
-        if write is plan[1]:  # a sweeper aborts the transaction while the writer is busy
-            store.transactions.decide(tx, "abort")
-        return reserve(write, tx)
-    monkeypatch.setattr(store, "reserve", slow_reserve)
+    def slow_reserve_all(batch: list[Write], tx: str | None = None):
+        reserved = reserve_all(batch, tx)
+        store.transactions.decide(tx, "abort")  # a sweeper aborts the transaction while the writer is busy
+        return reserved
+    monkeypatch.setattr(store, "reserve_all", slow_reserve_all)
     with pytest.raises(TransactionAborted):
         transactions.write_all(plan)
     assert visible(store, plan) == [False] * 3
