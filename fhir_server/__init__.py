@@ -8,7 +8,8 @@ from flask import Flask
 
 def create_app(config: dict | None = None) -> Flask:
     """The WSGI app; `config` overrides the environment (see config.Settings)."""
-    from .api import errors, rest
+    from .api import errors, oauth, rest
+    from .auth.server import authorization_server
     from .config import Settings
     from .registry import RESOURCES
     from .search import INDEXES
@@ -34,10 +35,13 @@ def create_app(config: dict | None = None) -> Flask:
     transactions.sweep()
     store.build_postings(list(RESOURCES))
     pages = SearchPages(db, settings.search_pages_ttl)
-    app.extensions["fhir"] = Services(settings, store, ResourceService(store), pages, transactions)
+    authorization, tokens = authorization_server(app, db)
+    app.extensions["fhir"] = Services(settings, store, ResourceService(store), pages, transactions, authorization,
+                                      tokens)
 
     warm_up()
     app.register_blueprint(rest.bp)
+    app.register_blueprint(oauth.bp)
     errors.register(app)
     return app
 

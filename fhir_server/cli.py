@@ -1,4 +1,4 @@
-"""The `fhir-server` command: serve, capability."""
+"""The `fhir-server` command: serve, capability, clients."""
 from __future__ import annotations
 
 import argparse
@@ -61,6 +61,47 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_clients(args: argparse.Namespace) -> int:
+    """The vendor registry (auth/clients.py), in the database `serve` uses (MONGODB_URI, else the local
+    FerretDB data folder, which may be in use by a running server at the same time)."""
+    from .auth.clients import ClientRegistry
+    from .config import Settings
+    from .storage.ferretdb import LocalFerretDB
+    from .storage.mongo import connect, ensure_indexes
+
+    database = None
+    uri = os.environ.get("MONGODB_URI")
+    if not uri:
+        database = LocalFerretDB(args.data)
+        uri = database.start()
+    try:
+        db = connect(uri, Settings.from_mapping().database_name)
+        ensure_indexes(db, [])
+        registry = ClientRegistry(db)
+        if args.action == "add":
+            try:
+                jwks = json.loads(args.jwks.read_text(encoding="utf-8"))
+                client = registry.add(args.name, jwks, args.scope)
+            except (OSError, ValueError) as error:  # a bad file, bad JSON, or InvalidRegistration
+                print(f"cannot register the client: {error}", file=sys.stderr)
+                return 1
+            print(json.dumps({"client_id": client.client_id, "name": client.name, "status": client.status,
+                              "scopes": client.scopes}))
+        elif args.action == "list":
+            for client in registry.all():
+                print(f"{client.client_id}\t{client.status}\t{client.name}\t{' '.join(client.scopes)}")
+        else:
+            status = {"suspend": "suspended", "remove": "withdrawn", "reinstate": "referenced"}[args.action]
+            if not registry.set_status(args.client_id, status):
+                print(f"no client {args.client_id}", file=sys.stderr)
+                return 1
+            print(f"{args.client_id}: {status}")
+        return 0
+    finally:
+        if database:
+            database.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="fhir-server", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -79,6 +120,21 @@ def main(argv: list[str] | None = None) -> int:
     capability.add_argument("--output", type=Path, default=CAPABILITY_FILE)
     capability.add_argument("--check", action="store_true", help="fail if the file differs from the code")
     capability.set_defaults(run=cmd_capability)
+
+    clients = commands.add_parser("clients", help="the registry of referenced vendor software (OAuth 2 clients)")
+    clients.add_argument("--data", type=Path, default=Path(os.environ.get("FHIR_DATA_DIR", REPO_ROOT / ".data" / "ferretdb")),
+                         help="FerretDB's data folder (when MONGODB_URI is not set)")
+    actions = clients.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="register a referenced client; prints its client id")
+    add.add_argument("--name", required=True, help="the vendor and software name")
+    add.add_argument("--jwks", type=Path, required=True, help="a JSON file with the client's public keys (JWKS)")
+    add.add_argument("--scope", action="append", required=True, help="a SMART scope it may get (repeatable)")
+    actions.add_parser("list", help="every client: id, status, name, scopes")
+    for action, meaning in (("suspend", "no more tokens; its live tokens stop working at once"),
+                            ("remove", "withdrawn for good (kept for the audit trail)"),
+                            ("reinstate", "referenced again")):
+        actions.add_parser(action, help=meaning).add_argument("client_id")
+    clients.set_defaults(run=cmd_clients)
 
     args = parser.parse_args(argv)
     return args.run(args)

@@ -5,6 +5,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from authlib.integrations.flask_oauth2 import AuthorizationServer
+
+    from ..auth.server import TokenChecks
     from ..config import Settings
     from ..storage.resources import ResourceStore
     from ..storage.search_pages import SearchPages
@@ -21,3 +24,5 @@ class Services:
     resources: "ResourceService"
     pages: "SearchPages"
     transactions: "Transactions"
+    authorization: "AuthorizationServer"
+    tokens: "TokenChecks"

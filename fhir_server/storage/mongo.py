@@ -29,6 +29,11 @@ def ensure_indexes(db: Database, resource_types: list[str],
     # GridFS's own indexes, made here so that every collection exists from the start (see ferretdb.py).
     db[f"{BINARY_BUCKET}.files"].create_index([("filename", 1), ("uploadDate", 1)])
     db[f"{BINARY_BUCKET}.chunks"].create_index([("files_id", 1), ("n", 1)], unique=True)
+    # The authorization server's collections (fhir_server/auth), created up front like every collection.
+    db["oauth_clients"].create_index([("status", 1)], name="oauth_clients_status")
+    db["oauth_assertions"].create_index([("expires", 1)], name="oauth_assertions_expires")
+    db["oauth_revoked"].create_index([("expires", 1)], name="oauth_revoked_expires")
+    db["auth_keys"].create_index([("jwk.kid", 1)], name="auth_keys_kid")
     db[TRANSACTIONS].create_index([("expires", 1)], name="transactions_expires")
     db[SEARCH_PAGES].create_index([("created", 1)], name="search_pages_created")
     # Created up front like every collection, for their `_id` lookups to be indexed on FerretDB (postings.py).

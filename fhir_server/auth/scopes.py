@@ -1,0 +1,54 @@
+"""SMART App Launch v2 scopes: `<context>/<type>.<permissions>` (`system/Patient.rs`, `patient/*.cruds`).
+
+Context is `system` (backend software), `user` (a professional's rights) or `patient` (one patient's record);
+type is a resource type or `*`; permissions are a subset of `c r u d s` in that order. The SMART v1 forms
+`.read` and `.write` are read as `.rs` and `.cud`.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+PERMISSIONS = "cruds"
+_SCOPE = re.compile(r"(system|user|patient)/(\*|[A-Z][A-Za-z]+)\.(read|write|\*|c?r?u?d?s?)")
+_V1 = {"read": "rs", "write": "cud", "*": "cruds"}
+
+
+@dataclass(frozen=True)
+class Scope:
+    context: str
+    resource_type: str  # or "*"
+    permissions: str
+
+    def __str__(self) -> str:
+        return f"{self.context}/{self.resource_type}.{self.permissions}"
+
+    def covers(self, other: "Scope") -> bool:
+        """Whether holding this scope gives everything `other` asks for."""
+        return (self.context == other.context and self.resource_type in ("*", other.resource_type)
+                and set(other.permissions) <= set(self.permissions))
+
+
+def parse_scope(text: str) -> Scope | None:
+    """The scope `text` names, None for anything else (`openid`, `launch`, a malformed scope)."""
+    match = _SCOPE.fullmatch(text)
+    if not match or not match[3]:
+        return None
+    permissions = _V1.get(match[3], match[3])
+    return Scope(match[1], match[2], permissions)
+
+
+def granted(requested: list[str], allowed: list[str]) -> list[str]:
+    """The requested scopes the allowed ones cover (each narrowed to what is allowed)."""
+    holds = [s for s in map(parse_scope, allowed) if s]
+    result = []
+    for text in requested:
+        scope = parse_scope(text)
+        if scope is None:
+            continue
+        held = {p for h in holds if h.context == scope.context and h.resource_type in ("*", scope.resource_type)
+                for p in h.permissions}
+        permissions = "".join(p for p in PERMISSIONS if p in scope.permissions and p in held)
+        if permissions:
+            result.append(str(Scope(scope.context, scope.resource_type, permissions)))
+    return list(dict.fromkeys(result))

@@ -1,0 +1,253 @@
+"""The authorization server (authlib): SMART Backend Services tokens for referenced vendor software.
+
+`POST /oauth/token` takes `grant_type=client_credentials` with a `private_key_jwt` client assertion
+(RFC 7523, SMART Backend Services): a JWT signed with one of the client's registered keys, `iss` = `sub` =
+client id, `aud` = the token endpoint, `exp` at most 5 minutes ahead and a `jti` never used before (replays
+are refused: each `jti` is kept until its assertion expires). The assertion also names the professional the
+software acts for, as France's record asks of practitioners' software:
+- `practitioner`: their national identifier (RPPS / IDNPS, system `urn:oid:1.2.250.1.71.4.2.1`), required;
+- `profession`: their profession code (TRE_G15-ProfessionSante, e.g. `10` physician, `21` pharmacist), required;
+- `organization`: the organisation they work for, optional;
+- `purpose_of_use`: `TREAT` (normal care, the default) or `ETREAT` (emergency, "break-glass").
+The access token is a JWT (RFC 9068) signed with the server's key (keys.py), valid 5 minutes, carrying the
+client, the granted SMART scopes (what was asked, narrowed to what the client may have) and those claims.
+`POST /oauth/introspect` (RFC 7662) and `POST /oauth/revoke` (RFC 7009) take the same client assertion.
+A token is active only while it has not expired, has not been revoked and its client is still referenced.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import pymongo
+from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2.rfc6749 import InvalidClientError, InvalidRequestError, InvalidScopeError
+from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
+from authlib.oauth2.rfc7009 import RevocationEndpoint
+from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint
+from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
+from flask import Flask, current_app, request
+from joserfc import jwt
+from joserfc.errors import JoseError
+from pymongo.database import Database
+
+from .clients import AUTH_METHOD, ClientRegistry
+from .keys import ALGORITHM, signing_keys
+
+TOKEN_LIFETIME = 300
+MAX_ASSERTION_LIFETIME = timedelta(minutes=5)
+RPPS = "urn:oid:1.2.250.1.71.4.2.1"
+PURPOSES = ("TREAT", "ETREAT")
+ASSERTION_ALGORITHMS = ["RS384", "ES384", "RS256", "ES256", "PS384"]
+ASSERTIONS = "oauth_assertions"
+REVOKED = "oauth_revoked"
+
+
+@dataclass(frozen=True)
+class Professional:
+    """Who the software acts for, from its assertion; what the access rules will read from the token."""
+    identifier: str
+    profession: str
+    organization: str | None
+    purpose_of_use: str
+
+    def get_user_id(self) -> str:
+        return f"{RPPS}|{self.identifier}"
+
+    def claims(self) -> dict:
+        claims = {"practitioner": self.get_user_id(), "profession": self.profession,
+                  "purpose_of_use": self.purpose_of_use}
+        if self.organization:
+            claims["organization"] = self.organization
+        return claims
+
+
+def origin() -> str:
+    """The server's public origin: FHIR_BASE_URL without its path when set, else this request's host."""
+    configured = current_app.extensions["fhir"].settings.base_url
+    if configured:
+        scheme, _, rest = configured.partition("://")
+        return f"{scheme}://{rest.split('/', 1)[0]}"
+    return request.host_url.rstrip("/")
+
+
+class Assertion(JWTBearerClientAssertion):
+    """private_key_jwt client authentication, with replay protection and the professional's claims."""
+
+    CLIENT_AUTH_METHOD = AUTH_METHOD
+
+    def __init__(self, db: Database, registry: ClientRegistry) -> None:
+        super().__init__(validate_jti=True, leeway=30)
+        self.used = db[ASSERTIONS]
+        self.registry = registry
+
+    def __call__(self, query_client, oauth_request):
+        client = super().__call__(query_client, oauth_request)
+        if client is not None:
+            _, oauth_request.assertion_claims = self.extract_assertion(oauth_request.form["client_assertion"])
+        return client
+
+    def process_assertion_claims(self, assertion, resolve_key):
+        """As authlib does, with the algorithms SMART Backend Services names (RS384, ES384) allowed."""
+        try:
+            token = jwt.decode(assertion, resolve_key, algorithms=ASSERTION_ALGORITHMS)
+        except JoseError as e:
+            raise InvalidClientError(description=e.description) from e
+        self.verify_claims(token.claims)
+        return token.claims
+
+    def get_audiences(self) -> list[str]:
+        return [f"{origin()}/oauth/token"]
+
+    def resolve_client_public_key(self, client):
+        return client.public_keys()
+
+    def validate_jti(self, claims: dict, jti: object) -> bool:
+        expires = datetime.fromtimestamp(claims["exp"], timezone.utc)
+        if not isinstance(jti, str) or expires - datetime.now(timezone.utc) > MAX_ASSERTION_LIFETIME:
+            return False
+        self.used.delete_many({"expires": {"$lt": datetime.now(timezone.utc) - timedelta(minutes=1)}})
+        try:
+            self.used.insert_one({"_id": f"{claims['sub']}:{jti}", "expires": expires})
+        except pymongo.errors.DuplicateKeyError:
+            return False
+        return True
+
+
+def _professional(claims: dict) -> Professional:
+    practitioner, profession = claims.get("practitioner"), claims.get("profession")
+    purpose = claims.get("purpose_of_use", "TREAT")
+    if not isinstance(practitioner, str) or not practitioner or not isinstance(profession, str) or not profession:
+        raise InvalidRequestError(description="The assertion must name the professional the software acts for: "
+                                              "'practitioner' (RPPS) and 'profession' claims")
+    if purpose not in PURPOSES:
+        raise InvalidRequestError(description=f"'purpose_of_use' is one of {', '.join(PURPOSES)}")
+    organization = claims.get("organization")
+    practitioner = practitioner.removeprefix(f"{RPPS}|")
+    return Professional(practitioner, profession, organization if isinstance(organization, str) else None, purpose)
+
+
+class BackendServices(ClientCredentialsGrant):
+    """client_credentials for software acting for a professional: the token is about that professional."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = [AUTH_METHOD]
+
+    def validate_token_request(self) -> None:
+        super().validate_token_request()
+        if not self.request.client.get_allowed_scope(self.request.payload.scope):
+            raise InvalidScopeError(description="None of the requested scopes is allowed to this client")
+
+    def create_token_response(self):
+        professional = _professional(self.request.assertion_claims)
+        token = self.generate_token(user=professional, scope=self.request.payload.scope, include_refresh_token=False)
+        return 200, token, self.TOKEN_RESPONSE_HEADER
+
+
+class AccessTokens(JWTBearerTokenGenerator):
+    def __init__(self, db: Database) -> None:
+        super().__init__(issuer="", alg=ALGORITHM, expires_generator=lambda client, grant_type: TOKEN_LIFETIME)
+        self.db = db
+
+    def get_jwks(self):
+        return signing_keys(self.db)
+
+    def get_audiences(self, client, user, scope) -> str:
+        return f"{origin()}/fhir"
+
+    def get_extra_claims(self, client, grant_type, user, scope) -> dict:
+        return user.claims() if isinstance(user, Professional) else {}
+
+    def access_token_generator(self, client, grant_type, user, scope):
+        self.issuer = origin()
+        return super().access_token_generator(client, grant_type, user, scope)
+
+
+class TokenChecks:
+    """What introspection and the resource server check of a token beyond its signature."""
+
+    def __init__(self, db: Database, registry: ClientRegistry) -> None:
+        self.db, self.registry = db, registry
+
+    def claims(self, token: str) -> dict | None:
+        """The claims of an active access token, else None (bad signature, expired, revoked, client no longer
+        referenced)."""
+        try:
+            decoded = jwt.decode(token, signing_keys(self.db), algorithms=[ALGORITHM])
+            jwt.JWTClaimsRegistry(exp={"essential": True}, jti={"essential": True},
+                                  iss={"essential": True, "value": origin()}).validate(decoded.claims)
+        except (JoseError, ValueError, TypeError):
+            return None
+        claims = decoded.claims
+        if self.db[REVOKED].find_one({"_id": claims["jti"]}) is not None:
+            return None
+        client = self.registry.get(claims.get("client_id"))
+        if client is None or client.status != "referenced":
+            return None
+        return claims
+
+    def revoke(self, claims: dict) -> None:
+        expires = datetime.fromtimestamp(claims["exp"], timezone.utc)
+        self.db[REVOKED].update_one({"_id": claims["jti"]}, {"$set": {"expires": expires}}, upsert=True)
+
+
+@dataclass
+class IssuedToken:
+    """An active access token's claims, as authlib's endpoints handle tokens."""
+    claims: dict
+
+    def is_expired(self) -> bool:
+        return False  # TokenChecks.claims gives only active tokens
+
+    def is_revoked(self) -> bool:
+        return False
+
+    def check_client(self, client) -> bool:
+        return self.claims.get("client_id") == client.get_client_id()
+
+
+class Introspection(IntrospectionEndpoint):
+    CLIENT_AUTH_METHODS = [AUTH_METHOD]
+
+    def __init__(self, checks: TokenChecks) -> None:
+        super().__init__()
+        self.checks = checks
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> IssuedToken | None:
+        claims = self.checks.claims(token_string)
+        return IssuedToken(claims) if claims else None
+
+    def check_permission(self, token: IssuedToken, client, request) -> bool:
+        return True  # any referenced client may ask; a token it did not get shows as it is
+
+    def introspect_token(self, token: IssuedToken) -> dict:
+        return {"active": True, "token_type": "Bearer", **token.claims}
+
+
+class Revocation(RevocationEndpoint):
+    CLIENT_AUTH_METHODS = [AUTH_METHOD]
+
+    def __init__(self, checks: TokenChecks) -> None:
+        super().__init__()
+        self.checks = checks
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> IssuedToken | None:
+        claims = self.checks.claims(token_string)
+        return IssuedToken(claims) if claims else None
+
+    def revoke_token(self, token: IssuedToken, request) -> None:
+        self.checks.revoke(token.claims)
+
+
+def authorization_server(app: Flask, db: Database) -> tuple[AuthorizationServer, TokenChecks]:
+    """The authlib authorization server of `app`, and the token checks the resource server uses."""
+    registry = ClientRegistry(db)
+    server = AuthorizationServer(app, query_client=registry.get, save_token=lambda token, oauth_request: None)
+    server.register_client_auth_method(AUTH_METHOD, Assertion(db, registry))
+    server.register_grant(BackendServices)
+    server.register_token_generator("default", AccessTokens(db))
+    checks = TokenChecks(db, registry)
+    server.register_endpoint(Introspection(checks))
+    server.register_endpoint(Revocation(checks))
+    signing_keys(db)  # created at start-up rather than on a first request
+    return server, checks
