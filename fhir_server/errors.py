@@ -36,6 +36,19 @@ class BadRequest(FhirError):
     status, code = 400, "invalid"
 
 
+class Unauthorized(FhirError):
+    """No valid access token: 401 with a `WWW-Authenticate: Bearer` challenge (RFC 6750)."""
+    status, code = 401, "login"
+
+    def __init__(self, diagnostics: str, error: str | None = None) -> None:
+        challenge = 'Bearer realm="fhir"' + (f', error="{error}"' if error else "")
+        super().__init__(diagnostics, headers={"WWW-Authenticate": challenge})
+
+
+class Forbidden(FhirError):
+    status, code = 403, "forbidden"
+
+
 class NotFound(FhirError):
     status, code = 404, "not-found"
 

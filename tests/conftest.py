@@ -11,12 +11,15 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pymongo
 import pytest
 import requests
 
+from fhir_server.auth.backend_client import BackendClient, register
 from fhir_server.storage.ferretdb import LocalFerretDB, free_port
+from fhir_server.storage.mongo import ensure_indexes
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_TESTDATA = REPO_ROOT.parent / "shared" / "testdata"
@@ -100,7 +103,30 @@ def base(server) -> str:
     return server.base
 
 
+@pytest.fixture(scope="session")
+def vendor(db, base) -> BackendClient:
+    """Referenced vendor software allowed everything (system/*.cruds), registered in the test database."""
+    ensure_indexes(db, [])
+    return register(db, base.removesuffix("/fhir"), "Test vendor", ["system/*.cruds"])
+
+
 @pytest.fixture()
-def http():
+def http(vendor):
+    """An HTTP session carrying the vendor's access token, as referenced software calls the server."""
     with requests.Session() as session:
+        session.headers.update(vendor.headers())
         yield session
+
+
+def app_client(app) -> tuple:
+    """(Flask test client, headers with an access token) for an app made in the test (`create_app`)."""
+    client = app.test_client()
+    configured = urlsplit(app.extensions["fhir"].settings.base_url)  # the origin tokens name (FHIR_BASE_URL)
+    origin = f"{configured.scheme}://{configured.netloc}" if configured.netloc else "http://localhost"
+
+    def post(url: str, form: dict) -> tuple[int, dict]:
+        response = client.post(url.removeprefix(origin), data=form)
+        return response.status_code, response.get_json()
+    db = app.extensions["fhir"].store.db
+    software = register(db, origin, "In-process test vendor", ["system/*.cruds"], post=post)
+    return client, software.headers()

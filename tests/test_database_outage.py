@@ -5,8 +5,10 @@ import os
 import subprocess
 import sys
 
+import pymongo
 import requests
 
+from fhir_server.auth.backend_client import register
 from fhir_server.storage.ferretdb import LocalFerretDB, free_port
 from tests.test_serve import wait_ready
 
@@ -22,11 +24,13 @@ def test_database_outage_is_503_with_retry_after(tmp_path):
                                    "--workers", "1"], env=env, stdout=log, stderr=log)
         try:
             wait_ready(base, server)
+            with pymongo.MongoClient(uri) as client:
+                token = register(client["outage"], base.removesuffix("/fhir"), "Vendor", ["system/*.cruds"]).headers()
             created = requests.post(f"{base}/Patient", json={"resourceType": "Patient"},
-                                    headers={"Content-Type": "application/fhir+json"})
+                                    headers={"Content-Type": "application/fhir+json", **token})
             assert created.status_code == 201
             ferret.stop()
-            response = requests.get(f"{base}/Patient/{created.json()['id']}", timeout=30)
+            response = requests.get(f"{base}/Patient/{created.json()['id']}", headers=token, timeout=30)
             assert response.status_code == 503
             assert response.headers["Retry-After"] == "5"
             assert response.json()["issue"][0]["code"] == "transient"

@@ -9,8 +9,10 @@ import subprocess
 import sys
 import time
 
+import pymongo
 import requests
 
+from fhir_server.auth.backend_client import register
 from fhir_server.storage.ferretdb import free_port
 
 
@@ -50,10 +52,13 @@ def test_serve_runs_its_own_database_and_stops_it(tmp_path):
         process = start(data_dir, port, log)
         try:
             wait_ready(base, process)
-            created = requests.post(f"{base}/Patient", json={"resourceType": "Patient", "gender": "male"},
-                                    headers={"Content-Type": "application/fhir+json"})
-            assert created.status_code == 201
             db_port = ferretdb_port(log_path.read_text())
+            with pymongo.MongoClient(f"mongodb://127.0.0.1:{db_port}/") as client:
+                db = client[os.environ.get("FHIR_DATABASE", "fhir")]
+                token = register(db, base.removesuffix("/fhir"), "Test vendor", ["system/*.cruds"]).headers()
+            created = requests.post(f"{base}/Patient", json={"resourceType": "Patient", "gender": "male"},
+                                    headers={"Content-Type": "application/fhir+json", **token})
+            assert created.status_code == 201
             assert port_open(db_port)
         finally:
             process.send_signal(signal.SIGINT)  # Ctrl-C
@@ -63,7 +68,7 @@ def test_serve_runs_its_own_database_and_stops_it(tmp_path):
         process = start(data_dir, port, log)  # the data survive a restart
         try:
             wait_ready(base, process)
-            again = requests.get(f"{base}/Patient/{created.json()['id']}")
+            again = requests.get(f"{base}/Patient/{created.json()['id']}", headers=token)
             assert again.status_code == 200 and again.json()["gender"] == "male"
         finally:
             process.terminate()

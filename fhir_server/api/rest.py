@@ -16,10 +16,12 @@ from ..service.resources import ResourceService, WriteResult
 from ..service.search import SearchContext, search_bundle
 from ..service.validate import validate_operation
 from ..storage.resources import StoredVersion
+from . import guard
 from .negotiation import (accepts_media_type, body_format, parse_body, render, response_format, version_headers,
                           wants_fhir_format)
 
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
+bp.before_request(guard.authorize)
 RAW_CONTENT_TYPE = re.compile(r"[\w.+-]+/[\w.+-]+( ?;[ \w.+=\"-]*)*")
 
 
@@ -75,7 +77,7 @@ def bundle() -> Response:
     """POST [base]: a batch or transaction Bundle (service/bundles.py)."""
     services = current_app.extensions["fhir"]
     response = process_bundle(_service(), services.transactions, parse_body(request), base_url(), _read_entry,
-                              services.settings.bundle_max_entries)
+                              services.settings.bundle_max_entries, guard.require)
     return _reply(response)
 
 
@@ -141,7 +143,8 @@ def _search_context() -> SearchContext:
     services = current_app.extensions["fhir"]
     settings = services.settings
     return SearchContext(services.store, services.pages, base_url(), settings.search_page_size,
-                         settings.search_page_max, settings.search_max_results, _service().full_resource)
+                         settings.search_page_max, settings.search_max_results, _service().full_resource,
+                         guard.can_read)
 
 
 @bp.put("/<resource_type>")

@@ -52,3 +52,16 @@ def granted(requested: list[str], allowed: list[str]) -> list[str]:
         if permissions:
             result.append(str(Scope(scope.context, scope.resource_type, permissions)))
     return list(dict.fromkeys(result))
+
+
+class Grants:
+    """What a token's scopes allow: `allows("Patient", "r")`. `system/` and `user/` scopes grant on every
+    resource of a type; `patient/` scopes need a patient context, which only patients' tokens carry, so they
+    grant nothing here."""
+
+    def __init__(self, scopes: list[str]) -> None:
+        self.scopes = [s for s in map(parse_scope, scopes) if s and s.context in ("system", "user")]
+
+    def allows(self, resource_type: str, permissions: str) -> bool:
+        held = {p for s in self.scopes if s.resource_type in ("*", resource_type) for p in s.permissions}
+        return set(permissions) <= held

@@ -40,6 +40,8 @@ JSON_PATCH = "application/json-patch+json"
 
 # A GET or HEAD entry's URL (relative to the base) -> the resource it answers; raises FhirError.
 Reader = Callable[[str], dict]
+# (resource type, SMART permissions such as "cs") -> None, or raises Forbidden (api/guard.py).
+Permit = Callable[[str, str], None]
 
 
 @dataclass
@@ -65,7 +67,7 @@ class Entry:
 
 
 def process_bundle(service: ResourceService, transactions: Transactions, bundle: object, base: str,
-                   read: Reader, max_entries: int) -> dict:
+                   read: Reader, max_entries: int, permit: Permit) -> dict:
     """The batch-response or transaction-response of `bundle`."""
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise BadRequest("POST to the base takes a Bundle of type batch or transaction")
@@ -78,15 +80,16 @@ def process_bundle(service: ResourceService, transactions: Transactions, bundle:
     if len(raw) > max_entries:
         raise PayloadTooLarge(f"The Bundle has {len(raw)} entries; this server takes at most {max_entries}")
     if kind == "batch":
-        return _batch(service, raw, base, read)
-    return _transaction(service, transactions, bundle, raw, base, read)
+        return _batch(service, raw, base, read, permit)
+    return _transaction(service, transactions, bundle, raw, base, read, permit)
 
 
-def _batch(service: ResourceService, raw: list, base: str, read: Reader) -> dict:
+def _batch(service: ResourceService, raw: list, base: str, read: Reader, permit: Permit) -> dict:
     responses = []
     for index, item in enumerate(raw):
         try:
             entry = _parse_entry(index, item, base)
+            _permitted(entry, permit)
             if entry.method in ("GET", "HEAD"):
                 responses.append(_read_response(entry, read))
                 continue
@@ -99,13 +102,15 @@ def _batch(service: ResourceService, raw: list, base: str, read: Reader) -> dict
 
 
 def _transaction(service: ResourceService, transactions: Transactions, bundle: dict, raw: list, base: str,
-                 read: Reader) -> dict:
+                 read: Reader, permit: Permit) -> dict:
     entries = [_in_entry(index, lambda: _parse_entry(index, item, base)) for index, item in enumerate(raw)]
+    for entry in entries:
+        _in_entry(entry.index, lambda: _permitted(entry, permit))
     ordered = sorted(entries, key=lambda e: (ORDER[e.method], e.index))
     references = _assign_ids(service, ordered)
     for entry in ordered:
         if entry.resource is not None:
-            _in_entry(entry.index, lambda: _rewrite(service, entry.resource, references))
+            _in_entry(entry.index, lambda: _rewrite(service, entry.resource, references, permit))
     supersede = []
     if mhd.is_provide_bundle(bundle, [e.resource for e in entries if e.resource is not None]):
         supersede = mhd.check_provide_bundle(service.store, entries)
@@ -114,6 +119,8 @@ def _transaction(service: ResourceService, transactions: Transactions, bundle: d
         entry.planned = _in_entry(entry.index, lambda: _plan(service, entry))
     _check_distinct(writes)
     planned = [e for e in writes if e.planned.write is not None]
+    for target in supersede:
+        permit(target[0], "u")
     superseded = [_supersede(service, target) for target in supersede]
     try:
         versions = transactions.write_all([e.planned.write for e in planned] + [p.write for p in superseded])
@@ -133,6 +140,23 @@ def _transaction(service: ResourceService, transactions: Transactions, bundle: d
             except FhirError as error:  # the writes are committed: a failed read is that entry's answer
                 entry.response = {"response": {"status": f"{error.status}", "outcome": error.outcome()}}
     return {"resourceType": "Bundle", "type": "transaction-response", "entry": [e.response for e in entries]}
+
+
+def _permitted(entry: Entry, permit: Permit) -> None:
+    """The entry's interaction must be allowed by the caller's scopes (api/guard.py gives the rules)."""
+    parts = entry.path.split("/")
+    conditional = bool(entry.query) and len(parts) == 1
+    if entry.method == "POST":
+        needs = "c" + ("s" if entry.if_none_exist else "")
+    elif entry.method in ("PUT", "PATCH"):
+        needs = "u" + ("s" if conditional else "")
+    elif entry.method == "DELETE":
+        needs = "d" + ("s" if conditional else "")
+    elif parts == ["metadata"]:
+        return
+    else:
+        needs = "s" if len(parts) == 1 or parts[1] == "_history" else "r"
+    permit(parts[0], needs)
 
 
 def _in_entry(index: int, action: Callable):
@@ -234,30 +258,31 @@ def _conditional_target(service: ResourceService, resource_type: str, entry: Ent
     return resource_type, given or new_id()
 
 
-def _rewrite(service: ResourceService, value: object, references: dict[str, str]) -> None:
+def _rewrite(service: ResourceService, value: object, references: dict[str, str], permit: Permit) -> None:
     """Rewrites, in place, references to other entries and conditional references (see the docstring)."""
     if isinstance(value, list):
         for item in value:
-            _rewrite(service, item, references)
+            _rewrite(service, item, references, permit)
         return
     if not isinstance(value, dict):
         return
     for key, item in value.items():
         if key == "reference" and isinstance(item, str):
-            value[key] = _resolved(service, item, references)
+            value[key] = _resolved(service, item, references, permit)
         elif key == "url" and isinstance(item, str) and item in references and "contentType" in value:
             value[key] = references[item]  # an Attachment holding another entry (MHD: the Binary)
         else:
-            _rewrite(service, item, references)
+            _rewrite(service, item, references, permit)
 
 
-def _resolved(service: ResourceService, reference: str, references: dict[str, str]) -> str:
+def _resolved(service: ResourceService, reference: str, references: dict[str, str], permit: Permit) -> str:
     if reference in references:
         return references[reference]
     if reference.startswith(("urn:uuid:", "urn:oid:")):
         raise BadRequest(f"Reference {reference!r} names no entry of the transaction", code="not-found")
     conditional = _CONDITIONAL_REFERENCE.fullmatch(reference)
     if conditional and conditional[1] in RESOURCES:
+        permit(conditional[1], "s")
         matches = matching(service.store, conditional[1], conditional[2], limit=2)
         if len(matches) != 1:
             raise PreconditionFailed(f"Conditional reference {reference!r} matches "

@@ -63,7 +63,7 @@ def everything_bundle(service: ResourceService, context: SearchContext, patient_
             references += [f"{resource_type}/{i}" for i in ids]
     if "Binary" in wanted:
         references += _binaries(context, documents)
-    versions = _versions(context, references)
+    versions = [v for v in _versions(context, references) if v.type == "Patient" or context.can_read(v.type)]
     if since is not None:
         versions = [v for v in versions if v.type == "Patient" or v.last_updated >= since]
     references = [f"{v.type}/{v.id}" for v in versions][:context.max_results]

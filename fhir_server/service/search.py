@@ -37,6 +37,7 @@ class SearchContext:
     max_count: int
     max_results: int  # the most matches a search keeps for paging
     render_resource: Callable[[StoredVersion], dict]  # each entry's full resource
+    can_read: Callable[[str], bool] = lambda resource_type: True  # types the caller may see included
 
 
 def search_bundle(context: SearchContext, resource_type: str, items: list[tuple[str, str]],
@@ -109,6 +110,7 @@ def _page_size(context: SearchContext, asked: int | None) -> int:
 def _bundle(context: SearchContext, versions: list[StoredVersion], total: int | None, links: list[dict],
             request: SearchRequest, directives: list, problems: list[tuple[str, str]]) -> dict:
     extra, capped = included(context.store, versions, directives) if directives else ([], False)
+    extra = [v for v in extra if context.can_read(v.type)]
     bundle: dict = {"resourceType": "Bundle", "type": "searchset"}
     if total is not None:
         bundle["total"] = total

@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from fhir_server import create_app
+from tests.conftest import app_client
 
 from .client import HEADERS, INS, JSON, LOINC, post, search
 
@@ -194,9 +195,9 @@ def test_a_thousand_entry_transaction(http, base):
 
 def test_bundle_entry_limit(database):
     uri, name = database
-    client = create_app({"mongodb_uri": uri, "database_name": name, "bundle_max_entries": 2}).test_client()
+    client, token = app_client(create_app({"mongodb_uri": uri, "database_name": name, "bundle_max_entries": 2}))
     bundle = transaction(*[entry("POST", "Patient", {"resourceType": "Patient"}) for _ in range(3)])
-    response = client.post("/fhir", json=bundle, headers=HEADERS)
+    response = client.post("/fhir", json=bundle, headers={**HEADERS, **token})
     assert response.status_code == 413 and "at most 2" in response.get_json()["issue"][0]["diagnostics"]
 
 

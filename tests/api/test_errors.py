@@ -81,7 +81,8 @@ def test_concurrent_updates_of_one_version_let_exactly_one_win(http, base):
 
     def update(gender: str):
         import requests
-        return requests.put(url, json={**created, "gender": gender}, headers={**HEADERS, "If-Match": 'W/"1"'})
+        return requests.put(url, json={**created, "gender": gender},
+                            headers={**HEADERS, **http.headers, "If-Match": 'W/"1"'})
 
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         statuses = sorted(r.status_code for r in pool.map(update, ["male", "female", "other", "unknown"] * 2))
@@ -97,7 +98,7 @@ def test_concurrent_plain_updates_never_lose_a_version(http, base):
 
     def update(gender: str):
         import requests
-        return requests.put(url, json={**created, "gender": gender}, headers=HEADERS)
+        return requests.put(url, json={**created, "gender": gender}, headers={**HEADERS, **http.headers})
 
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         responses = list(pool.map(update, ["male", "female", "other", "unknown"] * 2))
@@ -123,9 +124,10 @@ def test_injection_attempts_in_ids_and_parameters_are_4xx(http, base):
     assert_outcome(http.get(f"{base}/Patient/_history", params={"$where": "1"}), 400)
 
 
-def test_body_too_large_is_413_without_reading_it(server):
+def test_body_too_large_is_413_without_reading_it(server, vendor):
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     connection.putrequest("POST", "/fhir/Binary")
+    connection.putheader("Authorization", vendor.headers()["Authorization"])
     connection.putheader("Content-Type", "application/octet-stream")
     connection.putheader("Content-Length", str(10 * 1024 ** 3))
     connection.endheaders(b"only the start of a 10 GB body")

@@ -6,6 +6,7 @@ import uuid
 import pytest
 
 from fhir_server import create_app
+from tests.conftest import app_client
 
 from .client import HEADERS, JSON, LOINC, post, search
 
@@ -100,14 +101,14 @@ def test_a_page_of_another_types_search_is_refused(http, base, patient_documents
 def test_searches_beyond_the_kept_matches_say_so(database):
     uri, name = database
     app = create_app({"mongodb_uri": uri, "database_name": name, "search_max_results": 3, "search_pages_ttl": 0})
-    client = app.test_client()
+    client, token = app_client(app)
     family = f"Kept{uuid.uuid4().hex[:8]}"
     for _ in range(4):
         assert client.post("/fhir/Patient", json={"resourceType": "Patient", "name": [{"family": family}]},
-                           headers=HEADERS).status_code == 201
-    bundle = client.get(f"/fhir/Patient?family={family}&_count=2", headers={"Accept": JSON}).get_json()
+                           headers={**HEADERS, **token}).status_code == 201
+    bundle = client.get(f"/fhir/Patient?family={family}&_count=2", headers={"Accept": JSON, **token}).get_json()
     assert bundle["total"] == 4
     outcome = [e for e in bundle["entry"] if e["search"]["mode"] == "outcome"]
     assert "first 3 matches" in outcome[0]["resource"]["issue"][0]["diagnostics"]
-    expired = client.get(link(bundle, "next").removeprefix("http://localhost"), headers={"Accept": JSON})
+    expired = client.get(link(bundle, "next").removeprefix("http://localhost"), headers={"Accept": JSON, **token})
     assert expired.status_code == 410  # a TTL of 0: kept searches expire at once

@@ -12,6 +12,7 @@ import uuid
 import pymongo
 import requests
 
+from fhir_server.auth.backend_client import register
 from fhir_server.storage.ferretdb import free_port
 from tests.conftest import REPO_ROOT
 from tests.test_serve import wait_ready
@@ -46,9 +47,10 @@ def test_a_transaction_killed_midway_leaves_nothing(database, tmp_path):
          "request": {"method": "POST", "url": "Patient"}} for n in range(ENTRIES)]}
     log = open(tmp_path / "server.log", "wb")
     process, base = start_server(uri, name, log)
+    token = register(db, base.removesuffix("/fhir"), "Test vendor", ["system/*.cruds"]).headers()
     try:
         answers: list = []
-        sender = threading.Thread(target=lambda: answers.append(_post(base, bundle)), daemon=True)
+        sender = threading.Thread(target=lambda: answers.append(_post(base, bundle, token)), daemon=True)
         sender.start()
         deadline = time.monotonic() + 120
         while db["history"].count_documents({"tx": {"$exists": True}}) < 100:
@@ -62,18 +64,19 @@ def test_a_transaction_killed_midway_leaves_nothing(database, tmp_path):
         assert db["Patient"].count_documents({}) == 0  # nothing current, nothing searchable
 
         process, base = start_server(uri, name, log)
-        assert _found(base, system) == 0
+        token = register(db, base.removesuffix("/fhir"), "Test vendor", ["system/*.cruds"]).headers()  # new port
+        assert _found(base, system, token) == 0
         time.sleep(LEASE_SECONDS + 0.5)  # the dead writer's lease runs out; the next transaction sweeps
-        assert _post(base, {"resourceType": "Bundle", "type": "transaction"}).status_code == 200
+        assert _post(base, {"resourceType": "Bundle", "type": "transaction"}, token).status_code == 200
         assert db["transactions"].count_documents({}) == 0
         assert db["history"].count_documents({"tx": {"$exists": True}}) == 0
         assert db["history"].count_documents({"void": True}) == reserved
-        assert _found(base, system) == 0
-        assert requests.get(f"{base}/Patient/_history", headers=HEADERS).json()["total"] == 0
+        assert _found(base, system, token) == 0
+        assert requests.get(f"{base}/Patient/_history", headers={**HEADERS, **token}).json()["total"] == 0
 
         small = {**bundle, "entry": bundle["entry"][:3]}
-        assert _post(base, small).status_code == 200
-        assert _found(base, system) == 3
+        assert _post(base, small, token).status_code == 200
+        assert _found(base, system, token) == 3
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)
@@ -83,15 +86,15 @@ def test_a_transaction_killed_midway_leaves_nothing(database, tmp_path):
         client.close()
 
 
-def _post(base: str, bundle: dict):
+def _post(base: str, bundle: dict, token: dict):
     try:
-        return requests.post(base, json=bundle, headers=HEADERS, timeout=300)
+        return requests.post(base, json=bundle, headers={**HEADERS, **token}, timeout=300)
     except requests.RequestException as error:  # the server was killed under it
         return error
 
 
-def _found(base: str, system: str) -> int:
+def _found(base: str, system: str, token: dict) -> int:
     response = requests.get(f"{base}/Patient", params={"identifier": f"{system}|", "_summary": "count"},
-                            headers=HEADERS)
+                            headers={**HEADERS, **token})
     assert response.status_code == 200, response.text
     return response.json()["total"]

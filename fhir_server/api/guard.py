@@ -1,0 +1,62 @@
+"""Every FHIR request but the CapabilityStatement needs an access token whose scopes allow it.
+
+The token (auth/server.py) must be active: signed by this server, not expired, not revoked, and its client
+still referenced; otherwise 401 with a `WWW-Authenticate: Bearer` challenge. Its SMART scopes must then
+allow the interaction on the resource type (auth/scopes.py), else 403: create `c`, read and vread `r`,
+update and patch `u`, delete `d`, search `s`; conditional interactions also need `s` (they search);
+instance history and `$everything` read (`r`), type history searches (`s`). Each entry of a Bundle is
+checked the same way (service/bundles.py), and resources of types the token cannot read are left out of
+`_include`, `_revinclude` and `$everything`. Routes not listed here are refused: a new route must say
+what it needs. The caller (client, professional, profession, purpose of use) is `g.caller`.
+"""
+from __future__ import annotations
+
+from flask import current_app, g, request
+
+from ..auth.scopes import Grants
+from ..errors import Forbidden, Unauthorized
+from ..registry import RESOURCES
+
+PUBLIC = {"fhir.metadata", "oauth.smart_configuration"}
+NEEDS = {
+    "fhir.create": "c", "fhir.search": "s", "fhir.search_by_post": "s", "fhir.conditional_update": "us",
+    "fhir.conditional_delete": "ds", "fhir.read": "r", "fhir.vread": "r", "fhir.update": "u", "fhir.patch": "u",
+    "fhir.delete": "d", "fhir.type_history": "s", "fhir.instance_history": "r", "fhir.everything": "r",
+    "fhir.validate_type": "", "fhir.validate_instance": "r", "fhir.bundle": "",  # bundle: per entry
+}
+
+
+def authorize() -> None:
+    """The FHIR blueprint's before-request check (see the module docstring)."""
+    if request.endpoint in PUBLIC:
+        return
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("This server needs an access token: Authorization: Bearer <token> (see "
+                           "/.well-known/smart-configuration)")
+    claims = current_app.extensions["fhir"].tokens.claims(token.strip())
+    if claims is None:
+        raise Unauthorized("The access token is not valid: expired, revoked, not ours, or its client is "
+                           "no longer referenced", error="invalid_token")
+    g.caller = claims
+    g.grants = Grants(str(claims.get("scope", "")).split())
+    if request.endpoint not in NEEDS:
+        raise Forbidden(f"No access rule covers {request.method} {request.path}")
+    resource_type = "Patient" if request.endpoint == "fhir.everything" else (request.view_args or {}).get(
+        "resource_type")
+    needs = NEEDS[request.endpoint]
+    if request.endpoint == "fhir.create" and "If-None-Exist" in request.headers:
+        needs += "s"
+    if needs and resource_type in RESOURCES:
+        require(resource_type, needs)
+
+
+def require(resource_type: str, permissions: str) -> None:
+    """Raises Forbidden unless the caller's scopes allow `permissions` on `resource_type`."""
+    if not g.grants.allows(resource_type, permissions):
+        raise Forbidden(f"The access token's scopes do not allow '{permissions}' on {resource_type}",
+                        code="forbidden")
+
+
+def can_read(resource_type: str) -> bool:
+    return g.grants.allows(resource_type, "r")
