@@ -30,6 +30,7 @@ from typing import Any
 import pymongo
 import requests
 
+from fhir_server.auth.backend_client import BackendClient, register
 from fhir_server.storage.ferretdb import LocalFerretDB, free_port, index_id_lookups
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -154,7 +155,7 @@ def timed_request(session: requests.Session, op: Op, method: str, url: str, expe
     return response.json()
 
 
-def run_api(base: str, args: argparse.Namespace) -> list[Op]:
+def run_api(base: str, software: BackendClient, args: argparse.Namespace) -> list[Op]:
     """Creates the patients and their documents, then reads every created resource back."""
     create = {t: Op(f"create {t}") for t in ("Patient", "DocumentReference")}
     read = {t: Op(f"read {t}") for t in create}
@@ -175,10 +176,15 @@ def run_api(base: str, args: argparse.Namespace) -> list[Op]:
     def fetch(session: requests.Session, item: tuple[str, str]) -> None:
         timed_request(session, read[item[0]], "GET", f"{base}/{item[0]}/{item[1]}", 200)
 
-    seconds = run_clients(range(args.patients), args.clients, load, requests.Session)
+    def session() -> requests.Session:
+        authenticated = requests.Session()
+        authenticated.headers.update(software.headers())
+        return authenticated
+
+    seconds = run_clients(range(args.patients), args.clients, load, session)
     for op in create.values():
         op.seconds = seconds
-    seconds = run_clients(created, args.clients, fetch, requests.Session)
+    seconds = run_clients(created, args.clients, fetch, session)
     for op in read.values():
         op.seconds = seconds
     return [merged("API create (POST)", *create.values()), *create.values(),
@@ -239,8 +245,10 @@ def database(tmp: Path) -> Iterator[tuple[str, str, str]]:
 
 
 @contextlib.contextmanager
-def api_server(uri: str, name: str, args: argparse.Namespace, log_path: Path) -> Iterator[str]:
-    """`fhir-server serve` (gunicorn) on a free loopback port; yields its FHIR base once /metadata answers."""
+def api_server(uri: str, name: str, args: argparse.Namespace,
+               log_path: Path) -> Iterator[tuple[str, BackendClient]]:
+    """`fhir-server serve` (gunicorn) on a free loopback port; yields its FHIR base once /metadata answers,
+    and a vendor registered in its database to get access tokens with."""
     port = free_port()
     base = f"http://127.0.0.1:{port}/fhir"
     with open(log_path, "wb") as log:
@@ -255,7 +263,9 @@ def api_server(uri: str, name: str, args: argparse.Namespace, log_path: Path) ->
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"the server did not start:\n{log_path.read_text(errors='replace')[-3000:]}")
                 time.sleep(0.2)
-            yield base
+            with pymongo.MongoClient(uri) as client:
+                software = register(client[name], base.removesuffix("/fhir"), "Benchmark vendor", ["system/*.cruds"])
+            yield base, software
         finally:
             process.terminate()
             try:
@@ -307,8 +317,8 @@ def main(argv: list[str] | None = None) -> int:
     started = datetime.now(timezone.utc)
     try:
         with tempfile.TemporaryDirectory(prefix="fhir-bench-") as tmp, database(Path(tmp)) as (uri, name, kind):
-            with api_server(uri, name, args, Path(tmp) / "server.log") as base:
-                ops = run_api(base, args)
+            with api_server(uri, name, args, Path(tmp) / "server.log") as (base, software):
+                ops = run_api(base, software, args)
             ops += run_raw(uri, name, args.clients)
     except KeyboardInterrupt:
         print("interrupted: server and database stopped", file=sys.stderr)

@@ -166,7 +166,7 @@ def raw_find(db: Database, resource_type: str, params: list[tuple[str, str]]) ->
     return len(list(db[resource_type].find(query).sort([*sort_fields(request), ("_id", 1)]).limit(20)))
 
 
-def time_queries(base: str, db: Database, data: Dataset, repeat: int, raw_repeat: int) -> list[dict]:
+def time_queries(base: str, software, db: Database, data: Dataset, repeat: int, raw_repeat: int) -> list[dict]:
     rows = []
     with requests.Session() as http:
         for query in QUERIES:
@@ -174,7 +174,8 @@ def time_queries(base: str, db: Database, data: Dataset, repeat: int, raw_repeat
             for _ in range(repeat):
                 params = query.params(data)
                 started = time.perf_counter()
-                response = http.get(f"{base}/{query.resource_type}", params=params, headers=JSON)
+                response = http.get(f"{base}/{query.resource_type}", params=params,
+                                    headers={**JSON, **software.headers()})
                 api.append(time.perf_counter() - started)
                 if response.status_code != 200:
                     raise RuntimeError(f"{query.name}: {response.status_code} {response.text[:500]}")
@@ -209,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = ["| documents | search | hits | API p50 ms | API p95 ms | raw pymongo p50 ms | raw p95 ms | raw runs |",
              "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     with tempfile.TemporaryDirectory(prefix="fhir-bench-") as tmp, database(Path(tmp)) as (uri, name, kind):
-        with api_server(uri, name, args, Path(tmp) / "server.log") as base:
+        with api_server(uri, name, args, Path(tmp) / "server.log") as (base, software):
             client = pymongo.MongoClient(uri, tz_aware=True)
             db, data, indexer, loaded = client[name], Dataset([], []), Indexer(), 0
             for size in sizes:
@@ -223,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
                 probe = time.perf_counter()
                 raw_find(db, "DocumentReference", QUERIES[0].params(data))
                 raw_repeat = max(1, min(args.repeat, int(args.raw_seconds / max(time.perf_counter() - probe, 1e-3))))
-                for row in time_queries(base, db, data, args.repeat, raw_repeat):
+                for row in time_queries(base, software, db, data, args.repeat, raw_repeat):
                     lines.append(f"| {size:,} | {row['query']} | {row['hits']:.1f} | {_cut(row['api'], 50):.1f} | "
                                  f"{_cut(row['api'], 95):.1f} | {_cut(row['raw'], 50):.1f} | "
                                  f"{_cut(row['raw'], 95):.1f} | {len(row['raw'])} |")

@@ -46,13 +46,13 @@ def bundle(size: int) -> dict:
     return {"resourceType": "Bundle", "type": "transaction", "entry": entries[:size]}
 
 
-def run_api(base: str, size: int, resources: int) -> float:
+def run_api(base: str, software, size: int, resources: int) -> float:
     """Resources per second through transactions of `size` entries, `resources` in all."""
     with requests.Session() as http:
         bundles = [bundle(size) for _ in range(max(1, resources // size))]
         started = time.perf_counter()
         for item in bundles:
-            response = http.post(base, json=item, headers=JSON, timeout=600)
+            response = http.post(base, json=item, headers={**JSON, **software.headers()}, timeout=600)
             if response.status_code != 200:
                 raise RuntimeError(f"transaction of {size}: {response.status_code} {response.text[:500]}")
         return len(bundles) * size / (time.perf_counter() - started)
@@ -82,10 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     lines = ["| entries per transaction | transactions | API resources/s | raw insert_many resources/s |",
              "| ---: | ---: | ---: | ---: |"]
     with tempfile.TemporaryDirectory(prefix="fhir-bench-") as tmp, database(Path(tmp)) as (uri, name, kind):
-        with api_server(uri, name, args, Path(tmp) / "server.log") as base:
+        with api_server(uri, name, args, Path(tmp) / "server.log") as (base, software):
             client = pymongo.MongoClient(uri)
             for size in (int(s) for s in args.sizes.split(",")):
-                api = run_api(base, size, args.resources)
+                api = run_api(base, software, size, args.resources)
                 raw = run_raw(client[name], size, args.resources)
                 lines.append(f"| {size} | {max(1, args.resources // size)} | {api:.0f} | {raw:.0f} |")
                 print(lines[-1], file=sys.stderr, flush=True)

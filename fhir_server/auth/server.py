@@ -188,7 +188,10 @@ class TokenChecks:
 
     def revoke(self, claims: dict) -> None:
         expires = datetime.fromtimestamp(claims["exp"], timezone.utc)
-        self.db[REVOKED].update_one({"_id": claims["jti"]}, {"$set": {"expires": expires}}, upsert=True)
+        try:
+            self.db[REVOKED].insert_one({"_id": claims["jti"], "expires": expires})
+        except pymongo.errors.DuplicateKeyError:
+            pass  # revoked already
 
 
 @dataclass

@@ -90,7 +90,10 @@ class Postings:
         return self.heads.find_one({"_id": BUILT}) is not None
 
     def mark_built(self) -> None:
-        self.heads.update_one({"_id": BUILT}, {"$set": {"last": 0}}, upsert=True)
+        try:
+            self.heads.update_one({"_id": BUILT}, {"$set": {"last": 0}}, upsert=True)
+        except pymongo.errors.DuplicateKeyError:
+            pass  # another worker starting at the same time marked it first
 
     def members(self, key: str) -> list[str] | None:
         """The ids listed under `key` (empty when none), or None when the list overflowed."""
