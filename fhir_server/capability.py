@@ -33,6 +33,14 @@ def capability_statement() -> dict:
         "patchFormat": ["application/json-patch+json"],
         "rest": [{
             "mode": "server",
+            "security": {
+                "cors": False,
+                "service": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                                         "code": "SMART-on-FHIR"}]}],
+                "description": "OAuth 2 access tokens (SMART Backend Services: client_credentials with a "
+                               "private_key_jwt assertion naming the professional) for referenced software only; "
+                               "SMART v2 scopes checked on every interaction. Endpoints: "
+                               "/.well-known/smart-configuration."},
             "resource": [_resource(kind) for kind in RESOURCES.values()],
             "interaction": [{"code": "transaction", "documentation": "All entries or none (storage/transactions.py)"},
                             {"code": "batch"}],

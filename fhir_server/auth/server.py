@@ -209,7 +209,9 @@ class IssuedToken:
         return self.claims.get("client_id") == client.get_client_id()
 
 
-class Introspection(IntrospectionEndpoint):
+class _TokenLookup:
+    """What introspection and revocation share: client authentication by assertion, active tokens only."""
+
     CLIENT_AUTH_METHODS = [AUTH_METHOD]
 
     def __init__(self, checks: TokenChecks) -> None:
@@ -220,6 +222,8 @@ class Introspection(IntrospectionEndpoint):
         claims = self.checks.claims(token_string)
         return IssuedToken(claims) if claims else None
 
+
+class Introspection(_TokenLookup, IntrospectionEndpoint):
     def check_permission(self, token: IssuedToken, client, request) -> bool:
         return True  # any referenced client may ask; a token it did not get shows as it is
 
@@ -227,17 +231,7 @@ class Introspection(IntrospectionEndpoint):
         return {"active": True, "token_type": "Bearer", **token.claims}
 
 
-class Revocation(RevocationEndpoint):
-    CLIENT_AUTH_METHODS = [AUTH_METHOD]
-
-    def __init__(self, checks: TokenChecks) -> None:
-        super().__init__()
-        self.checks = checks
-
-    def query_token(self, token_string: str, token_type_hint: str | None) -> IssuedToken | None:
-        claims = self.checks.claims(token_string)
-        return IssuedToken(claims) if claims else None
-
+class Revocation(_TokenLookup, RevocationEndpoint):
     def revoke_token(self, token: IssuedToken, request) -> None:
         self.checks.revoke(token.claims)
 
