@@ -180,6 +180,10 @@ def _parse_entry(index: int, item: object, base: str) -> Entry:
         raise BadRequest(f"request.method {method!r} is not one of {', '.join(ORDER)}")
     if not isinstance(url, str) or not url.strip():
         raise BadRequest("request.url is required", code="required")
+    for name, value in (("fullUrl", item.get("fullUrl")), ("request.ifNoneExist", request.get("ifNoneExist")),
+                        ("request.ifMatch", request.get("ifMatch"))):
+        if value is not None and not isinstance(value, str):
+            raise BadRequest(f"{name} must be a string", code="structure")
     resource = item.get("resource")
     if resource is not None and not isinstance(resource, dict):
         raise BadRequest("The entry's resource must be a resource (a JSON object)", code="structure")

@@ -218,3 +218,19 @@ def test_absolute_full_urls_and_typed_if_none_exist(http, base):
                                                ifNoneExist=f"Patient?identifier={INS}|{nir}")))
     assert again["entry"][0]["response"]["status"] == "200 OK"
     assert again["entry"][0]["response"]["location"] == patient_location
+
+
+@pytest.mark.parametrize("item", [
+    {"fullUrl": {"$gt": 1}, "request": {"method": "POST", "url": "Patient"}, "resource": {"resourceType": "Patient"}},
+    {"request": {"method": "POST", "url": "Patient", "ifNoneExist": {"$gt": ""}}, "resource": {"resourceType": "Patient"}},
+    {"request": {"method": "PUT", "url": "Patient/x", "ifMatch": ["W/\"1\""]}, "resource": {"resourceType": "Patient"}},
+    {"request": {"method": "POST", "url": 5}, "resource": {"resourceType": "Patient"}},
+])
+def test_entries_of_the_wrong_shape_are_400(http, base, item):
+    for kind in ("transaction", "batch"):
+        response = http.post(base, json={"resourceType": "Bundle", "type": kind, "entry": [item]}, headers=HEADERS)
+        body = response.json()
+        if kind == "transaction":
+            assert response.status_code == 400 and body["resourceType"] == "OperationOutcome"
+        else:
+            assert response.status_code == 200 and body["entry"][0]["response"]["status"] == "400"
