@@ -5,8 +5,8 @@ still referenced; otherwise 401 with a `WWW-Authenticate: Bearer` challenge. Its
 allow the interaction on the resource type (auth/scopes.py), else 403: create `c`, read and vread `r`,
 update and patch `u`, delete `d`, search `s`; conditional interactions also need `s` (they search);
 instance history and `$everything` read (`r`), type history searches (`s`). Each entry of a Bundle is
-checked the same way (service/bundles.py), and resources of types the token cannot read are left out of
-`_include`, `_revinclude` and `$everything`. Routes not listed here are refused: a new route must say
+checked the same way (service/bundles.py), chained and `_has` criteria need `s` on the types they search,
+and resources of types the token cannot read are left out of `_include`, `_revinclude` and `$everything`. Routes not listed here are refused: a new route must say
 what it needs. The caller (client, professional, profession, purpose of use) is `g.caller`.
 """
 from __future__ import annotations

@@ -144,7 +144,7 @@ def _search_context() -> SearchContext:
     settings = services.settings
     return SearchContext(services.store, services.pages, base_url(), settings.search_page_size,
                          settings.search_page_max, settings.search_max_results, _service().full_resource,
-                         guard.can_read)
+                         guard.can_read, guard.require)
 
 
 @bp.put("/<resource_type>")

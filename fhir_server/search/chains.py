@@ -51,6 +51,15 @@ def store_resolver(store: PageSource, limit: int = MAX_LINKED) -> Resolver:
     return resolve
 
 
+def linked_types(criterion: AnyCriterion) -> set[str]:
+    """The other types a criterion searches (chained targets, `_has` sources), at every depth."""
+    if isinstance(criterion, ChainCriterion):
+        return {t for target, inner in criterion.targets for t in {target, *linked_types(inner)}}
+    if isinstance(criterion, HasCriterion):
+        return {criterion.source_type, *linked_types(criterion.inner)}
+    return set()
+
+
 def linked_filter(criterion: ChainCriterion | HasCriterion, inner_filter: Callable[[AnyCriterion], dict],
                   resolve: Resolver | None) -> dict:
     """The outer filter of a chained or `_has` criterion; `inner_filter` builds a criterion's full filter on

@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl, urlencode
 from validation.definitions import structure_definitions
 
 from ..errors import BadRequest, Gone, operation_outcome
-from ..search.chains import store_resolver
+from ..search.chains import linked_types, store_resolver
 from ..search.filters import FIELD_PREFIX, search_filter
 from ..search.query import SearchRequest, parse_search
 from ..search.registry import parameters
@@ -38,6 +38,8 @@ class SearchContext:
     max_results: int  # the most matches a search keeps for paging
     render_resource: Callable[[StoredVersion], dict]  # each entry's full resource
     can_read: Callable[[str], bool] = lambda resource_type: True  # types the caller may see included
+    # (type, SMART permissions) -> None or raises Forbidden: chained and _has criteria search other types
+    permit: Callable[[str, str], None] = lambda resource_type, permissions: None
 
 
 def search_bundle(context: SearchContext, resource_type: str, items: list[tuple[str, str]],
@@ -51,6 +53,8 @@ def search_bundle(context: SearchContext, resource_type: str, items: list[tuple[
         return _stored_page(context, resource_type, items)
     includes = parse_includes(resource_type, [(k, v) for k, v in items if is_include_item(k)], strict)
     request = parse_search(resource_type, [(k, v) for k, v in items if not is_include_item(k)], strict)
+    for linked in sorted({t for criterion in request.criteria for t in linked_types(criterion)}):
+        context.permit(linked, "s")
     count = _page_size(context, request.count)
     if request.summary == "count":
         count = 0

@@ -95,3 +95,18 @@ def test_a_suspended_client_or_a_revoked_token_stops_at_once(db, base):
     assert requests.get(f"{base}/Patient", params={"_count": 1}, headers=fresh).status_code == 200
     ClientRegistry(db).set_status(software.client_id, "suspended")
     outcome(requests.get(f"{base}/Patient", headers=fresh), 401)
+
+
+def test_chained_and_has_criteria_need_search_on_the_types_they_reach(base, db):
+    software = register(db, base.removesuffix("/fhir"), "Document searcher", ["system/DocumentReference.rs"])
+    token = {**software.headers("system/DocumentReference.rs"), "Accept": JSON}
+    assert requests.get(f"{base}/DocumentReference", params={"status": "current", "_count": 1},
+                        headers=token).status_code == 200
+    chained = requests.get(f"{base}/DocumentReference", params={"subject:Patient.identifier": f"{INS}|1"},
+                           headers=token)
+    assert "Patient" in outcome(chained, 403)["issue"][0]["diagnostics"]
+    both = register(db, base.removesuffix("/fhir"), "Patient and document searcher",
+                    ["system/Patient.rs", "system/DocumentReference.rs"])
+    token = {**both.headers("system/Patient.rs system/DocumentReference.rs"), "Accept": JSON}
+    assert requests.get(f"{base}/Patient", params={"_has:DocumentReference:subject:status": "current",
+                                                   "_count": 1}, headers=token).status_code == 200
