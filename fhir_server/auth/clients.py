@@ -3,22 +3,21 @@
 A client is registered with its vendor's name, the public keys (JWKS) its assertions are signed with and
 the SMART scopes it may be given. Its reference status is `referenced`, `suspended` or `withdrawn`; only a
 referenced client gets tokens, and a token stops working as soon as its client is not referenced any
-more (the check is made on every use, server.py). Documents in `oauth_clients`, `_id` = client id.
+more (the check is made on every use, server.py). Kept by storage/auth.py, `_id` = client id.
 """
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 from authlib.oauth2.rfc6749 import ClientMixin
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from pymongo.database import Database
 
+from ..storage.auth import ClientStore
 from .scopes import granted, parse_scope
 
-COLLECTION = "oauth_clients"
 STATUSES = ("referenced", "suspended", "withdrawn")
 AUTH_METHOD = "private_key_jwt"
 
@@ -65,7 +64,7 @@ class Client(ClientMixin):
 
 class ClientRegistry:
     def __init__(self, db: Database) -> None:
-        self.collection = db[COLLECTION]
+        self.store = ClientStore(db)
 
     def add(self, name: str, jwks: dict, scopes: list[str]) -> Client:
         """Registers a referenced client; its id is generated."""
@@ -76,26 +75,28 @@ class ClientRegistry:
         if bad or not scopes:
             raise InvalidRegistration(f"Scopes must be SMART scopes such as system/*.rs, not {bad or 'none'}")
         client = Client(secrets.token_urlsafe(16), name.strip(), "referenced", jwks, scopes)
-        self.collection.insert_one({"_id": client.client_id, "name": client.name, "status": client.status,
-                                    "jwks": jwks, "scopes": scopes, "registered": datetime.now(timezone.utc)})
+        self.store.insert(client.client_id, {"name": client.name, "status": client.status, "jwks": jwks,
+                                             "scopes": scopes})
         return client
 
     def get(self, client_id: object) -> Client | None:
         if not isinstance(client_id, str):
             return None
-        doc = self.collection.find_one({"_id": client_id})
-        if doc is None:
-            return None
-        return Client(doc["_id"], doc["name"], doc["status"], doc["jwks"], doc["scopes"])
+        doc = self.store.get(client_id)
+        return _client(doc) if doc else None
 
     def all(self) -> list[Client]:
-        return [Client(d["_id"], d["name"], d["status"], d["jwks"], d["scopes"]) for d in self.collection.find({})]
+        return [_client(doc) for doc in self.store.all()]
 
     def set_status(self, client_id: str, status: str) -> bool:
         """Changes a client's reference status; False when the client is unknown."""
         if status not in STATUSES:
             raise InvalidRegistration(f"A client's status is one of {', '.join(STATUSES)}")
-        return self.collection.update_one({"_id": client_id}, {"$set": {"status": status}}).matched_count == 1
+        return self.store.set_status(client_id, status)
+
+
+def _client(doc: dict) -> Client:
+    return Client(doc["_id"], doc["name"], doc["status"], doc["jwks"], doc["scopes"])
 
 
 def _check_jwks(jwks: object) -> None:

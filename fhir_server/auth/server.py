@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-import pymongo
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import InvalidClientError, InvalidRequestError, InvalidScopeError
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
@@ -32,6 +31,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from pymongo.database import Database
 
+from ..storage.auth import AssertionLog, Revocations
 from .clients import AUTH_METHOD, ClientRegistry
 from .keys import ALGORITHM, signing_keys
 
@@ -40,8 +40,6 @@ MAX_ASSERTION_LIFETIME = timedelta(minutes=5)
 RPPS = "urn:oid:1.2.250.1.71.4.2.1"
 PURPOSES = ("TREAT", "ETREAT")
 ASSERTION_ALGORITHMS = ["RS384", "ES384", "RS256", "ES256", "PS384"]
-ASSERTIONS = "oauth_assertions"
-REVOKED = "oauth_revoked"
 
 
 @dataclass(frozen=True)
@@ -79,7 +77,7 @@ class Assertion(JWTBearerClientAssertion):
 
     def __init__(self, db: Database, registry: ClientRegistry) -> None:
         super().__init__(validate_jti=True, leeway=30)
-        self.used = db[ASSERTIONS]
+        self.used = AssertionLog(db)
         self.registry = registry
 
     def __call__(self, query_client, oauth_request):
@@ -107,12 +105,7 @@ class Assertion(JWTBearerClientAssertion):
         expires = datetime.fromtimestamp(claims["exp"], timezone.utc)
         if not isinstance(jti, str) or expires - datetime.now(timezone.utc) > MAX_ASSERTION_LIFETIME:
             return False
-        self.used.delete_many({"expires": {"$lt": datetime.now(timezone.utc) - timedelta(minutes=1)}})
-        try:
-            self.used.insert_one({"_id": f"{claims['sub']}:{jti}", "expires": expires})
-        except pymongo.errors.DuplicateKeyError:
-            return False
-        return True
+        return self.used.use_once(f"{claims['sub']}:{jti}", expires)
 
 
 def _professional(claims: dict) -> Professional:
@@ -168,6 +161,7 @@ class TokenChecks:
 
     def __init__(self, db: Database, registry: ClientRegistry) -> None:
         self.db, self.registry = db, registry
+        self.revocations = Revocations(db)
 
     def claims(self, token: str) -> dict | None:
         """The claims of an active access token, else None (bad signature, expired, revoked, client no longer
@@ -179,7 +173,7 @@ class TokenChecks:
         except (JoseError, ValueError, TypeError):
             return None
         claims = decoded.claims
-        if self.db[REVOKED].find_one({"_id": claims["jti"]}) is not None:
+        if self.revocations.is_revoked(claims["jti"]):
             return None
         client = self.registry.get(claims.get("client_id"))
         if client is None or client.status != "referenced":
@@ -187,11 +181,7 @@ class TokenChecks:
         return claims
 
     def revoke(self, claims: dict) -> None:
-        expires = datetime.fromtimestamp(claims["exp"], timezone.utc)
-        try:
-            self.db[REVOKED].insert_one({"_id": claims["jti"], "expires": expires})
-        except pymongo.errors.DuplicateKeyError:
-            pass  # revoked already
+        self.revocations.revoke(claims["jti"], datetime.fromtimestamp(claims["exp"], timezone.utc))
 
 
 @dataclass

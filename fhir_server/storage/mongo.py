@@ -11,6 +11,10 @@ SEARCH_PAGES = "search_pages"
 POSTINGS = "postings"
 POSTING_HEADS = "posting_heads"
 TRANSACTIONS = "transactions"
+OAUTH_CLIENTS = "oauth_clients"
+OAUTH_KEYS = "auth_keys"
+OAUTH_ASSERTIONS = "oauth_assertions"
+OAUTH_REVOKED = "oauth_revoked"
 
 
 def connect(uri: str, database_name: str) -> Database:
@@ -30,10 +34,10 @@ def ensure_indexes(db: Database, resource_types: list[str],
     db[f"{BINARY_BUCKET}.files"].create_index([("filename", 1), ("uploadDate", 1)])
     db[f"{BINARY_BUCKET}.chunks"].create_index([("files_id", 1), ("n", 1)], unique=True)
     # The authorization server's collections (fhir_server/auth), created up front like every collection.
-    db["oauth_clients"].create_index([("status", 1)], name="oauth_clients_status")
-    db["oauth_assertions"].create_index([("expires", 1)], name="oauth_assertions_expires")
-    db["oauth_revoked"].create_index([("expires", 1)], name="oauth_revoked_expires")
-    db["auth_keys"].create_index([("jwk.kid", 1)], name="auth_keys_kid")
+    db[OAUTH_CLIENTS].create_index([("status", 1)], name="oauth_clients_status")
+    db[OAUTH_ASSERTIONS].create_index([("expires", 1)], name="oauth_assertions_expires")
+    db[OAUTH_REVOKED].create_index([("expires", 1)], name="oauth_revoked_expires")
+    db[OAUTH_KEYS].create_index([("jwk.kid", 1)], name="auth_keys_kid")
     db[TRANSACTIONS].create_index([("expires", 1)], name="transactions_expires")
     db[SEARCH_PAGES].create_index([("created", 1)], name="search_pages_created")
     # Created up front like every collection, for their `_id` lookups to be indexed on FerretDB (postings.py).

@@ -1,0 +1,74 @@
+"""What the authorization server keeps (fhir_server/auth/): clients, its signing key, used assertion ids and
+revoked tokens. Every document is read and written by `_id`; a unique `_id` is also what makes "use an
+assertion once" and "keep the first signing key" hold when several workers race."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pymongo
+from pymongo.database import Database
+
+from .mongo import OAUTH_ASSERTIONS, OAUTH_CLIENTS, OAUTH_KEYS, OAUTH_REVOKED
+
+
+class ClientStore:
+    def __init__(self, db: Database) -> None:
+        self.collection = db[OAUTH_CLIENTS]
+
+    def insert(self, client_id: str, fields: dict) -> None:
+        self.collection.insert_one({"_id": client_id, **fields, "registered": datetime.now(timezone.utc)})
+
+    def get(self, client_id: str) -> dict | None:
+        return self.collection.find_one({"_id": client_id})
+
+    def all(self) -> list[dict]:
+        return list(self.collection.find({}))
+
+    def set_status(self, client_id: str, status: str) -> bool:
+        """False when there is no such client."""
+        return self.collection.update_one({"_id": client_id}, {"$set": {"status": status}}).matched_count == 1
+
+
+class KeyStore:
+    def __init__(self, db: Database) -> None:
+        self.collection = db[OAUTH_KEYS]
+
+    def signing_key(self, generate) -> dict:
+        """The stored signing key (a private JWK); `generate()` makes one the first time, and of several
+        workers generating at once the first to insert wins."""
+        stored = self.collection.find_one({"_id": "signing"})
+        if stored is None:
+            try:
+                self.collection.insert_one({"_id": "signing", "jwk": generate()})
+            except pymongo.errors.DuplicateKeyError:
+                pass
+            stored = self.collection.find_one({"_id": "signing"})
+        return stored["jwk"]
+
+
+class AssertionLog:
+    def __init__(self, db: Database) -> None:
+        self.collection = db[OAUTH_ASSERTIONS]
+
+    def use_once(self, assertion_id: str, expires: datetime) -> bool:
+        """Records an assertion id until it expires; False if it was used already."""
+        self.collection.delete_many({"expires": {"$lt": datetime.now(timezone.utc) - timedelta(minutes=1)}})
+        try:
+            self.collection.insert_one({"_id": assertion_id, "expires": expires})
+        except pymongo.errors.DuplicateKeyError:
+            return False
+        return True
+
+
+class Revocations:
+    def __init__(self, db: Database) -> None:
+        self.collection = db[OAUTH_REVOKED]
+
+    def revoke(self, token_id: str, expires: datetime) -> None:
+        try:
+            self.collection.insert_one({"_id": token_id, "expires": expires})
+        except pymongo.errors.DuplicateKeyError:
+            pass  # revoked already
+
+    def is_revoked(self, token_id: str) -> bool:
+        return self.collection.find_one({"_id": token_id}, {"_id": 1}) is not None
