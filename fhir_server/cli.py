@@ -1,7 +1,8 @@
-"""The `fhir-server` command: serve, capability, clients."""
+"""The `fhir-server` command: serve, capability, clients, patients."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -11,6 +12,7 @@ from .capability import capability_statement
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CAPABILITY_FILE = REPO_ROOT / "capability_statement.json"
+DATA_DIR = Path(os.environ.get("FHIR_DATA_DIR", REPO_ROOT / ".data" / "ferretdb"))
 
 
 def capability_json() -> str:
@@ -61,10 +63,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_clients(args: argparse.Namespace) -> int:
-    """The vendor registry (auth/clients.py), in the database `serve` uses (MONGODB_URI, else the local
-    FerretDB data folder, which may be in use by a running server at the same time)."""
-    from .auth.clients import ClientRegistry
+@contextlib.contextmanager
+def _database(data: Path):
+    """The database `serve` uses: MONGODB_URI, else a FerretDB on the local data folder (which a running
+    server may be using at the same time: both work on the same SQLite files)."""
     from .config import Settings
     from .storage.ferretdb import LocalFerretDB
     from .storage.mongo import connect, ensure_indexes
@@ -72,11 +74,36 @@ def cmd_clients(args: argparse.Namespace) -> int:
     database = None
     uri = os.environ.get("MONGODB_URI")
     if not uri:
-        database = LocalFerretDB(args.data)
+        database = LocalFerretDB(data)
         uri = database.start()
     try:
         db = connect(uri, Settings.from_mapping().database_name)
         ensure_indexes(db, [])
+        yield db
+    finally:
+        if database:
+            database.stop()
+
+
+def cmd_patients(args: argparse.Namespace) -> int:
+    """`patients activation-code ID`: a new provisional code for the record, printed (stands in for the letter)."""
+    from .auth.patients import ActivationRefused, issue_activation_code
+    from .storage.resources import ResourceStore
+
+    with _database(args.data) as db:
+        try:
+            print(issue_activation_code(ResourceStore(db), args.patient_id))
+        except ActivationRefused as refused:
+            print(refused, file=sys.stderr)
+            return 1
+    return 0
+
+
+def cmd_clients(args: argparse.Namespace) -> int:
+    """The vendor registry (auth/clients.py), in the database `serve` uses."""
+    from .auth.clients import ClientRegistry
+
+    with _database(args.data) as db:
         registry = ClientRegistry(db)
         if args.action == "add":
             try:
@@ -97,9 +124,6 @@ def cmd_clients(args: argparse.Namespace) -> int:
                 return 1
             print(f"{args.client_id}: {status}")
         return 0
-    finally:
-        if database:
-            database.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,8 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=int(os.environ.get("FHIR_PORT", "8080")))
     serve.add_argument("--workers", type=int, default=int(os.environ.get("FHIR_WORKERS", os.cpu_count() or 2)))
     serve.add_argument("--threads", type=int, default=int(os.environ.get("FHIR_THREADS", "8")))
-    serve.add_argument("--data", type=Path, default=Path(os.environ.get("FHIR_DATA_DIR", REPO_ROOT / ".data" / "ferretdb")),
-                       help="FerretDB's data folder")
+    serve.add_argument("--data", type=Path, default=DATA_DIR, help="FerretDB's data folder")
     serve.add_argument("--access-log", action="store_true")
     serve.set_defaults(run=cmd_serve)
 
@@ -121,9 +144,10 @@ def main(argv: list[str] | None = None) -> int:
     capability.add_argument("--check", action="store_true", help="fail if the file differs from the code")
     capability.set_defaults(run=cmd_capability)
 
-    clients = commands.add_parser("clients", help="the registry of referenced vendor software (OAuth 2 clients)")
-    clients.add_argument("--data", type=Path, default=Path(os.environ.get("FHIR_DATA_DIR", REPO_ROOT / ".data" / "ferretdb")),
-                         help="FerretDB's data folder (when MONGODB_URI is not set)")
+    data_option = argparse.ArgumentParser(add_help=False)
+    data_option.add_argument("--data", type=Path, default=DATA_DIR, help="FerretDB's data folder (without MONGODB_URI)")
+    clients = commands.add_parser("clients", parents=[data_option],
+                                  help="the registry of referenced vendor software (OAuth 2 clients)")
     actions = clients.add_subparsers(dest="action", required=True)
     add = actions.add_parser("add", help="register a referenced client; prints its client id")
     add.add_argument("--name", required=True, help="the vendor and software name")
@@ -135,6 +159,12 @@ def main(argv: list[str] | None = None) -> int:
                             ("reinstate", "referenced again")):
         actions.add_parser(action, help=meaning).add_argument("client_id")
     clients.set_defaults(run=cmd_clients)
+
+    patients = commands.add_parser("patients", parents=[data_option], help="patients' access to their record")
+    patient_actions = patients.add_subparsers(dest="action", required=True)
+    code = patient_actions.add_parser("activation-code", help="issue and print a provisional activation code")
+    code.add_argument("patient_id")
+    patients.set_defaults(run=cmd_patients)
 
     args = parser.parse_args(argv)
     return args.run(args)

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pymongo
 from pymongo.database import Database
 
-from .mongo import OAUTH_ASSERTIONS, OAUTH_CLIENTS, OAUTH_KEYS, OAUTH_REVOKED
+from .mongo import OAUTH_ASSERTIONS, OAUTH_CLIENTS, OAUTH_KEYS, OAUTH_REVOKED, PATIENT_ACCOUNTS
 
 
 class ClientStore:
@@ -72,3 +72,32 @@ class Revocations:
 
     def is_revoked(self, token_id: str) -> bool:
         return self.collection.find_one({"_id": token_id}, {"_id": 1}) is not None
+
+
+class PatientAccounts:
+    """Patients' sign-in state, `_id` = Patient id: the pending activation code (its hash and expiry), the
+    password hash, failed attempts and the end of a lockout. Hashes only: no code or password is stored."""
+
+    def __init__(self, db: Database) -> None:
+        self.collection = db[PATIENT_ACCOUNTS]
+
+    def get(self, patient_id: str) -> dict:
+        return self.collection.find_one({"_id": patient_id}) or {"_id": patient_id}
+
+    def set_activation(self, patient_id: str, code_hash: str, expires: datetime) -> None:
+        self.collection.update_one({"_id": patient_id}, {"$set": {"activation": {"hash": code_hash, "expires": expires}}},
+                                   upsert=True)
+
+    def activate(self, patient_id: str, password_hash: str) -> None:
+        """The password is set and the activation code used up."""
+        self.collection.update_one({"_id": patient_id}, {"$set": {"password": password_hash, "failures": 0},
+                                                         "$unset": {"activation": "", "locked_until": ""}})
+
+    def failed(self, patient_id: str, failures: int, locked_until: datetime | None) -> None:
+        update: dict = {"$set": {"failures": failures}}
+        if locked_until is not None:
+            update["$set"]["locked_until"] = locked_until
+        self.collection.update_one({"_id": patient_id}, update, upsert=True)
+
+    def succeeded(self, patient_id: str) -> None:
+        self.collection.update_one({"_id": patient_id}, {"$set": {"failures": 0}, "$unset": {"locked_until": ""}})
