@@ -107,8 +107,12 @@ def cmd_clients(args: argparse.Namespace) -> int:
         registry = ClientRegistry(db)
         if args.action == "add":
             try:
-                jwks = json.loads(args.jwks.read_text(encoding="utf-8"))
-                client = registry.add(args.name, jwks, args.scope)
+                if args.redirect_uri and not args.jwks:
+                    client = registry.add_public(args.name, args.redirect_uri, args.scope)
+                elif args.jwks and not args.redirect_uri:
+                    client = registry.add(args.name, json.loads(args.jwks.read_text(encoding="utf-8")), args.scope)
+                else:
+                    raise ValueError("give --jwks (software signing assertions) or --redirect-uri (a patient app)")
             except (OSError, ValueError) as error:  # a bad file, bad JSON, or InvalidRegistration
                 print(f"cannot register the client: {error}", file=sys.stderr)
                 return 1
@@ -151,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     actions = clients.add_subparsers(dest="action", required=True)
     add = actions.add_parser("add", help="register a referenced client; prints its client id")
     add.add_argument("--name", required=True, help="the vendor and software name")
-    add.add_argument("--jwks", type=Path, required=True, help="a JSON file with the client's public keys (JWKS)")
+    add.add_argument("--jwks", type=Path, help="software: a JSON file with its public keys (JWKS)")
+    add.add_argument("--redirect-uri", action="append", help="a patient app (public, PKCE): where codes go (repeatable)")
     add.add_argument("--scope", action="append", required=True, help="a SMART scope it may get (repeatable)")
     actions.add_parser("list", help="every client: id, status, name, scopes")
     for action, meaning in (("suspend", "no more tokens; its live tokens stop working at once"),

@@ -7,7 +7,9 @@ update and patch `u`, delete `d`, search `s`; conditional interactions also need
 instance history and `$everything` read (`r`), type history searches (`s`). Each entry of a Bundle is
 checked the same way (service/bundles.py), chained and `_has` criteria need `s` on the types they search,
 and resources of types the token cannot read are left out of `_include`, `_revinclude` and `$everything`. Routes not listed here are refused: a new route must say
-what it needs. The caller (client, professional, profession, purpose of use) is `g.caller`.
+what it needs. A patient's token (`patient` claim, `patient/` scopes) reaches only their own Patient
+resource and `Patient/[id]/$everything` for now. The caller (client, professional, profession, purpose of
+use, or patient) is `g.caller`.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from ..errors import Forbidden, Unauthorized
 from ..registry import RESOURCES
 
 PUBLIC = {"fhir.metadata", "oauth.smart_configuration"}
+PATIENT_ENDPOINTS = {"fhir.read", "fhir.vread", "fhir.instance_history", "fhir.everything"}
 NEEDS = {
     "fhir.create": "c", "fhir.search": "s", "fhir.search_by_post": "s", "fhir.conditional_update": "us",
     "fhir.conditional_delete": "ds", "fhir.read": "r", "fhir.vread": "r", "fhir.update": "u", "fhir.patch": "u",
@@ -39,7 +42,10 @@ def authorize() -> None:
         raise Unauthorized("The access token is not valid: expired, revoked, not ours, or its client is "
                            "no longer referenced", error="invalid_token")
     g.caller = claims
-    g.grants = Grants(str(claims.get("scope", "")).split())
+    patient = claims.get("patient")
+    g.grants = Grants(str(claims.get("scope", "")).split(), patient_context=bool(patient))
+    if patient:
+        return _patient_request(str(patient))
     if request.endpoint not in NEEDS:
         raise Forbidden(f"No access rule covers {request.method} {request.path}")
     resource_type = "Patient" if request.endpoint == "fhir.everything" else (request.view_args or {}).get(
@@ -49,6 +55,17 @@ def authorize() -> None:
         needs += "s"
     if needs and resource_type in RESOURCES:
         require(resource_type, needs)
+
+
+def _patient_request(patient_id: str) -> None:
+    """A patient's own token reaches their Patient resource (read, vread, history) and `$everything`, with
+    `patient/` scopes allowing it; nothing else yet."""
+    args = request.view_args or {}
+    own = args.get("patient_id") == patient_id or (
+        args.get("resource_type") == "Patient" and args.get("resource_id") == patient_id)
+    if request.endpoint not in PATIENT_ENDPOINTS or not own:
+        raise Forbidden("A patient's token reaches their own Patient resource and Patient/[id]/$everything")
+    require("Patient", "r")
 
 
 def require(resource_type: str, permissions: str) -> None:

@@ -1,11 +1,14 @@
 """OAuth 2 routes: the token, introspection and revocation endpoints, the server's keys, SMART discovery."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify
+from authlib.oauth2 import OAuth2Error
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from ..auth.keys import public_jwks, signing_keys
 from ..auth.scopes import PERMISSIONS
-from ..auth.server import ASSERTION_ALGORITHMS, origin
+from ..auth.patients import ActivationRefused, Locked, sign_in
+from ..auth.server import ASSERTION_ALGORITHMS, PatientUser, origin
+from . import patient_pages
 
 bp = Blueprint("oauth", __name__)
 
@@ -17,6 +20,33 @@ def _server():
 @bp.post("/oauth/token")
 def token() -> Response:
     return _server().create_token_response()
+
+
+@bp.get("/oauth/authorize")
+def authorization_page() -> Response:
+    """A patient app's authorization request (code flow, PKCE): checked, then the sign-in page."""
+    try:
+        _server().get_consent_grant(end_user=None)
+    except OAuth2Error as error:
+        return patient_pages.error_page(error.description or error.error)
+    return patient_pages.sign_in_page(request.full_path)
+
+
+@bp.post("/oauth/authorize")
+def authorization() -> Response:
+    """The sign-in form: on success, back to the app with a code (auth/server.py, PatientSignIn)."""
+    store = current_app.extensions["fhir"].store
+    try:
+        grant = _server().get_consent_grant(end_user=None)
+    except OAuth2Error as error:
+        return patient_pages.error_page(error.description or error.error)
+    try:
+        patient_id = sign_in(store, request.form.get("ins", ""), request.form.get("password", ""))
+    except Locked as locked:
+        return patient_pages.sign_in_page(request.full_path, str(locked), 429, patient_pages.retry_after(locked.until))
+    except ActivationRefused as refused:
+        return patient_pages.sign_in_page(request.full_path, str(refused), 400)
+    return _server().create_authorization_response(grant_user=PatientUser(patient_id), grant=grant)
 
 
 @bp.post("/oauth/introspect")
@@ -42,12 +72,16 @@ def smart_configuration() -> Response:
     return jsonify({
         "issuer": root,
         "jwks_uri": f"{root}/oauth/jwks",
+        "authorization_endpoint": f"{root}/oauth/authorize",
         "token_endpoint": f"{root}/oauth/token",
         "introspection_endpoint": f"{root}/oauth/introspect",
         "revocation_endpoint": f"{root}/oauth/revoke",
-        "grant_types_supported": ["client_credentials"],
-        "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+        "grant_types_supported": ["client_credentials", "authorization_code"],
+        "response_types_supported": ["code"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["private_key_jwt", "none"],
         "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
         "scopes_supported": [f"system/*.{PERMISSIONS}", f"user/*.{PERMISSIONS}", f"patient/*.{PERMISSIONS}"],
-        "capabilities": ["client-confidential-asymmetric", "permission-v2", "permission-v1"],
+        "capabilities": ["client-confidential-asymmetric", "client-public", "launch-standalone",
+                         "context-standalone-patient", "permission-patient", "permission-v2", "permission-v1"],
     })

@@ -53,8 +53,31 @@ def activation() -> Response:
         activate(store, form.get("ins", ""), form.get("code", ""), form.get("birth_date", ""),
                  form.get("password", ""))
     except Locked as locked:
-        seconds = max(1, int((locked.until - locked.until.now(locked.until.tzinfo)).total_seconds()))
-        return _page("Open your health record", _activation_form(str(locked)), 429, {"Retry-After": str(seconds)})
+        return _page("Open your health record", _activation_form(str(locked)), 429, retry_after(locked.until))
     except ActivationRefused as refused:
         return _page("Open your health record", _activation_form(str(refused)), 400)
     return _page("Your record is open", "<p>Your password is set. You can now sign in with your INS and it.</p>")
+
+
+def sign_in_page(action: str, message: str = "", status: int = 200, headers: dict | None = None) -> Response:
+    """The patient's sign-in form; `action` keeps the app's authorization request in its query string."""
+    alert = f'<p role="alert"><strong>{escape(message)}</strong></p>\n' if message else ""
+    body = alert + f"""<p>An application asks to read your health record. Sign in to allow it.</p>
+<form method="post" action="{escape(action)}">
+<p><label for="ins">Your INS (social security number)</label><br>
+<input id="ins" name="ins" inputmode="numeric" autocomplete="username" required></p>
+<p><label for="password">Password</label><br>
+<input id="password" name="password" type="password" autocomplete="current-password" required></p>
+<p><button type="submit">Sign in and allow</button></p>
+</form>
+<p><a href="/patient/activate">First time? Open your record with the code from your letter.</a></p>"""
+    return _page("Sign in to your health record", body, status, headers)
+
+
+def error_page(message: str) -> Response:
+    """An authorization request that cannot go back to the app (unknown app or redirect URI)."""
+    return _page("This request cannot be completed", f'<p role="alert">{escape(message)}</p>', 400)
+
+
+def retry_after(until) -> dict:
+    return {"Retry-After": str(max(1, int((until - until.now(until.tzinfo)).total_seconds())))}

@@ -8,7 +8,7 @@ more (the check is made on every use, server.py). Kept by storage/auth.py, `_id`
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from authlib.oauth2.rfc6749 import ClientMixin
 from joserfc.errors import JoseError
@@ -28,37 +28,47 @@ class InvalidRegistration(ValueError):
 
 @dataclass
 class Client(ClientMixin):
+    """Confidential software (backend services: signed assertions, `jwks`) or a public patient app (the
+    authorization code flow with PKCE, `redirect_uris`, no secret at all)."""
     client_id: str
     name: str
     status: str
-    jwks: dict
+    jwks: dict | None
     scopes: list[str]
+    redirect_uris: list[str] = field(default_factory=list)
+
+    @property
+    def public(self) -> bool:
+        return bool(self.redirect_uris)
 
     def get_client_id(self) -> str:
         return self.client_id
 
     def get_default_redirect_uri(self) -> str | None:
-        return None
+        return self.redirect_uris[0] if self.redirect_uris else None
 
     def get_allowed_scope(self, scope: str) -> str:
         return " ".join(granted((scope or " ".join(self.scopes)).split(), self.scopes))
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
-        return False
+        return redirect_uri in self.redirect_uris
 
     def check_client_secret(self, client_secret: str) -> bool:
-        return False  # clients authenticate with signed assertions only
+        return False  # no client has a secret: assertions, or PKCE for public apps
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
-        return method == AUTH_METHOD
+        return method == ("none" if self.public else AUTH_METHOD)
 
     def check_response_type(self, response_type: str) -> bool:
-        return False
+        return self.public and response_type == "code" and self.status == "referenced"
 
     def check_grant_type(self, grant_type: str) -> bool:
-        return grant_type == "client_credentials" and self.status == "referenced"
+        expected = "authorization_code" if self.public else "client_credentials"
+        return grant_type == expected and self.status == "referenced"
 
-    def public_keys(self) -> KeySet:
+    def public_keys(self) -> KeySet | None:
+        if self.jwks is None:
+            return None
         return KeySet.import_key_set(self.jwks)
 
 
@@ -79,6 +89,22 @@ class ClientRegistry:
                                              "scopes": scopes})
         return client
 
+    def add_public(self, name: str, redirect_uris: list[str], scopes: list[str]) -> Client:
+        """Registers a referenced patient app: redirect URIs (https, or http on the loopback) and `patient/`
+        scopes only."""
+        if not name.strip():
+            raise InvalidRegistration("A client needs its vendor's name")
+        bad_uris = [u for u in redirect_uris if not u.startswith(("https://", "http://127.0.0.1", "http://localhost"))]
+        if bad_uris or not redirect_uris:
+            raise InvalidRegistration(f"Redirect URIs must be https (or loopback http), not {bad_uris or 'none'}")
+        parsed = [parse_scope(s) for s in scopes]
+        if not scopes or any(p is None or p.context != "patient" for p in parsed):
+            raise InvalidRegistration("A patient app may only have patient/ scopes such as patient/*.rs")
+        client = Client(secrets.token_urlsafe(16), name.strip(), "referenced", None, scopes, list(redirect_uris))
+        self.store.insert(client.client_id, {"name": client.name, "status": client.status, "jwks": None,
+                                             "scopes": scopes, "redirect_uris": client.redirect_uris})
+        return client
+
     def get(self, client_id: object) -> Client | None:
         if not isinstance(client_id, str):
             return None
@@ -96,7 +122,7 @@ class ClientRegistry:
 
 
 def _client(doc: dict) -> Client:
-    return Client(doc["_id"], doc["name"], doc["status"], doc["jwks"], doc["scopes"])
+    return Client(doc["_id"], doc["name"], doc["status"], doc["jwks"], doc["scopes"], doc.get("redirect_uris") or [])
 
 
 def _check_jwks(jwks: object) -> None:

@@ -4,9 +4,9 @@ Every insured person's record is created for them; they are sent a one-time prov
 weeks (DOMAIN.md). Until notifications exist, `fhir-server patients activation-code PATIENT_ID` issues one
 and prints it, standing in for the letter. The patient activates at `/patient/activate` with their INS, the
 code and their birth date, and chooses a password (12 characters at least). Codes and passwords are kept as
-argon2 hashes only (argon2-cffi, storage/auth.py). Five wrong attempts lock the account for 15 minutes,
-and a refusal never says which of the INS, the code or the birth date was wrong. (Signing in with the
-password and patients' own tokens are the next step.)
+argon2 hashes only (argon2-cffi, storage/auth.py). Then they sign in with their INS and password
+(`sign_in`, from the authorization page of auth/server.py). Five wrong attempts (activation or sign-in)
+lock the account for 15 minutes, and a refusal never says which part was wrong.
 """
 from __future__ import annotations
 
@@ -54,26 +54,47 @@ def activate(store: ResourceStore, ins: str, code: str, birth_date: str, passwor
     """Checks the INS, code and birth date, then sets the password; returns the Patient id."""
     if len(password) < MIN_PASSWORD:
         raise ActivationRefused(f"Choose a password of at least {MIN_PASSWORD} characters")
-    matches = matching(store, "Patient", f"identifier={INS}|{ins.strip()}", limit=2) if ins.strip().isalnum() else []
-    patient = matches[0] if len(matches) == 1 else None
-    accounts = PatientAccounts(store.db)
-    if patient is None:
-        raise ActivationRefused("The INS, the code or the birth date does not match")
-    account = accounts.get(patient.id)
+    refusal = "The INS, the code or the birth date does not match"
+    patient, account = _account(store, ins, refusal)
     now = datetime.now(timezone.utc)
-    if account.get("locked_until") and account["locked_until"] > now:
-        raise Locked(account["locked_until"])
     activation = account.get("activation")
     if not (activation and activation["expires"] > now and _matches(activation["hash"], code.strip().upper())
             and (patient.resource or {}).get("birthDate") == birth_date.strip()):
-        failures = account.get("failures", 0) + 1
-        locked = now + LOCK_FOR if failures >= LOCK_AFTER else None
-        accounts.failed(patient.id, 0 if locked else failures, locked)
-        if locked:
-            raise Locked(locked)
-        raise ActivationRefused("The INS, the code or the birth date does not match")
-    accounts.activate(patient.id, _hasher.hash(password))
+        _failed(store, patient.id, account, refusal)
+    PatientAccounts(store.db).activate(patient.id, _hasher.hash(password))
     return patient.id
+
+
+def sign_in(store: ResourceStore, ins: str, password: str) -> str:
+    """The Patient id of an activated record whose password this is; the same limits as activation."""
+    refusal = "The INS or the password does not match"
+    patient, account = _account(store, ins, refusal)
+    if not account.get("password") or not _matches(account["password"], password):
+        _failed(store, patient.id, account, refusal)
+    PatientAccounts(store.db).succeeded(patient.id)
+    return patient.id
+
+
+def _account(store: ResourceStore, ins: str, refusal: str):
+    """(the record with this INS, its account); `refusal` (the same words as a wrong answer) or Locked."""
+    ins = ins.strip()
+    matches = matching(store, "Patient", f"identifier={INS}|{ins}", limit=2) if ins.isalnum() else []
+    if len(matches) != 1:
+        raise ActivationRefused(refusal)
+    account = PatientAccounts(store.db).get(matches[0].id)
+    if account.get("locked_until") and account["locked_until"] > datetime.now(timezone.utc):
+        raise Locked(account["locked_until"])
+    return matches[0], account
+
+
+def _failed(store: ResourceStore, patient_id: str, account: dict, message: str) -> None:
+    """Counts a wrong attempt, locking the account at the fifth; raises."""
+    failures = account.get("failures", 0) + 1
+    locked = datetime.now(timezone.utc) + LOCK_FOR if failures >= LOCK_AFTER else None
+    PatientAccounts(store.db).failed(patient_id, 0 if locked else failures, locked)
+    if locked:
+        raise Locked(locked)
+    raise ActivationRefused(message)
 
 
 def _matches(code_hash: str, code: str) -> bool:

@@ -55,12 +55,13 @@ def granted(requested: list[str], allowed: list[str]) -> list[str]:
 
 
 class Grants:
-    """What a token's scopes allow: `allows("Patient", "r")`. `system/` and `user/` scopes grant on every
-    resource of a type; `patient/` scopes need a patient context, which only patients' tokens carry, so they
-    grant nothing here."""
+    """What a token's scopes allow: `allows("Patient", "r")`. A software's token holds `system/` and `user/`
+    scopes, granting on every resource of a type; a patient's token holds `patient/` scopes, granting within
+    their own record only (api/guard.py keeps them there)."""
 
-    def __init__(self, scopes: list[str]) -> None:
-        self.scopes = [s for s in map(parse_scope, scopes) if s and s.context in ("system", "user")]
+    def __init__(self, scopes: list[str], patient_context: bool = False) -> None:
+        contexts = ("patient",) if patient_context else ("system", "user")
+        self.scopes = [s for s in map(parse_scope, scopes) if s and s.context in contexts]
 
     def allows(self, resource_type: str, permissions: str) -> bool:
         held = {p for s in self.scopes if s.resource_type in ("*", resource_type) for p in s.permissions}

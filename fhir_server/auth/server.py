@@ -21,9 +21,11 @@ from datetime import datetime, timedelta, timezone
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import InvalidClientError, InvalidRequestError, InvalidScopeError
-from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
+from authlib.oauth2.rfc6749 import AuthorizationCodeMixin
+from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant, ClientCredentialsGrant
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
+from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
 from flask import Flask, current_app, request
@@ -31,7 +33,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from pymongo.database import Database
 
-from ..storage.auth import AssertionLog, Revocations
+from ..storage.auth import AssertionLog, AuthorizationCodes, Revocations
 from .clients import AUTH_METHOD, ClientRegistry
 from .keys import ALGORITHM, signing_keys
 
@@ -59,6 +61,18 @@ class Professional:
         if self.organization:
             claims["organization"] = self.organization
         return claims
+
+
+@dataclass(frozen=True)
+class PatientUser:
+    """A patient signed in (auth/patients.py); their token is about their own record."""
+    patient_id: str
+
+    def get_user_id(self) -> str:
+        return f"Patient/{self.patient_id}"
+
+    def claims(self) -> dict:
+        return {"patient": self.patient_id}
 
 
 def origin() -> str:
@@ -99,7 +113,10 @@ class Assertion(JWTBearerClientAssertion):
         return [f"{origin()}/oauth/token"]
 
     def resolve_client_public_key(self, client):
-        return client.public_keys()
+        keys = client.public_keys()
+        if keys is None:
+            raise InvalidClientError(description="This client signs in patients; it has no keys to sign with")
+        return keys
 
     def validate_jti(self, claims: dict, jti: object) -> bool:
         expires = datetime.fromtimestamp(claims["exp"], timezone.utc)
@@ -137,6 +154,66 @@ class BackendServices(ClientCredentialsGrant):
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
 
+@dataclass
+class IssuedCode(AuthorizationCodeMixin):
+    """A stored authorization code, as authlib's grant reads it (PKCE's challenge included)."""
+    doc: dict
+
+    def get_redirect_uri(self) -> str:
+        return self.doc["redirect_uri"]
+
+    def get_scope(self) -> str:
+        return self.doc["scope"]
+
+    @property
+    def code_challenge(self) -> str | None:
+        return self.doc.get("code_challenge")
+
+    @property
+    def code_challenge_method(self) -> str | None:
+        return self.doc.get("code_challenge_method")
+
+
+class PatientSignIn(AuthorizationCodeGrant):
+    """The authorization code grant for patient apps (public clients, PKCE S256 required): a code lives
+    one minute and is exchanged once; the token is about the signed-in patient's record."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = ["none"]
+    CODE_LIFETIME = timedelta(minutes=1)
+
+    def save_authorization_code(self, code: str, request) -> None:
+        AuthorizationCodes(self.server.db).save(code, {
+            "client_id": request.client.get_client_id(), "redirect_uri": request.payload.redirect_uri,
+            "scope": request.client.get_allowed_scope(request.payload.scope), "patient": request.user.patient_id,
+            "code_challenge": request.payload.data.get("code_challenge"),
+            "code_challenge_method": request.payload.data.get("code_challenge_method"),
+            "expires": datetime.now(timezone.utc) + self.CODE_LIFETIME})
+
+    def query_authorization_code(self, code: str, client) -> IssuedCode | None:
+        doc = AuthorizationCodes(self.server.db).get(code)
+        if not doc or doc["client_id"] != client.get_client_id() or doc["expires"] < datetime.now(timezone.utc):
+            return None
+        if not AuthorizationCodes(self.server.db).use(code):
+            return None  # exchanged already
+        return IssuedCode(doc)
+
+    def delete_authorization_code(self, authorization_code: IssuedCode) -> None:
+        pass  # used up when queried (AuthorizationCodes.use)
+
+    def authenticate_user(self, authorization_code: IssuedCode) -> PatientUser:
+        return PatientUser(authorization_code.doc["patient"])
+
+    def create_token_response(self):
+        status, token, headers = super().create_token_response()
+        return status, {**token, "patient": self.request.user.patient_id}, headers
+
+
+class S256Only(CodeChallenge):
+    """PKCE as SMART requires it: S256 only, never `plain`."""
+    DEFAULT_CODE_CHALLENGE_METHOD = "S256"
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+
+
 class AccessTokens(JWTBearerTokenGenerator):
     def __init__(self, db: Database) -> None:
         super().__init__(issuer="", alg=ALGORITHM, expires_generator=lambda client, grant_type: TOKEN_LIFETIME)
@@ -149,7 +226,7 @@ class AccessTokens(JWTBearerTokenGenerator):
         return f"{origin()}/fhir"
 
     def get_extra_claims(self, client, grant_type, user, scope) -> dict:
-        return user.claims() if isinstance(user, Professional) else {}
+        return user.claims() if isinstance(user, (Professional, PatientUser)) else {}
 
     def access_token_generator(self, client, grant_type, user, scope):
         self.issuer = origin()
@@ -230,8 +307,10 @@ def authorization_server(app: Flask, db: Database) -> tuple[AuthorizationServer,
     """The authlib authorization server of `app`, and the token checks the resource server uses."""
     registry = ClientRegistry(db)
     server = AuthorizationServer(app, query_client=registry.get, save_token=lambda token, oauth_request: None)
+    server.db = db
     server.register_client_auth_method(AUTH_METHOD, Assertion(db, registry))
     server.register_grant(BackendServices)
+    server.register_grant(PatientSignIn, [S256Only(required=True)])
     server.register_token_generator("default", AccessTokens(db))
     checks = TokenChecks(db, registry)
     server.register_endpoint(Introspection(checks))

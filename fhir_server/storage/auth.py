@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pymongo
 from pymongo.database import Database
 
-from .mongo import OAUTH_ASSERTIONS, OAUTH_CLIENTS, OAUTH_KEYS, OAUTH_REVOKED, PATIENT_ACCOUNTS
+from .mongo import OAUTH_ASSERTIONS, OAUTH_CLIENTS, OAUTH_CODES, OAUTH_KEYS, OAUTH_REVOKED, PATIENT_ACCOUNTS
 
 
 class ClientStore:
@@ -101,3 +101,25 @@ class PatientAccounts:
 
     def succeeded(self, patient_id: str) -> None:
         self.collection.update_one({"_id": patient_id}, {"$set": {"failures": 0}, "$unset": {"locked_until": ""}})
+
+
+class AuthorizationCodes:
+    """Authorization codes (`_id` = the code) and, under `used:<code>`, the mark that a code was exchanged:
+    inserting the mark is what makes a code usable once, even when two requests race."""
+
+    def __init__(self, db: Database) -> None:
+        self.collection = db[OAUTH_CODES]
+
+    def save(self, code: str, fields: dict) -> None:
+        self.collection.insert_one({"_id": code, **fields})
+
+    def get(self, code: str) -> dict | None:
+        return self.collection.find_one({"_id": code}) if not code.startswith("used:") else None
+
+    def use(self, code: str) -> bool:
+        """False if the code was exchanged already."""
+        try:
+            self.collection.insert_one({"_id": f"used:{code}", "expires": datetime.now(timezone.utc)})
+        except pymongo.errors.DuplicateKeyError:
+            return False
+        return True

@@ -161,7 +161,7 @@ def test_introspection_revocation_and_suspension(registry, origin):
 def test_discovery_and_public_keys(base, origin):
     config = requests.get(f"{base}/.well-known/smart-configuration").json()
     assert config["token_endpoint"] == f"{origin}/oauth/token"
-    assert config["token_endpoint_auth_methods_supported"] == ["private_key_jwt"]
+    assert config["token_endpoint_auth_methods_supported"] == ["private_key_jwt", "none"]
     assert {"RS384", "ES384"} <= set(config["token_endpoint_auth_signing_alg_values_supported"])
     assert "client-confidential-asymmetric" in config["capabilities"]
     assert requests.get(f"{origin}/.well-known/smart-configuration").json() == config

@@ -1,16 +1,21 @@
 """Patients open their record with a provisional code and their birth date, and choose a password."""
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import subprocess
 import sys
 import uuid
+from urllib.parse import parse_qs, urlsplit
 
+import pytest
 import requests
 
+from fhir_server.auth.clients import ClientRegistry, InvalidRegistration
 from tests.conftest import REPO_ROOT
 
-from ..api.client import HEADERS, INS
+from ..api.client import HEADERS, INS, JSON
 
 PASSWORD = "correct horse battery"
 
@@ -72,3 +77,102 @@ def test_wrong_attempts_are_limited_and_say_nothing_about_what_was_wrong(http, b
     locked = activate(origin, ins, "AAAA-AAAA-AAAA")
     assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 800
     assert activate(origin, ins, code).status_code == 429  # even the right code, until the lock ends
+
+
+REDIRECT = "http://127.0.0.1:9/callback"
+
+
+def pkce() -> tuple[str, str]:
+    verifier = base64.urlsafe_b64encode(os.urandom(40)).rstrip(b"=").decode()
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+@pytest.fixture(scope="module")
+def patient_app(db):
+    return ClientRegistry(db).add_public("Mon espace santé (test app)", [REDIRECT], ["patient/*.rs"])
+
+
+def activated(http, base, database) -> tuple[str, str]:
+    patient_id, ins = new_patient(http, base)
+    code = activation_code(database, patient_id).stdout.strip()
+    assert activate(base.removesuffix("/fhir"), ins, code).status_code == 200
+    return patient_id, ins
+
+
+def sign_in(origin: str, app_id: str, ins: str, password: str = PASSWORD, challenge: str | None = None,
+            **params) -> requests.Response:
+    query = {"response_type": "code", "client_id": app_id, "redirect_uri": REDIRECT, "scope": "patient/*.rs",
+             "state": "xyz", "code_challenge": challenge or pkce()[1], "code_challenge_method": "S256", **params}
+    page = requests.get(f"{origin}/oauth/authorize", params=query)
+    assert page.status_code == 200 and '<label for="password"' in page.text, page.text
+    return requests.post(f"{origin}/oauth/authorize", params=query, data={"ins": ins, "password": password},
+                         allow_redirects=False)
+
+
+def code_from(response: requests.Response) -> str:
+    assert response.status_code == 302, response.text
+    query = parse_qs(urlsplit(response.headers["Location"]).query)
+    assert response.headers["Location"].startswith(REDIRECT) and query["state"] == ["xyz"]
+    return query["code"][0]
+
+
+def exchange(origin: str, app_id: str, code: str, verifier: str) -> requests.Response:
+    return requests.post(f"{origin}/oauth/token", data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "client_id": app_id,
+        "code_verifier": verifier})
+
+
+def test_a_patient_signs_in_and_reads_their_own_record_only(http, base, database, patient_app):
+    origin = base.removesuffix("/fhir")
+    patient_id, ins = activated(http, base, database)
+    other_id, _ = new_patient(http, base)
+    verifier, challenge = pkce()
+    code = code_from(sign_in(origin, patient_app.client_id, ins, challenge=challenge))
+    assert exchange(origin, patient_app.client_id, code, "wrong-verifier-" + "x" * 40).status_code == 400
+    code = code_from(sign_in(origin, patient_app.client_id, ins, challenge=challenge))
+    answer = exchange(origin, patient_app.client_id, code, verifier)
+    assert answer.status_code == 200, answer.text
+    token = answer.json()
+    assert token["patient"] == patient_id and token["scope"] == "patient/*.rs"
+    assert exchange(origin, patient_app.client_id, code, verifier).status_code == 400  # a code works once
+    mine = {"Authorization": f"Bearer {token['access_token']}", "Accept": JSON}
+    assert requests.get(f"{base}/Patient/{patient_id}", headers=mine).json()["id"] == patient_id
+    assert requests.get(f"{base}/Patient/{patient_id}/$everything", headers=mine).json()["total"] >= 1
+    for refused in (f"{base}/Patient/{other_id}", f"{base}/Patient/{other_id}/$everything", f"{base}/Patient",
+                    f"{base}/DocumentReference"):
+        assert requests.get(refused, headers=mine).status_code == 403, refused
+    assert requests.post(f"{base}/Patient", json={"resourceType": "Patient"},
+                         headers={**mine, "Content-Type": JSON}).status_code == 403
+
+
+def test_sign_in_refusals(http, base, database, patient_app, db):
+    origin = base.removesuffix("/fhir")
+    _, ins = activated(http, base, database)
+    wrong = sign_in(origin, patient_app.client_id, ins, password="not the password at all")
+    assert wrong.status_code == 400 and 'role="alert"' in wrong.text
+    query = {"response_type": "code", "client_id": patient_app.client_id, "redirect_uri": REDIRECT,
+             "scope": "patient/*.rs", "code_challenge": pkce()[1], "code_challenge_method": "S256"}
+    for bad in ({"redirect_uri": "https://attacker.example/cb"}, {"client_id": "nobody"},
+                {"code_challenge": None}, {"code_challenge_method": "plain"}):
+        params = {k: v for k, v in {**query, **bad}.items() if v is not None}
+        response = requests.get(f"{origin}/oauth/authorize", params=params, allow_redirects=False)
+        assert response.status_code in (302, 400) and "attacker" not in response.headers.get("Location", "")
+        if response.status_code == 302:
+            assert "error=" in response.headers["Location"]
+    for _ in range(4):
+        sign_in(origin, patient_app.client_id, ins, password="still not the password")
+    assert sign_in(origin, patient_app.client_id, ins).status_code == 429  # locked, even with the password
+    software = ClientRegistry(db).add_public("Suspended app", [REDIRECT], ["patient/*.rs"])
+    ClientRegistry(db).set_status(software.client_id, "suspended")
+    suspended = requests.get(f"{origin}/oauth/authorize", params={**query, "client_id": software.client_id},
+                             allow_redirects=False)
+    assert suspended.status_code in (302, 400) and "code=" not in suspended.headers.get("Location", "")
+
+
+def test_patient_apps_register_with_patient_scopes_and_safe_redirects(db):
+    registry = ClientRegistry(db)
+    with pytest.raises(InvalidRegistration, match="patient/"):
+        registry.add_public("App", [REDIRECT], ["system/*.rs"])
+    with pytest.raises(InvalidRegistration, match="https"):
+        registry.add_public("App", ["http://attacker.example/cb"], ["patient/*.rs"])
