@@ -36,6 +36,9 @@ RESOURCES: dict[str, ResourceKind] = {kind.name: kind for kind in (
     ResourceKind("Consent", documentation="The patient's access rules."),
     ResourceKind("Practitioner", documentation="Authors of documents, as MHD Bundles send them (RPPS identifiers)."),
     ResourceKind("Organization", documentation="Custodians and authors' organisations (FINESS, SIRET identifiers)."),
+    ResourceKind("RelatedPerson", documentation=(
+        "A patient's legal representative (relationship parent or guardian, identified by their own INS): "
+        "they act for the patient while the patient is a minor.")),
     ResourceKind("AuditEvent", interactions=APPEND_ONLY,
                  documentation="Append-only: update, patch and delete answer 405."),
 )}

@@ -16,7 +16,8 @@ sys.path.insert(0, str(ROOT))
 
 from validation.definitions import packages_dir  # noqa: E402
 
-TYPES = {"Patient", "DocumentReference", "List", "Consent", "AuditEvent", "Practitioner", "Organization"}
+TYPES = {"Patient", "DocumentReference", "List", "Consent", "AuditEvent", "Practitioner", "Organization",
+         "RelatedPerson"}
 RESOURCE_LEVEL = {"_id", "_lastUpdated", "_tag", "_profile", "_security", "_source"}
 OUTPUT = ROOT / "profiles" / "search-parameters.json"
 

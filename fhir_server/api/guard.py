@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from flask import current_app, g, request
 
+from ..auth.representatives import still_represents
 from ..auth.scopes import Grants
 from ..errors import Forbidden, Unauthorized
 from ..registry import RESOURCES
@@ -45,6 +46,11 @@ def authorize() -> None:
     patient = claims.get("patient")
     g.grants = Grants(str(claims.get("scope", "")).split(), patient_context=bool(patient))
     if patient:
+        representative = claims.get("representative")
+        if representative and not still_represents(current_app.extensions["fhir"].store, str(representative),
+                                                   str(patient)):
+            raise Forbidden("The right to act for this record has ended (the patient is of age, or the "
+                            "representation was withdrawn)")
         return _patient_request(str(patient))
     if request.endpoint not in NEEDS:
         raise Forbidden(f"No access rule covers {request.method} {request.path}")

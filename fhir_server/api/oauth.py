@@ -1,5 +1,8 @@
-"""OAuth 2 routes: the token, introspection and revocation endpoints, the server's keys, SMART discovery."""
+"""OAuth 2 routes: authorization (patients' sign-in), token, introspection and revocation endpoints, the
+server's keys, SMART discovery."""
 from __future__ import annotations
+
+import secrets
 
 from authlib.oauth2 import OAuth2Error
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -7,7 +10,9 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from ..auth.keys import public_jwks, signing_keys
 from ..auth.scopes import PERMISSIONS
 from ..auth.patients import ActivationRefused, Locked, sign_in
+from ..auth.representatives import minors_represented
 from ..auth.server import ASSERTION_ALGORITHMS, PatientUser, origin
+from ..storage.auth import PendingSignIns
 from . import patient_pages
 
 bp = Blueprint("oauth", __name__)
@@ -34,19 +39,50 @@ def authorization_page() -> Response:
 
 @bp.post("/oauth/authorize")
 def authorization() -> Response:
-    """The sign-in form: on success, back to the app with a code (auth/server.py, PatientSignIn)."""
+    """The sign-in form, then (for a legal representative) the choice of record: on success, back to the app
+    with a code (auth/server.py, PatientSignIn)."""
     store = current_app.extensions["fhir"].store
     try:
         grant = _server().get_consent_grant(end_user=None)
     except OAuth2Error as error:
         return patient_pages.error_page(error.description or error.error)
+    if "pending" in request.form:
+        return _chosen(store, grant)
+    ins = request.form.get("ins", "").strip()
     try:
-        patient_id = sign_in(store, request.form.get("ins", ""), request.form.get("password", ""))
+        patient_id = sign_in(store, ins, request.form.get("password", ""))
     except Locked as locked:
         return patient_pages.sign_in_page(request.full_path, str(locked), 429, patient_pages.retry_after(locked.until))
     except ActivationRefused as refused:
         return patient_pages.sign_in_page(request.full_path, str(refused), 400)
-    return _server().create_authorization_response(grant_user=PatientUser(patient_id), grant=grant)
+    minors = minors_represented(store, ins)
+    if not minors:
+        return _server().create_authorization_response(grant_user=PatientUser(patient_id), grant=grant)
+    pending = secrets.token_urlsafe(24)
+    PendingSignIns(store.db).save(pending, {"patient": patient_id, "ins": ins})
+    choices = [(patient_id, "My own record")] + [(m.id, f"The record of {_name(m.resource or {})}") for m in minors]
+    return patient_pages.choice_page(request.full_path, pending, choices)
+
+
+def _chosen(store, grant) -> Response:
+    """The record a signed-in representative chose: their own, or a minor's they still represent."""
+    pending = PendingSignIns(store.db).take(request.form["pending"])
+    if pending is None:
+        return patient_pages.sign_in_page(request.full_path, "Please sign in again", 400)
+    act_for = request.form.get("act_for", "")
+    if act_for == pending["patient"]:
+        user = PatientUser(act_for)
+    elif any(m.id == act_for for m in minors_represented(store, pending["ins"])):
+        user = PatientUser(act_for, pending["ins"])
+    else:
+        return patient_pages.sign_in_page(request.full_path, "Please sign in again", 400)
+    return _server().create_authorization_response(grant_user=user, grant=grant)
+
+
+def _name(patient: dict) -> str:
+    names = patient.get("name") or [{}]
+    text = names[0].get("text") or " ".join([*names[0].get("given", []), names[0].get("family", "")]).strip()
+    return text or "a minor you represent"
 
 
 @bp.post("/oauth/introspect")

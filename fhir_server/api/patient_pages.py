@@ -81,3 +81,18 @@ def error_page(message: str) -> Response:
 
 def retry_after(until) -> dict:
     return {"Retry-After": str(max(1, int((until - until.now(until.tzinfo)).total_seconds())))}
+
+
+def choice_page(action: str, pending: str, choices: list[tuple[str, str]]) -> Response:
+    """A legal representative chooses whose record the app may open."""
+    options = "\n".join(
+        f'<p><input type="radio" id="act_for_{n}" name="act_for" value="{escape(value)}"{" checked" if n == 0 else ""}>'
+        f' <label for="act_for_{n}">{escape(label)}</label></p>' for n, (value, label) in enumerate(choices))
+    body = f"""<form method="post" action="{escape(action)}">
+<input type="hidden" name="pending" value="{escape(pending)}">
+<fieldset><legend>Which record should the application open?</legend>
+{options}
+</fieldset>
+<p><button type="submit">Continue</button></p>
+</form>"""
+    return _page("Choose a record", body)

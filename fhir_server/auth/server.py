@@ -40,6 +40,7 @@ from .keys import ALGORITHM, signing_keys
 TOKEN_LIFETIME = 300
 MAX_ASSERTION_LIFETIME = timedelta(minutes=5)
 RPPS = "urn:oid:1.2.250.1.71.4.2.1"
+INS = "urn:oid:1.2.250.1.213.1.4.8"
 PURPOSES = ("TREAT", "ETREAT")
 ASSERTION_ALGORITHMS = ["RS384", "ES384", "RS256", "ES256", "PS384"]
 
@@ -65,14 +66,20 @@ class Professional:
 
 @dataclass(frozen=True)
 class PatientUser:
-    """A patient signed in (auth/patients.py); their token is about their own record."""
+    """A patient signed in (auth/patients.py), their token about their own record; or their legal
+    representative (`representative`: the representative's INS) acting for a minor's record
+    (auth/representatives.py)."""
     patient_id: str
+    representative: str | None = None
 
     def get_user_id(self) -> str:
-        return f"Patient/{self.patient_id}"
+        return f"{INS}|{self.representative}" if self.representative else f"Patient/{self.patient_id}"
 
     def claims(self) -> dict:
-        return {"patient": self.patient_id}
+        claims = {"patient": self.patient_id}
+        if self.representative:
+            claims["representative"] = self.representative
+        return claims
 
 
 def origin() -> str:
@@ -185,6 +192,7 @@ class PatientSignIn(AuthorizationCodeGrant):
         AuthorizationCodes(self.server.db).save(code, {
             "client_id": request.client.get_client_id(), "redirect_uri": request.payload.redirect_uri,
             "scope": request.client.get_allowed_scope(request.payload.scope), "patient": request.user.patient_id,
+            "representative": request.user.representative,
             "code_challenge": request.payload.data.get("code_challenge"),
             "code_challenge_method": request.payload.data.get("code_challenge_method"),
             "expires": datetime.now(timezone.utc) + self.CODE_LIFETIME})
@@ -201,7 +209,7 @@ class PatientSignIn(AuthorizationCodeGrant):
         pass  # used up when queried (AuthorizationCodes.use)
 
     def authenticate_user(self, authorization_code: IssuedCode) -> PatientUser:
-        return PatientUser(authorization_code.doc["patient"])
+        return PatientUser(authorization_code.doc["patient"], authorization_code.doc.get("representative"))
 
     def create_token_response(self):
         status, token, headers = super().create_token_response()

@@ -10,5 +10,6 @@ INDEXES: dict[str, list[list[tuple[str, int]]]] = {
     "Consent": [[("r:patient", 1)]],
     "Practitioner": [[("t:identifier", 1)]],
     "Organization": [[("t:identifier", 1)]],
+    "RelatedPerson": [[("t:identifier", 1)], [("r:patient", 1)]],
     "AuditEvent": [[("r:patient", 1), ("dl:date", -1)], [("r:agent", 1)]],
 }

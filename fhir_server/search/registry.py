@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-SEARCHABLE_TYPES = ("Patient", "DocumentReference", "List", "Consent", "AuditEvent", "Practitioner", "Organization")
+SEARCHABLE_TYPES = ("Patient", "DocumentReference", "List", "Consent", "AuditEvent", "Practitioner", "Organization",
+                    "RelatedPerson")
 PROFILES = Path(__file__).resolve().parents[2] / "profiles"
 DEFINITIONS = (PROFILES / "search-parameters.json", PROFILES / "mhd-search-parameters.json")
 

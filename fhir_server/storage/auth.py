@@ -8,7 +8,8 @@ from datetime import datetime, timedelta, timezone
 import pymongo
 from pymongo.database import Database
 
-from .mongo import OAUTH_ASSERTIONS, OAUTH_CLIENTS, OAUTH_CODES, OAUTH_KEYS, OAUTH_REVOKED, PATIENT_ACCOUNTS
+from .mongo import (OAUTH_ASSERTIONS, OAUTH_CLIENTS, OAUTH_CODES, OAUTH_KEYS, OAUTH_PENDING, OAUTH_REVOKED,
+                    PATIENT_ACCOUNTS)
 
 
 class ClientStore:
@@ -123,3 +124,25 @@ class AuthorizationCodes:
         except pymongo.errors.DuplicateKeyError:
             return False
         return True
+
+
+class PendingSignIns:
+    """A signed-in person choosing whose record to open (their own, or a minor's they represent): who signed
+    in, kept two minutes under a random `_id` and taken once, so that the password is not sent again."""
+
+    def __init__(self, db: Database) -> None:
+        self.collection = db[OAUTH_PENDING]
+
+    def save(self, pending_id: str, fields: dict) -> None:
+        self.collection.insert_one({"_id": pending_id, **fields,
+                                    "expires": datetime.now(timezone.utc) + timedelta(minutes=2)})
+
+    def take(self, pending_id: str) -> dict | None:
+        doc = self.collection.find_one({"_id": pending_id})
+        if doc is None or doc["expires"] < datetime.now(timezone.utc):
+            return None
+        try:
+            self.collection.insert_one({"_id": f"taken:{pending_id}", "expires": doc["expires"]})
+        except pymongo.errors.DuplicateKeyError:
+            return None
+        return doc
