@@ -7,8 +7,8 @@ update and patch `u`, delete `d`, search `s`; conditional interactions also need
 instance history and `$everything` read (`r`), type history searches (`s`). Each entry of a Bundle is
 checked the same way (service/bundles.py), chained and `_has` criteria need `s` on the types they search,
 and resources of types the token cannot read are left out of `_include`, `_revinclude` and `$everything`. Routes not listed here are refused: a new route must say
-what it needs. A patient's token (`patient` claim, `patient/` scopes) reaches only their own Patient
-resource and `Patient/[id]/$everything` for now. The caller (client, professional, profession, purpose of
+what it needs. A patient's token (`patient` claim, `patient/` scopes) reaches their own record only: see
+`_patient_request`. The caller (client, professional, profession, purpose of
 use, or patient) is `g.caller`.
 """
 from __future__ import annotations
@@ -17,11 +17,13 @@ from flask import current_app, g, request
 
 from ..auth.representatives import still_represents
 from ..auth.scopes import Grants
-from ..errors import Forbidden, Unauthorized
+from ..errors import Forbidden, NotFound, Unauthorized
 from ..registry import RESOURCES
+from ..service.compartment import in_compartment
 
 PUBLIC = {"fhir.metadata", "oauth.smart_configuration"}
-PATIENT_ENDPOINTS = {"fhir.read", "fhir.vread", "fhir.instance_history", "fhir.everything"}
+# Types a patient may search, each restricted to their record by its `patient` parameter (`_id` for Patient).
+PATIENT_SEARCHES = ("Patient", "DocumentReference", "List", "Consent", "AuditEvent", "RelatedPerson")
 NEEDS = {
     "fhir.create": "c", "fhir.search": "s", "fhir.search_by_post": "s", "fhir.conditional_update": "us",
     "fhir.conditional_delete": "ds", "fhir.read": "r", "fhir.vread": "r", "fhir.update": "u", "fhir.patch": "u",
@@ -64,14 +66,42 @@ def authorize() -> None:
 
 
 def _patient_request(patient_id: str) -> None:
-    """A patient's own token reaches their Patient resource (read, vread, history) and `$everything`, with
-    `patient/` scopes allowing it; nothing else yet."""
+    """A patient's own token (with `patient/` scopes allowing it) reaches their record only: their Patient,
+    the resources of their compartment by id (others answer 404: their existence is not revealed), searches
+    restricted to their record (rest.py adds the criterion; `_include`/`_revinclude` refused), and
+    `$everything` of their record."""
     args = request.view_args or {}
-    own = args.get("patient_id") == patient_id or (
-        args.get("resource_type") == "Patient" and args.get("resource_id") == patient_id)
-    if request.endpoint not in PATIENT_ENDPOINTS or not own:
-        raise Forbidden("A patient's token reaches their own Patient resource and Patient/[id]/$everything")
-    require("Patient", "r")
+    endpoint = request.endpoint
+    if endpoint == "fhir.everything":
+        if args.get("patient_id") != patient_id:
+            raise Forbidden("A patient's token reaches their own record only")
+        return require("Patient", "r")
+    resource_type = args.get("resource_type")
+    if endpoint in ("fhir.read", "fhir.vread", "fhir.instance_history") and resource_type in RESOURCES:
+        require(resource_type, "r")
+        if resource_type == "Patient":
+            if args.get("resource_id") != patient_id:
+                raise Forbidden("A patient's token reaches their own record only")
+            return None
+        current = current_app.extensions["fhir"].store.current(resource_type, args.get("resource_id", ""))
+        if current is not None and not current.deleted and not in_compartment(
+                current_app.extensions["fhir"].store, current, patient_id):
+            raise NotFound(f"{resource_type}/{args.get('resource_id')} is not known")
+        return None
+    if endpoint in ("fhir.search", "fhir.search_by_post") and resource_type in PATIENT_SEARCHES:
+        require(resource_type, "s")
+        if any(name.partition(":")[0] in ("_include", "_revinclude") for name in request.values):
+            raise Forbidden("_include and _revinclude are not available to a patient's token")
+        return None
+    raise Forbidden("A patient's token reads their own record: this interaction is not available to it")
+
+
+def patient_criterion(resource_type: str) -> list[tuple[str, str]]:
+    """The criterion a patient's search is restricted by (ANDed with theirs), none for other callers."""
+    patient = (g.get("caller") or {}).get("patient")
+    if not patient:
+        return []
+    return [("_id", str(patient))] if resource_type == "Patient" else [("patient", f"Patient/{patient}")]
 
 
 def require(resource_type: str, permissions: str) -> None:

@@ -8,32 +8,19 @@ sizes the pages; the matches are kept for paging as a search's are (storage/sear
 """
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime
-from functools import lru_cache
 from urllib.parse import urlencode
 
-from validation.definitions import packages_dir
-
 from ..errors import BadRequest, Gone
-from ..registry import RESOURCES
 from ..storage.resources import StoredVersion
+from .compartment import patient_compartment
 from .resources import ResourceService
 from .search import PAGES, PAGES_OFFSET, SearchContext, page_links
 
 OPERATION = "$everything"
 _BINARY = re.compile(r"Binary/([A-Za-z0-9\-.]{1,64})")
 _INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})")
-
-
-@lru_cache(maxsize=1)
-def patient_compartment() -> dict[str, tuple[str, ...]]:
-    """Stored type -> the parameters that put a resource of it in a patient's compartment."""
-    path = packages_dir() / "hl7.fhir.r4.examples" / "CompartmentDefinition-patient.json"
-    definition = json.loads(path.read_text(encoding="utf-8"))
-    return {r["code"]: tuple(r.get("param", ())) for r in definition["resource"]
-            if r["code"] in RESOURCES and r["code"] != "Patient" and r.get("param")}
 
 
 def everything_bundle(service: ResourceService, context: SearchContext, patient_id: str,

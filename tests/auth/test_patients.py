@@ -139,10 +139,49 @@ def test_a_patient_signs_in_and_reads_their_own_record_only(http, base, database
     mine = {"Authorization": f"Bearer {token['access_token']}", "Accept": JSON}
     assert requests.get(f"{base}/Patient/{patient_id}", headers=mine).json()["id"] == patient_id
     assert requests.get(f"{base}/Patient/{patient_id}/$everything", headers=mine).json()["total"] >= 1
-    for refused in (f"{base}/Patient/{other_id}", f"{base}/Patient/{other_id}/$everything", f"{base}/Patient",
-                    f"{base}/DocumentReference"):
+    for refused in (f"{base}/Patient/{other_id}", f"{base}/Patient/{other_id}/$everything"):
         assert requests.get(refused, headers=mine).status_code == 403, refused
     assert requests.post(f"{base}/Patient", json={"resourceType": "Patient"},
+                         headers={**mine, "Content-Type": JSON}).status_code == 403
+
+
+def _document(http, base, patient_id: str, content: bytes) -> tuple[str, str]:
+    """(DocumentReference id, Binary id) of a document about the patient."""
+    binary = http.post(f"{base}/Binary", headers=HEADERS, json={
+        "resourceType": "Binary", "contentType": "text/plain", "data": base64.b64encode(content).decode()}).json()
+    document = http.post(f"{base}/DocumentReference", headers=HEADERS, json={
+        "resourceType": "DocumentReference", "status": "current", "subject": {"reference": f"Patient/{patient_id}"},
+        "content": [{"attachment": {"contentType": "text/plain", "url": f"Binary/{binary['id']}"}}]}).json()
+    return document["id"], binary["id"]
+
+
+def test_a_patients_token_reads_and_searches_their_record_and_nothing_else(http, base, database, patient_app):
+    origin = base.removesuffix("/fhir")
+    patient_id, ins = activated(http, base, database)
+    other_id, _ = new_patient(http, base)
+    own_document, own_binary = _document(http, base, patient_id, b"mine")
+    other_document, other_binary = _document(http, base, other_id, b"theirs")
+    verifier, challenge = pkce()
+    token = exchange(origin, patient_app.client_id,
+                     code_from(sign_in(origin, patient_app.client_id, ins, challenge=challenge)), verifier).json()
+    mine = {"Authorization": f"Bearer {token['access_token']}", "Accept": JSON}
+
+    def ids(resource_type: str, **params) -> list[str]:
+        bundle = requests.get(f"{base}/{resource_type}", params=params, headers=mine)
+        assert bundle.status_code == 200, bundle.text
+        return [e["resource"]["id"] for e in bundle.json().get("entry", [])]
+    assert ids("Patient") == [patient_id]
+    assert ids("Patient", _id=other_id) == []
+    assert ids("DocumentReference") == [own_document]
+    assert ids("DocumentReference", patient=f"Patient/{other_id}") == []  # ANDed with their own record
+    assert requests.get(f"{base}/DocumentReference/{own_document}", headers=mine).status_code == 200
+    assert requests.get(f"{base}/DocumentReference/{other_document}", headers=mine).status_code == 404
+    assert requests.get(f"{base}/Binary/{own_binary}", headers={**mine, "Accept": "*/*"}).content == b"mine"
+    assert requests.get(f"{base}/Binary/{other_binary}", headers=mine).status_code == 404
+    assert requests.get(f"{base}/DocumentReference", params={"_include": "DocumentReference:subject"},
+                        headers=mine).status_code == 403
+    assert requests.get(f"{base}/Practitioner", headers=mine).status_code == 403
+    assert requests.post(base, json={"resourceType": "Bundle", "type": "batch"},
                          headers={**mine, "Content-Type": JSON}).status_code == 403
 
 
