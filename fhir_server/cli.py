@@ -86,11 +86,17 @@ def _database(data: Path):
 
 
 def cmd_patients(args: argparse.Namespace) -> int:
-    """`patients activation-code ID`: a new provisional code for the record, printed (stands in for the letter)."""
+    """`patients letters`: takes the letters to send (one JSON line each: patient, code) out of the outbox;
+    `patients activation-code ID`: a new provisional code for a record (a lost letter), printed."""
     from .auth.patients import ActivationRefused, issue_activation_code
+    from .storage.auth import Letters
     from .storage.resources import ResourceStore
 
     with _database(args.data) as db:
+        if args.action == "letters":
+            for letter in Letters(db).take_all():
+                print(json.dumps({"patient": letter["patient"], "code": letter["code"]}))
+            return 0
         try:
             print(issue_activation_code(ResourceStore(db), args.patient_id))
         except ActivationRefused as refused:
@@ -167,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
 
     patients = commands.add_parser("patients", parents=[data_option], help="patients' access to their record")
     patient_actions = patients.add_subparsers(dest="action", required=True)
-    code = patient_actions.add_parser("activation-code", help="issue and print a provisional activation code")
+    patient_actions.add_parser("letters", help="take the activation letters to send out of the outbox (JSON lines)")
+    code = patient_actions.add_parser("activation-code", help="issue and print a new provisional activation code")
     code.add_argument("patient_id")
     patients.set_defaults(run=cmd_patients)
 

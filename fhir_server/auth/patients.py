@@ -1,8 +1,9 @@
 """Patients' own access, first step: a provisional activation code, then a password of their choosing.
 
 Every insured person's record is created for them; they are sent a one-time provisional code, valid six
-weeks (DOMAIN.md). Until notifications exist, `fhir-server patients activation-code PATIENT_ID` issues one
-and prints it, standing in for the letter. The patient activates at `/patient/activate` with their INS, the
+weeks (DOMAIN.md): creating a Patient puts a letter with its code in the outbox (`welcome`), which the postal
+or e-mail service empties with `fhir-server patients letters`; `fhir-server patients activation-code
+PATIENT_ID` issues a new one (a lost letter). The patient activates at `/patient/activate` with their INS, the
 code and their birth date, and chooses a password (12 characters at least). Codes and passwords are kept as
 argon2 hashes only (argon2-cffi, storage/auth.py). Then they sign in with their INS and password
 (`sign_in`, from the authorization page of auth/server.py). Five wrong attempts (activation or sign-in)
@@ -17,7 +18,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import Argon2Error
 
 from ..service.search import matching
-from ..storage.auth import PatientAccounts
+from ..storage.auth import Letters, PatientAccounts
 from ..storage.resources import ResourceStore
 
 INS = "urn:oid:1.2.250.1.213.1.4.8"
@@ -26,7 +27,10 @@ LOCK_AFTER = 5
 LOCK_FOR = timedelta(minutes=15)
 MIN_PASSWORD = 12
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read from a letter
-_hasher = PasswordHasher()
+_hasher = PasswordHasher()  # passwords: argon2id with its default (slow) cost
+# Codes are random (12 symbols of 32: 60 bits), so guessing them is hopeless even with a cheap hash; a light
+# argon2 keeps creating records fast (a 1,000-patient transaction would otherwise spend 2 minutes hashing).
+_code_hasher = PasswordHasher(time_cost=1, memory_cost=4096, parallelism=1)
 
 
 class ActivationRefused(Exception):
@@ -45,9 +49,14 @@ def issue_activation_code(store: ResourceStore, patient_id: str) -> str:
     if current is None or current.deleted:
         raise ActivationRefused(f"No record Patient/{patient_id}")
     code = "-".join("".join(secrets.choice(_ALPHABET) for _ in range(4)) for _ in range(3))
-    PatientAccounts(store.db).set_activation(patient_id, _hasher.hash(code),
+    PatientAccounts(store.db).set_activation(patient_id, _code_hasher.hash(code),
                                              datetime.now(timezone.utc) + CODE_VALIDITY)
     return code
+
+
+def welcome(store: ResourceStore, patient_id: str) -> None:
+    """A record was just created: its provisional code goes out in a letter (storage/auth.py Letters)."""
+    Letters(store.db).post(secrets.token_urlsafe(12), patient_id, issue_activation_code(store, patient_id))
 
 
 def activate(store: ResourceStore, ins: str, code: str, birth_date: str, password: str) -> str:

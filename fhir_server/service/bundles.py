@@ -129,6 +129,7 @@ def _transaction(service: ResourceService, transactions: Transactions, bundle: d
         raise (PreconditionFailed if precondition else Conflict)(f"The transaction was not applied: {error}")
     except TransactionAborted as error:
         raise Conflict(f"The transaction was not applied: {error}; send it again")
+    service.created(versions)
     written = dict(zip((e.index for e in planned), versions))
     for entry in writes:
         version = written.get(entry.index, entry.planned.existing)

@@ -21,6 +21,7 @@ from ..errors import (BadRequest, Conflict, Gone, NotFound, PayloadTooLarge,
 from ..registry import RESOURCES
 from ..search.values import index_fields
 from ..storage.resources import ResourceStore, ResourceTooLarge, StoredVersion, VersionConflict
+from ..auth.patients import welcome
 from ..storage.transactions import Write
 from .checks import check_id, check_type
 from .ids import new_id
@@ -136,7 +137,14 @@ class ResourceService:
             raise (PreconditionFailed if planned.if_match else Conflict)(str(e))
         except ResourceTooLarge as e:
             raise PayloadTooLarge(str(e))
+        self.created([version])
         return WriteResult(version, created=planned.created)
+
+    def created(self, versions: list[StoredVersion]) -> None:
+        """After writes: each new patient record (a Patient's first version) sends its activation letter."""
+        for version in versions:
+            if version.type == "Patient" and version.version == 1 and not version.deleted:
+                welcome(self.store, version.id)
 
     def plan_create(self, resource_type: str, resource: object, if_none_exist: str | None = None,
                     content: bytes | None = None, resource_id: str | None = None) -> "Planned":

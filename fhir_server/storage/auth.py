@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 import pymongo
 from pymongo.database import Database
 
-from .mongo import (OAUTH_ASSERTIONS, OAUTH_CLIENTS, OAUTH_CODES, OAUTH_KEYS, OAUTH_PENDING, OAUTH_REVOKED,
-                    PATIENT_ACCOUNTS)
+from .mongo import (LETTERS, OAUTH_ASSERTIONS, OAUTH_CLIENTS, OAUTH_CODES, OAUTH_KEYS, OAUTH_PENDING,
+                    OAUTH_REVOKED, PATIENT_ACCOUNTS)
 
 
 class ClientStore:
@@ -146,3 +146,21 @@ class PendingSignIns:
         except pymongo.errors.DuplicateKeyError:
             return None
         return doc
+
+
+class Letters:
+    """The outbox of letters to patients (their provisional activation code): the one place a code exists in
+    clear, until the postal or e-mail service takes the letter (`take_all`), which deletes it."""
+
+    def __init__(self, db: Database) -> None:
+        self.collection = db[LETTERS]
+
+    def post(self, letter_id: str, patient_id: str, code: str) -> None:
+        self.collection.insert_one({"_id": letter_id, "patient": patient_id, "code": code,
+                                    "created": datetime.now(timezone.utc)})
+
+    def take_all(self) -> list[dict]:
+        letters = list(self.collection.find({}))
+        for letter in letters:
+            self.collection.delete_one({"_id": letter["_id"]})
+        return letters

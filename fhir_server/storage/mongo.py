@@ -18,6 +18,7 @@ OAUTH_REVOKED = "oauth_revoked"
 PATIENT_ACCOUNTS = "patient_accounts"
 OAUTH_CODES = "oauth_codes"
 OAUTH_PENDING = "oauth_pending"
+LETTERS = "letters"
 
 
 def connect(uri: str, database_name: str) -> Database:
@@ -42,6 +43,7 @@ def ensure_indexes(db: Database, resource_types: list[str],
     db[OAUTH_REVOKED].create_index([("expires", 1)], name="oauth_revoked_expires")
     db[OAUTH_KEYS].create_index([("jwk.kid", 1)], name="auth_keys_kid")
     db[OAUTH_CODES].create_index([("expires", 1)], name="oauth_codes_expires")
+    db[LETTERS].create_index([("created", 1)], name="letters_created")
     db[OAUTH_PENDING].create_index([("expires", 1)], name="oauth_pending_expires")
     db[PATIENT_ACCOUNTS].create_index([("locked_until", 1)], name="patient_accounts_locked")
     db[TRANSACTIONS].create_index([("expires", 1)], name="transactions_expires")

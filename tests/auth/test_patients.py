@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import hashlib
 import os
 import subprocess
@@ -215,3 +216,30 @@ def test_patient_apps_register_with_patient_scopes_and_safe_redirects(db):
         registry.add_public("App", [REDIRECT], ["system/*.rs"])
     with pytest.raises(InvalidRegistration, match="https"):
         registry.add_public("App", ["http://attacker.example/cb"], ["patient/*.rs"])
+
+
+def letters(database) -> list[dict]:
+    uri, name = database
+    taken = subprocess.run([sys.executable, "-m", "fhir_server.cli", "patients", "letters"],
+                           env={**os.environ, "MONGODB_URI": uri, "FHIR_DATABASE": name}, cwd=REPO_ROOT,
+                           capture_output=True, text=True, timeout=60)
+    assert taken.returncode == 0, taken.stderr
+    return [json.loads(line) for line in taken.stdout.splitlines()]
+
+
+def test_a_new_record_sends_its_activation_letter(http, base, database, db):
+    origin = base.removesuffix("/fhir")
+    patient_id, ins = new_patient(http, base)
+    nir = str(uuid.uuid4().int % 10**13)
+    answer = http.post(base, headers=HEADERS, json={"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"request": {"method": "POST", "url": "Patient"}, "resource": {
+            "resourceType": "Patient", "identifier": [{"system": INS, "value": nir}], "birthDate": "2001-01-01"}}]})
+    from_transaction = answer.json()["entry"][0]["response"]["location"].split("/")[1]
+    sent = {letter["patient"]: letter["code"] for letter in letters(database)}
+    assert {patient_id, from_transaction} <= set(sent)
+    assert letters(database) == [] and db["letters"].count_documents({}) == 0  # taken out of the outbox
+    assert activate(origin, ins, sent[patient_id]).status_code == 200
+    assert activate(origin, nir, sent[from_transaction], birth_date="2001-01-01").status_code == 200
+    updated = http.put(f"{base}/Patient/{patient_id}", headers=HEADERS,
+                       json={"resourceType": "Patient", "id": patient_id, "birthDate": "1980-04-12"})
+    assert updated.status_code == 200 and patient_id not in {letter["patient"] for letter in letters(database)}
