@@ -91,3 +91,18 @@ def test_majority():
     assert is_minor("2010-06-15", date(2028, 6, 14)) and not is_minor("2010-06-15", date(2028, 6, 15))
     assert is_minor("2008-02-29", date(2026, 2, 28)) and not is_minor("2008-02-29", date(2026, 3, 1))
     assert not is_minor(None) and not is_minor("not a date")
+
+
+def test_the_right_ends_when_the_minor_comes_of_age(http, base, database, patient_app):
+    """The token was given while the child was a minor; once the record says they are 18, it stops."""
+    origin = base.removesuffix("/fhir")
+    _, parent_ins = activated(http, base, database)
+    child = record(http, base, born(17), "Bientotmajeur")
+    link(http, base, child, parent_ins, "PRN")
+    answer = choose(origin, patient_app.client_id, parent_ins, lambda values: child)
+    token = exchange(origin, patient_app.client_id, code_from(answer), answer.verifier).json()["access_token"]
+    acting = {"Authorization": f"Bearer {token}", "Accept": JSON}
+    assert requests.get(f"{base}/Patient/{child}", headers=acting).status_code == 200
+    current = http.get(f"{base}/Patient/{child}", headers=HEADERS).json()
+    assert http.put(f"{base}/Patient/{child}", headers=HEADERS, json={**current, "birthDate": born(18)}).status_code == 200
+    assert requests.get(f"{base}/Patient/{child}", headers=acting).status_code == 403
