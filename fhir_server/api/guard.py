@@ -19,9 +19,12 @@ from ..auth.representatives import still_represents
 from ..auth.scopes import Grants
 from ..errors import Forbidden, NotFound, Unauthorized
 from ..registry import RESOURCES
-from ..service.compartment import in_compartment
+from ..service.compartment import in_compartment, refers_to_patient
 
 PUBLIC = {"fhir.metadata", "oauth.smart_configuration"}
+# What a patient may write in their own record (adding documents, as France's record lets them).
+PATIENT_WRITES = {"fhir.create": "c", "fhir.update": "u", "fhir.delete": "d"}
+PATIENT_WRITABLE = ("DocumentReference", "List", "Binary")
 # Types a patient may search, each restricted to their record by its `patient` parameter (`_id` for Patient).
 PATIENT_SEARCHES = ("Patient", "DocumentReference", "List", "Consent", "AuditEvent", "RelatedPerson")
 NEEDS = {
@@ -68,8 +71,8 @@ def authorize() -> None:
 def _patient_request(patient_id: str) -> None:
     """A patient's own token (with `patient/` scopes allowing it) reaches their record only: their Patient,
     the resources of their compartment by id (others answer 404: their existence is not revealed), searches
-    restricted to their record (rest.py adds the criterion; `_include`/`_revinclude` refused), and
-    `$everything` of their record."""
+    restricted to their record (rest.py adds the criterion; `_include`/`_revinclude` refused), `$everything`
+    of their record, and creating, updating or deleting DocumentReference, List and Binary in it."""
     args = request.view_args or {}
     endpoint = request.endpoint
     if endpoint == "fhir.everything":
@@ -83,17 +86,38 @@ def _patient_request(patient_id: str) -> None:
             if args.get("resource_id") != patient_id:
                 raise Forbidden("A patient's token reaches their own record only")
             return None
-        current = current_app.extensions["fhir"].store.current(resource_type, args.get("resource_id", ""))
-        if current is not None and not current.deleted and not in_compartment(
-                current_app.extensions["fhir"].store, current, patient_id):
-            raise NotFound(f"{resource_type}/{args.get('resource_id')} is not known")
-        return None
+        return _in_record_or_unknown(resource_type, args.get("resource_id", ""), patient_id)
+    if endpoint in PATIENT_WRITES and resource_type in PATIENT_WRITABLE:
+        require(resource_type, PATIENT_WRITES[endpoint])
+        if "If-None-Exist" in request.headers:  # its search would reach other records
+            raise Forbidden("A patient's token cannot make conditional creates")
+        if endpoint != "fhir.create":
+            _in_record_or_unknown(resource_type, args.get("resource_id", ""), patient_id)
+        return None  # rest.py checks that what is written stays in their record (check_patient_write)
     if endpoint in ("fhir.search", "fhir.search_by_post") and resource_type in PATIENT_SEARCHES:
         require(resource_type, "s")
         if any(name.partition(":")[0] in ("_include", "_revinclude") for name in request.values):
             raise Forbidden("_include and _revinclude are not available to a patient's token")
         return None
     raise Forbidden("A patient's token reads their own record: this interaction is not available to it")
+
+
+def _in_record_or_unknown(resource_type: str, resource_id: str, patient_id: str) -> None:
+    """NotFound for a resource of another record: its existence is not revealed."""
+    store = current_app.extensions["fhir"].store
+    current = store.current(resource_type, resource_id)
+    if current is not None and not current.deleted and not in_compartment(store, current, patient_id):
+        raise NotFound(f"{resource_type}/{resource_id} is not known")
+
+
+def check_patient_write(resource_type: str, resource: object) -> None:
+    """A patient's token writes in their own record only: what they write must name them (a Binary is
+    theirs once one of their documents points at it)."""
+    patient = (g.get("caller") or {}).get("patient")
+    if not patient or resource_type == "Binary" or not isinstance(resource, dict):
+        return
+    if not refers_to_patient(resource_type, resource, str(patient)):
+        raise Forbidden(f"A patient writes in their own record only: this {resource_type} does not name them")
 
 
 def patient_criterion(resource_type: str) -> list[tuple[str, str]]:

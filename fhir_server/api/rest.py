@@ -111,6 +111,7 @@ def metadata() -> Response:
 def create(resource_type: str) -> Response:
     check_type(resource_type, "create")
     resource, content = _incoming(resource_type)
+    guard.check_patient_write(resource_type, resource)
     result = _service().create(resource_type, resource, request.headers.get("If-None-Exist"), content)
     if not result.changed:
         headers = version_headers(result.version, base_url())
@@ -212,6 +213,7 @@ def update(resource_type: str, resource_id: str) -> Response:
     resource, content = _incoming(resource_type)
     if content is not None:
         resource["id"] = resource_id
+    guard.check_patient_write(resource_type, resource)
     result = _service().update(resource_type, resource_id, resource, request.headers.get("If-Match"), content)
     return _write_reply(result, f"Updated {resource_type}/{resource_id}")
 

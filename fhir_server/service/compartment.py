@@ -29,12 +29,16 @@ def patient_compartment() -> dict[str, tuple[str, ...]]:
 
 def in_compartment(store: ResourceStore, version: StoredVersion, patient_id: str) -> bool:
     """Whether a stored resource belongs to the patient's record."""
-    reference = f"Patient/{patient_id}"
     if version.type == "Patient":
         return version.id == patient_id
     if version.type == "Binary":
-        criteria = urlencode([("patient", reference), ("location", f"Binary/{version.id}")])
+        criteria = urlencode([("patient", f"Patient/{patient_id}"), ("location", f"Binary/{version.id}")])
         return bool(matching(store, "DocumentReference", criteria, limit=1))
-    params = patient_compartment().get(version.type, ())
-    fields = index_fields(version.type, version.resource or {})
-    return any(reference in fields.get(f"r:{param}", []) for param in params)
+    return refers_to_patient(version.type, version.resource or {}, patient_id)
+
+
+def refers_to_patient(resource_type: str, resource: dict, patient_id: str) -> bool:
+    """Whether a resource's compartment parameters name the patient (what puts it in their record)."""
+    reference = f"Patient/{patient_id}"
+    fields = index_fields(resource_type, resource)
+    return any(reference in fields.get(f"r:{param}", []) for param in patient_compartment().get(resource_type, ()))

@@ -243,3 +243,44 @@ def test_a_new_record_sends_its_activation_letter(http, base, database, db):
     updated = http.put(f"{base}/Patient/{patient_id}", headers=HEADERS,
                        json={"resourceType": "Patient", "id": patient_id, "birthDate": "1980-04-12"})
     assert updated.status_code == 200 and patient_id not in {letter["patient"] for letter in letters(database)}
+
+
+def test_a_patient_adds_documents_to_their_own_record_only(http, base, database, db):
+    origin = base.removesuffix("/fhir")
+    writer = ClientRegistry(db).add_public("Patient app that writes", [REDIRECT], ["patient/*.cruds"])
+    reader = ClientRegistry(db).add_public("Patient app that reads", [REDIRECT], ["patient/*.rs"])
+    patient_id, ins = activated(http, base, database)
+    other_id, _ = new_patient(http, base)
+    other_document, _ = _document(http, base, other_id, b"theirs")
+
+    def token(app) -> dict:
+        verifier, challenge = pkce()
+        signed_in = sign_in(origin, app.client_id, ins, challenge=challenge, scope=" ".join(app.scopes))
+        answer = exchange(origin, app.client_id, code_from(signed_in), verifier).json()
+        return {"Authorization": f"Bearer {answer['access_token']}", "Content-Type": JSON, "Accept": JSON}
+    mine, read_only = token(writer), token(reader)
+    binary = requests.post(f"{base}/Binary", headers=mine, json={
+        "resourceType": "Binary", "contentType": "text/plain", "data": base64.b64encode(b"my notes").decode()})
+    assert binary.status_code == 201, binary.text
+
+    def document(subject: str) -> dict:
+        return {"resourceType": "DocumentReference", "status": "current", "subject": {"reference": subject},
+                "content": [{"attachment": {"contentType": "text/plain", "url": f"Binary/{binary.json()['id']}"}}]}
+    created = requests.post(f"{base}/DocumentReference", headers=mine, json=document(f"Patient/{patient_id}"))
+    assert created.status_code == 201, created.text
+    assert requests.post(f"{base}/DocumentReference", headers=read_only,
+                         json=document(f"Patient/{patient_id}")).status_code == 403  # no `c` in its scopes
+    assert requests.post(f"{base}/DocumentReference", headers=mine,
+                         json=document(f"Patient/{other_id}")).status_code == 403
+    assert requests.post(f"{base}/DocumentReference", headers={**mine, "If-None-Exist": "status=current"},
+                         json=document(f"Patient/{patient_id}")).status_code == 403
+    moved = {**created.json(), "subject": {"reference": f"Patient/{other_id}"}}
+    assert requests.put(f"{base}/DocumentReference/{created.json()['id']}", headers=mine, json=moved).status_code == 403
+    other = http.get(f"{base}/DocumentReference/{other_document}", headers=HEADERS).json()
+    assert requests.put(f"{base}/DocumentReference/{other_document}", headers=mine,
+                        json={**other, "status": "entered-in-error"}).status_code == 404
+    assert requests.delete(f"{base}/DocumentReference/{other_document}", headers=mine).status_code == 404
+    assert requests.get(f"{base}/Binary/{binary.json()['id']}", headers={**mine, "Accept": "*/*"}).content == b"my notes"
+    assert requests.delete(f"{base}/DocumentReference/{created.json()['id']}", headers=mine).status_code == 200
+    assert requests.post(f"{base}/Practitioner", headers=mine, json={"resourceType": "Practitioner"}).status_code == 403
+    assert http.get(f"{base}/DocumentReference/{other_document}", headers=HEADERS).json()["status"] == "current"
