@@ -113,19 +113,25 @@ def _in_record_or_unknown(resource_type: str, resource_id: str, patient_id: str)
 def check_patient_write(resource_type: str, resource: object) -> None:
     """A patient's token writes in their own record only: what they write must name them (a Binary is
     theirs once one of their documents points at it)."""
-    patient = (g.get("caller") or {}).get("patient")
+    patient = _patient()
     if not patient or resource_type == "Binary" or not isinstance(resource, dict):
         return
-    if not refers_to_patient(resource_type, resource, str(patient)):
+    if not refers_to_patient(resource_type, resource, patient):
         raise Forbidden(f"A patient writes in their own record only: this {resource_type} does not name them")
 
 
 def patient_criterion(resource_type: str) -> list[tuple[str, str]]:
     """The criterion a patient's search is restricted by (ANDed with theirs), none for other callers."""
-    patient = (g.get("caller") or {}).get("patient")
+    patient = _patient()
     if not patient:
         return []
-    return [("_id", str(patient))] if resource_type == "Patient" else [("patient", f"Patient/{patient}")]
+    return [("_id", patient)] if resource_type == "Patient" else [("patient", f"Patient/{patient}")]
+
+
+def _patient() -> str | None:
+    """The Patient id a patient's (or their representative's) token is about; None for software."""
+    patient = (g.get("caller") or {}).get("patient")
+    return str(patient) if patient else None
 
 
 def require(resource_type: str, permissions: str) -> None:

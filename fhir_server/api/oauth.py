@@ -7,7 +7,7 @@ import secrets
 from authlib.oauth2 import OAuth2Error
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from ..auth.keys import public_jwks, signing_keys
+from ..auth.keys import public_jwks
 from ..auth.scopes import PERMISSIONS
 from ..auth.patients import ActivationRefused, Locked, sign_in
 from ..auth.representatives import minors_represented
@@ -97,7 +97,7 @@ def revoke() -> Response:
 
 @bp.get("/oauth/jwks")
 def jwks() -> Response:
-    return jsonify(public_jwks(signing_keys(current_app.extensions["fhir"].store.db)))
+    return jsonify(public_jwks(current_app.extensions["fhir"].tokens.keys))
 
 
 @bp.get("/.well-known/smart-configuration")

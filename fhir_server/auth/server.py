@@ -31,6 +31,7 @@ from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
 from flask import Flask, current_app, request
 from joserfc import jwt
 from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
 from pymongo.database import Database
 
 from ..storage.auth import AssertionLog, AuthorizationCodes, Revocations
@@ -96,10 +97,9 @@ class Assertion(JWTBearerClientAssertion):
 
     CLIENT_AUTH_METHOD = AUTH_METHOD
 
-    def __init__(self, db: Database, registry: ClientRegistry) -> None:
+    def __init__(self, db: Database) -> None:
         super().__init__(validate_jti=True, leeway=30)
         self.used = AssertionLog(db)
-        self.registry = registry
 
     def __call__(self, query_client, oauth_request):
         client = super().__call__(query_client, oauth_request)
@@ -223,12 +223,12 @@ class S256Only(CodeChallenge):
 
 
 class AccessTokens(JWTBearerTokenGenerator):
-    def __init__(self, db: Database) -> None:
+    def __init__(self, keys: KeySet) -> None:
         super().__init__(issuer="", alg=ALGORITHM, expires_generator=lambda client, grant_type: TOKEN_LIFETIME)
-        self.db = db
+        self.keys = keys
 
-    def get_jwks(self):
-        return signing_keys(self.db)
+    def get_jwks(self) -> KeySet:
+        return self.keys
 
     def get_audiences(self, client, user, scope) -> str:
         return f"{origin()}/fhir"
@@ -244,15 +244,15 @@ class AccessTokens(JWTBearerTokenGenerator):
 class TokenChecks:
     """What introspection and the resource server check of a token beyond its signature."""
 
-    def __init__(self, db: Database, registry: ClientRegistry) -> None:
-        self.db, self.registry = db, registry
+    def __init__(self, db: Database, registry: ClientRegistry, keys: KeySet) -> None:
+        self.registry, self.keys = registry, keys
         self.revocations = Revocations(db)
 
     def claims(self, token: str) -> dict | None:
         """The claims of an active access token, else None (bad signature, expired, revoked, client no longer
         referenced)."""
         try:
-            decoded = jwt.decode(token, signing_keys(self.db), algorithms=[ALGORITHM])
+            decoded = jwt.decode(token, self.keys, algorithms=[ALGORITHM])
             jwt.JWTClaimsRegistry(exp={"essential": True}, jti={"essential": True},
                                   iss={"essential": True, "value": origin()}).validate(decoded.claims)
         except (JoseError, ValueError, TypeError):
@@ -316,12 +316,12 @@ def authorization_server(app: Flask, db: Database) -> tuple[AuthorizationServer,
     registry = ClientRegistry(db)
     server = AuthorizationServer(app, query_client=registry.get, save_token=lambda token, oauth_request: None)
     server.db = db
-    server.register_client_auth_method(AUTH_METHOD, Assertion(db, registry))
+    server.register_client_auth_method(AUTH_METHOD, Assertion(db))
     server.register_grant(BackendServices)
     server.register_grant(PatientSignIn, [S256Only(required=True)])
-    server.register_token_generator("default", AccessTokens(db))
-    checks = TokenChecks(db, registry)
+    keys = signing_keys(db)  # read once: the key never changes once the first worker has stored it
+    server.register_token_generator("default", AccessTokens(keys))
+    checks = TokenChecks(db, registry, keys)
     server.register_endpoint(Introspection(checks))
     server.register_endpoint(Revocation(checks))
-    signing_keys(db)  # created at start-up rather than on a first request
     return server, checks

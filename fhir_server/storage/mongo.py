@@ -21,6 +21,15 @@ OAUTH_PENDING = "oauth_pending"
 LETTERS = "letters"
 
 
+# (collection, field): the support collections of the transactions, search pages, posting lists and the
+# authorization server.
+SUPPORT_INDEXES = [
+    (TRANSACTIONS, "expires"), (SEARCH_PAGES, "created"), (POSTINGS, "overflow"), (POSTING_HEADS, "last"),
+    (OAUTH_CLIENTS, "status"), (OAUTH_ASSERTIONS, "expires"), (OAUTH_REVOKED, "expires"), (OAUTH_KEYS, "jwk.kid"),
+    (OAUTH_CODES, "expires"), (OAUTH_PENDING, "expires"), (LETTERS, "created"), (PATIENT_ACCOUNTS, "locked_until"),
+]
+
+
 def connect(uri: str, database_name: str) -> Database:
     client = pymongo.MongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=5000, appname="fhir-server")
     return client[database_name]
@@ -37,20 +46,10 @@ def ensure_indexes(db: Database, resource_types: list[str],
     # GridFS's own indexes, made here so that every collection exists from the start (see ferretdb.py).
     db[f"{BINARY_BUCKET}.files"].create_index([("filename", 1), ("uploadDate", 1)])
     db[f"{BINARY_BUCKET}.chunks"].create_index([("files_id", 1), ("n", 1)], unique=True)
-    # The authorization server's collections (fhir_server/auth), created up front like every collection.
-    db[OAUTH_CLIENTS].create_index([("status", 1)], name="oauth_clients_status")
-    db[OAUTH_ASSERTIONS].create_index([("expires", 1)], name="oauth_assertions_expires")
-    db[OAUTH_REVOKED].create_index([("expires", 1)], name="oauth_revoked_expires")
-    db[OAUTH_KEYS].create_index([("jwk.kid", 1)], name="auth_keys_kid")
-    db[OAUTH_CODES].create_index([("expires", 1)], name="oauth_codes_expires")
-    db[LETTERS].create_index([("created", 1)], name="letters_created")
-    db[OAUTH_PENDING].create_index([("expires", 1)], name="oauth_pending_expires")
-    db[PATIENT_ACCOUNTS].create_index([("locked_until", 1)], name="patient_accounts_locked")
-    db[TRANSACTIONS].create_index([("expires", 1)], name="transactions_expires")
-    db[SEARCH_PAGES].create_index([("created", 1)], name="search_pages_created")
-    # Created up front like every collection, for their `_id` lookups to be indexed on FerretDB (postings.py).
-    db[POSTINGS].create_index([("overflow", 1)], name="postings_overflow")
-    db[POSTING_HEADS].create_index([("last", 1)], name="posting_heads_last")
+    # The other collections are created up front too, each with the index its clean-ups or scans use, so
+    # that their `_id` lookups are indexed on FerretDB from the start (ferretdb.py).
+    for collection, field in SUPPORT_INDEXES:
+        db[collection].create_index([(field, 1)], name=f"{collection}_{field}")
     for resource_type in resource_types:
         db[resource_type].create_index([("ts", -1)], name="last_updated")
     for resource_type, indexes in (search_indexes or {}).items():

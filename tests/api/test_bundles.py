@@ -234,3 +234,12 @@ def test_entries_of_the_wrong_shape_are_400(http, base, item):
             assert response.status_code == 400 and body["resourceType"] == "OperationOutcome"
         else:
             assert response.status_code == 200 and body["entry"][0]["response"]["status"] == "400"
+
+
+def test_head_entries_answer_without_a_body(http, base):
+    created = post(http, base, patient(unique()))
+    answer = send(http, base, transaction(entry("HEAD", f"Patient/{created['id']}"),
+                                          entry("GET", f"Patient/{created['id']}")))
+    head, get = answer["entry"]
+    assert head == {"response": {"status": "200 OK", "etag": 'W/"1"'}}
+    assert get["resource"]["id"] == created["id"] and get["response"]["etag"] == 'W/"1"'
