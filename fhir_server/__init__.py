@@ -14,6 +14,10 @@ def create_app(config: dict | None = None) -> Flask:
     from .registry import RESOURCES
     from .search import INDEXES
     from .service import Services
+    from .notifications.queue import Notifications
+    from .service.audit import AuditTrail
+    from .service.notify import start_delivery
+    from .service.records import RecordLifecycle
     from .service.resources import ResourceService
     from .storage.ferretdb import index_id_lookups
     from .storage.mongo import connect, ensure_indexes
@@ -36,8 +40,11 @@ def create_app(config: dict | None = None) -> Flask:
     store.build_postings(list(RESOURCES))
     pages = SearchPages(db, settings.search_pages_ttl)
     authorization, tokens = authorization_server(app, db)
-    app.extensions["fhir"] = Services(settings, store, ResourceService(store), pages, transactions, authorization,
-                                      tokens)
+    notifications = Notifications(db)
+    app.extensions["fhir"] = Services(settings, store, ResourceService(store, notifications.enqueue), pages,
+                                      transactions, authorization, tokens,
+                                      RecordLifecycle(store, settings.record_retention_years), AuditTrail(store))
+    app.extensions["notification_delivery"] = start_delivery(store, notifications, settings.notification_interval)
 
     warm_up()
     app.register_blueprint(rest.bp)

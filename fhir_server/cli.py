@@ -1,4 +1,4 @@
-"""The `fhir-server` command: serve, capability, clients, patients."""
+"""The `fhir-server` command: serve, capability, clients, patients, records, retention, audit, notifications."""
 from __future__ import annotations
 
 import argparse
@@ -105,6 +105,66 @@ def cmd_patients(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_records(args: argparse.Namespace) -> int:
+    """`records oppose SYSTEM|VALUE`: a person opposed the creation of their record (received by the
+    insurer's channel): later pushes for them are refused and a record they had is purged; `records
+    withdraw-opposition SYSTEM|VALUE` lifts it."""
+    from .service.records import RecordLifecycle
+    from .storage.resources import ResourceStore
+
+    system, bar, value = args.identifier.partition("|")
+    if not (system and bar and value):
+        print("give the identifier as SYSTEM|VALUE, e.g. urn:oid:1.2.250.1.213.1.4.8|1234567890123", file=sys.stderr)
+        return 2
+    with _database(args.data) as db:
+        lifecycle = RecordLifecycle(ResourceStore(db))
+        if args.action == "oppose":
+            purged = lifecycle.oppose(system, value)
+            print(f"opposition recorded; records purged: {len(purged)}")
+        elif not lifecycle.records.withdraw_opposition(system, value):
+            print("no opposition for that identifier", file=sys.stderr)
+            return 1
+        else:
+            print("opposition withdrawn")
+    return 0
+
+
+def cmd_retention(args: argparse.Namespace) -> int:
+    """`retention run`: purges the closed records past their retention (FHIR_RECORD_RETENTION_YEARS)."""
+    from .config import Settings
+    from .service.records import RecordLifecycle
+    from .storage.resources import ResourceStore
+
+    with _database(args.data) as db:
+        purged = RecordLifecycle(ResourceStore(db), Settings.from_mapping().record_retention_years).purge_due()
+    print(f"records purged: {len(purged)}")
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    """`audit verify [--patient ID]`: re-hashes the AuditEvent chains; exit 1 at the first broken link."""
+    from .audit.chain import verify_command
+    from .service.audit import AuditTrail
+    from .storage.resources import ResourceStore
+
+    with _database(args.data) as db:
+        return verify_command(db, AuditTrail(ResourceStore(db)).read_event, args.patient)
+
+
+def cmd_notifications(args: argparse.Namespace) -> int:
+    """`notifications send`: one round of e-mail delivery (FHIR_SMTP_* settings)."""
+    from .notifications.smtp import SmtpSettings
+    from .service.notify import deliver_now
+    from .storage.resources import ResourceStore
+
+    if not SmtpSettings.from_env().enabled:
+        print("set FHIR_SMTP_HOST (and FHIR_SMTP_FROM) to deliver notifications", file=sys.stderr)
+        return 2
+    with _database(args.data) as db:
+        print(json.dumps(deliver_now(ResourceStore(db))))
+    return 0
+
+
 def cmd_clients(args: argparse.Namespace) -> int:
     """The vendor registry (auth/clients.py), in the database `serve` uses."""
     from .auth.clients import ClientRegistry
@@ -177,6 +237,28 @@ def main(argv: list[str] | None = None) -> int:
     code = patient_actions.add_parser("activation-code", help="issue and print a new provisional activation code")
     code.add_argument("patient_id")
     patients.set_defaults(run=cmd_patients)
+
+    records = commands.add_parser("records", parents=[data_option], help="oppositions to a record's creation")
+    record_actions = records.add_subparsers(dest="action", required=True)
+    for action, meaning in (("oppose", "refuse every push for this person; purge a record they have"),
+                            ("withdraw-opposition", "lift an opposition")):
+        record_actions.add_parser(action, help=meaning).add_argument("identifier", help="SYSTEM|VALUE (INS)")
+    records.set_defaults(run=cmd_records)
+
+    retention = commands.add_parser("retention", parents=[data_option], help="closed records' retention")
+    retention.add_subparsers(dest="action", required=True).add_parser(
+        "run", help="purge the closed records past their retention")
+    retention.set_defaults(run=cmd_retention)
+
+    audit = commands.add_parser("audit", parents=[data_option], help="the AuditEvent hash chains")
+    verify = audit.add_subparsers(dest="action", required=True).add_parser(
+        "verify", help="report the first broken link of each chain (exit 1)")
+    verify.add_argument("--patient", help="only this patient's chain")
+    audit.set_defaults(run=cmd_audit)
+
+    notifications = commands.add_parser("notifications", parents=[data_option], help="patients' e-mail notifications")
+    notifications.add_subparsers(dest="action", required=True).add_parser("send", help="deliver what is due now")
+    notifications.set_defaults(run=cmd_notifications)
 
     args = parser.parse_args(argv)
     return args.run(args)

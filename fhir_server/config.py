@@ -26,6 +26,10 @@ class Settings:
     bundle_max_entries: int = 5000
     transaction_lease_seconds: int = 60
     history_page_max: int = 500
+    # How long (years) a closed record's content is kept before `fhir-server retention run` purges it.
+    record_retention_years: int = 10
+    # Seconds between two rounds of e-mail delivery in each worker (when FHIR_SMTP_HOST is set).
+    notification_interval: int = 30
 
     @classmethod
     def from_mapping(cls, values: dict | None = None) -> "Settings":
@@ -43,6 +47,8 @@ class Settings:
             "search_pages_ttl": os.environ.get("FHIR_SEARCH_PAGES_TTL"),
             "bundle_max_entries": os.environ.get("FHIR_BUNDLE_MAX_ENTRIES"),
             "transaction_lease_seconds": os.environ.get("FHIR_TRANSACTION_LEASE_SECONDS"),
+            "record_retention_years": os.environ.get("FHIR_RECORD_RETENTION_YEARS"),
+            "notification_interval": os.environ.get("FHIR_NOTIFICATION_INTERVAL"),
         }
         kwargs = {}
         for field in fields(cls):

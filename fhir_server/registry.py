@@ -10,7 +10,8 @@ from validation.definitions import structure_definitions
 
 ALL_INTERACTIONS = ("read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create",
                     "search-type")
-APPEND_ONLY = ("read", "vread", "history-instance", "history-type", "create", "search-type")
+RECORDED_BY_SERVER = ("read", "vread", "history-instance", "search-type")
+OUR_CANONICAL = "https://fhir-server.github.io"  # the canonical base of this server's own definitions
 NOT_SEARCHED = tuple(i for i in ALL_INTERACTIONS if i != "search-type")
 
 
@@ -26,21 +27,33 @@ class ResourceKind:
 
 
 RESOURCES: dict[str, ResourceKind] = {kind.name: kind for kind in (
-    ResourceKind("Patient", documentation="The record's owner.", operations=(
-        ("everything", "http://hl7.org/fhir/OperationDefinition/Patient-everything"),)),
+    ResourceKind("Patient", documentation=(
+        "The record's owner. The owner (or a minor's representative) closes the record ($close-record: its "
+        "content becomes inaccessible, kept 10 years), reopens it ($reopen-record) or deletes it for good "
+        "($delete-record?confirm=true: purged at once)."), operations=(
+        ("everything", "http://hl7.org/fhir/OperationDefinition/Patient-everything"),
+        ("close-record", f"{OUR_CANONICAL}/OperationDefinition/Patient-close-record"),
+        ("reopen-record", f"{OUR_CANONICAL}/OperationDefinition/Patient-reopen-record"),
+        ("delete-record", f"{OUR_CANONICAL}/OperationDefinition/Patient-delete-record"))),
     ResourceKind("DocumentReference", documentation="A document's metadata; its content is a Binary."),
     ResourceKind("Binary", interactions=NOT_SEARCHED, documentation=(
         "Document content, stored in GridFS. A read whose Accept is not a FHIR format returns the raw "
         "content with its own MIME type; a create or update with a non-FHIR Content-Type stores the body as is.")),
     ResourceKind("List", documentation="IHE MHD SubmissionSets and Folders: the documents sent together."),
-    ResourceKind("Consent", documentation="The patient's access rules."),
+    ResourceKind("Consent", documentation=(
+        "The patient's access rules, written by the patient (or representative): an active Consent with "
+        "provision.type deny and provision.actor naming a professional by identifier "
+        "(urn:oid:1.2.250.1.71.4.2.1) blocks them; one with provision.purpose ETREAT and no actor opposes "
+        "emergency access. Not readable by professionals.")),
     ResourceKind("Practitioner", documentation="Authors of documents, as MHD Bundles send them (RPPS identifiers)."),
     ResourceKind("Organization", documentation="Custodians and authors' organisations (FINESS, SIRET identifiers)."),
     ResourceKind("RelatedPerson", documentation=(
         "A patient's legal representative (relationship parent or guardian, identified by their own INS): "
         "they act for the patient while the patient is a minor.")),
-    ResourceKind("AuditEvent", interactions=APPEND_ONLY,
-                 documentation="Append-only: update, patch and delete answer 405."),
+    ResourceKind("AuditEvent", interactions=RECORDED_BY_SERVER, documentation=(
+        "The activity history, recorded by the server for every interaction (IHE BALP), each event hash-chained "
+        "to the previous one of the same patient (`fhir-server audit verify`). Read by the patient (or "
+        "representative) only: AuditEvent?patient=...; create, update, patch and delete answer 405.")),
 )}
 
 OPERATIONS = {"validate": "http://hl7.org/fhir/OperationDefinition/Resource-validate"}

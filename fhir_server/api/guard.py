@@ -8,24 +8,29 @@ instance history and `$everything` read (`r`), type history searches (`s`). Each
 checked the same way (service/bundles.py), chained and `_has` criteria need `s` on the types they search,
 and resources of types the token cannot read are left out of `_include`, `_revinclude` and `$everything`. Routes not listed here are refused: a new route must say
 what it needs. A patient's token (`patient` claim, `patient/` scopes) reaches their own record only: see
-`_patient_request`. The caller (client, professional, profession, purpose of
-use, or patient) is `g.caller`.
+`_patient_request`. The caller (client, professional, profession, purpose of use, or patient) is `g.caller`,
+and the record's rules for this caller (access/policy.py: consents, labels, profession) are set for the
+request here and applied by the service layer.
 """
 from __future__ import annotations
 
 from flask import current_app, g, request
 
+from .. import access
+from ..access.policy import RecordAccess
+from ..audit.events import Actor
 from ..auth.representatives import still_represents
 from ..auth.scopes import Grants
-from ..errors import Forbidden, NotFound, Unauthorized
+from ..errors import Forbidden, Unauthorized
 from ..registry import RESOURCES
-from ..service.compartment import in_compartment, refers_to_patient
 
 PUBLIC = {"fhir.metadata", "oauth.smart_configuration"}
 # What a patient may write in their own record (adding documents, as France's record lets them).
-PATIENT_WRITES = {"fhir.create": "c", "fhir.update": "u", "fhir.delete": "d"}
-PATIENT_WRITABLE = ("DocumentReference", "List", "Binary")
+PATIENT_WRITES = {"fhir.create": "c", "fhir.update": "u", "fhir.patch": "u", "fhir.delete": "d"}
+PATIENT_WRITABLE = ("DocumentReference", "List", "Binary", "Consent")
 # Types a patient may search, each restricted to their record by its `patient` parameter (`_id` for Patient).
+# Decisions on the record itself, the owner's alone (a professional's token has no rule for them: 403).
+RECORD_DECISIONS = ("fhir.close_record", "fhir.reopen_record", "fhir.delete_record")
 PATIENT_SEARCHES = ("Patient", "DocumentReference", "List", "Consent", "AuditEvent", "RelatedPerson")
 NEEDS = {
     "fhir.create": "c", "fhir.search": "s", "fhir.search_by_post": "s", "fhir.conditional_update": "us",
@@ -48,6 +53,9 @@ def authorize() -> None:
         raise Unauthorized("The access token is not valid: expired, revoked, not ours, or its client is "
                            "no longer referenced", error="invalid_token")
     g.caller = claims
+    services = current_app.extensions["fhir"]
+    g.access = access.use(RecordAccess(services.store, services.resources.records, actor(claims),
+                                       services.resources.notify))
     patient = claims.get("patient")
     g.grants = Grants(str(claims.get("scope", "")).split(), patient_context=bool(patient))
     if patient:
@@ -75,10 +83,10 @@ def _patient_request(patient_id: str) -> None:
     of their record, and creating, updating or deleting DocumentReference, List and Binary in it."""
     args = request.view_args or {}
     endpoint = request.endpoint
-    if endpoint == "fhir.everything":
+    if endpoint == "fhir.everything" or endpoint in RECORD_DECISIONS:
         if args.get("patient_id") != patient_id:
             raise Forbidden("A patient's token reaches their own record only")
-        return require("Patient", "r")
+        return require("Patient", "u" if endpoint in RECORD_DECISIONS else "r")
     resource_type = args.get("resource_type")
     if endpoint in ("fhir.read", "fhir.vread", "fhir.instance_history") and resource_type in RESOURCES:
         require(resource_type, "r")
@@ -86,14 +94,12 @@ def _patient_request(patient_id: str) -> None:
             if args.get("resource_id") != patient_id:
                 raise Forbidden("A patient's token reaches their own record only")
             return None
-        return _in_record_or_unknown(resource_type, args.get("resource_id", ""), patient_id)
+        return None  # access/policy.py answers 404 for what is not in their record
     if endpoint in PATIENT_WRITES and resource_type in PATIENT_WRITABLE:
         require(resource_type, PATIENT_WRITES[endpoint])
         if "If-None-Exist" in request.headers:  # its search would reach other records
             raise Forbidden("A patient's token cannot make conditional creates")
-        if endpoint != "fhir.create":
-            _in_record_or_unknown(resource_type, args.get("resource_id", ""), patient_id)
-        return None  # rest.py checks that what is written stays in their record (check_patient_write)
+        return None  # access/policy.py keeps what they write in their record
     if endpoint in ("fhir.search", "fhir.search_by_post") and resource_type in PATIENT_SEARCHES:
         require(resource_type, "s")
         if any(name.partition(":")[0] in ("_include", "_revinclude") for name in request.values):
@@ -102,22 +108,22 @@ def _patient_request(patient_id: str) -> None:
     raise Forbidden("A patient's token reads their own record: this interaction is not available to it")
 
 
-def _in_record_or_unknown(resource_type: str, resource_id: str, patient_id: str) -> None:
-    """NotFound for a resource of another record: its existence is not revealed."""
-    store = current_app.extensions["fhir"].store
-    current = store.current(resource_type, resource_id)
-    if current is not None and not current.deleted and not in_compartment(store, current, patient_id):
-        raise NotFound(f"{resource_type}/{resource_id} is not known")
+def actor(claims: dict) -> Actor:
+    """Who calls, from their access token's claims, for the access rules and the audit trail."""
+    patient, representative = claims.get("patient"), claims.get("representative")
+    kind = ("representative" if representative else "patient") if patient else "professional"
+    return Actor(kind=kind, client_id=claims.get("client_id"), practitioner=claims.get("practitioner"),
+                 profession=claims.get("profession"), organization=claims.get("organization"),
+                 patient=str(patient) if patient else None,
+                 representative=str(representative) if representative else None, address=request.remote_addr,
+                 purpose_of_use=claims.get("purpose_of_use"))
 
 
-def check_patient_write(resource_type: str, resource: object) -> None:
-    """A patient's token writes in their own record only: what they write must name them (a Binary is
-    theirs once one of their documents points at it)."""
-    patient = _patient()
-    if not patient or resource_type == "Binary" or not isinstance(resource, dict):
-        return
-    if not refers_to_patient(resource_type, resource, patient):
-        raise Forbidden(f"A patient writes in their own record only: this {resource_type} does not name them")
+def release(_error: BaseException | None = None) -> None:
+    """After each request: its access rules are forgotten (a worker thread serves other callers next)."""
+    token = g.pop("access", None)
+    if token is not None:
+        access.done(token)
 
 
 def patient_criterion(resource_type: str) -> list[tuple[str, str]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qsl
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, g, request
 
 from ..capability import capability_statement
 from ..errors import BadRequest, Forbidden, NotAcceptable, UnsupportedMediaType, information
@@ -16,12 +16,14 @@ from ..service.resources import ResourceService, WriteResult
 from ..service.search import SearchContext, search_bundle
 from ..service.validate import validate_operation
 from ..storage.resources import StoredVersion
-from . import guard
+from . import audit_trail, guard
 from .negotiation import (accepts_media_type, body_format, parse_body, render, response_format, version_headers,
                           wants_fhir_format)
 
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
 bp.before_request(guard.authorize)
+bp.after_request(audit_trail.record)
+bp.teardown_request(guard.release)
 RAW_CONTENT_TYPE = re.compile(r"[\w.+-]+/[\w.+-]+( ?;[ \w.+=\"-]*)*")
 
 
@@ -76,7 +78,9 @@ def _incoming(resource_type: str) -> tuple[object, bytes | None]:
 def bundle() -> Response:
     """POST [base]: a batch or transaction Bundle (service/bundles.py)."""
     services = current_app.extensions["fhir"]
-    response = process_bundle(_service(), services.transactions, parse_body(request), base_url(), _read_entry,
+    body = parse_body(request)
+    g.bundle_type = body.get("type") if isinstance(body, dict) and body.get("type") in ("batch", "transaction") else None
+    response = process_bundle(_service(), services.transactions, body, base_url(), _read_entry,
                               services.settings.bundle_max_entries, guard.require)
     return _reply(response)
 
@@ -111,7 +115,6 @@ def metadata() -> Response:
 def create(resource_type: str) -> Response:
     check_type(resource_type, "create")
     resource, content = _incoming(resource_type)
-    guard.check_patient_write(resource_type, resource)
     result = _service().create(resource_type, resource, request.headers.get("If-None-Exist"), content)
     if not result.changed:
         headers = version_headers(result.version, base_url())
@@ -213,7 +216,6 @@ def update(resource_type: str, resource_id: str) -> Response:
     resource, content = _incoming(resource_type)
     if content is not None:
         resource["id"] = resource_id
-    guard.check_patient_write(resource_type, resource)
     result = _service().update(resource_type, resource_id, resource, request.headers.get("If-Match"), content)
     return _write_reply(result, f"Updated {resource_type}/{resource_id}")
 
@@ -256,6 +258,38 @@ def _history(resource_type: str, resource_id: str | None) -> Response:
 def everything(patient_id: str) -> Response:
     items = [(k, v) for k, v in request.args.items(multi=True) if k not in ("_format", "_pretty")]
     return _reply(everything_bundle(_service(), _search_context(), patient_id, items))
+
+
+@bp.post("/Patient/<patient_id>/$close-record")
+def close_record(patient_id: str) -> Response:
+    """The owner closes their record: its content is inaccessible to everyone, kept, and can be reopened."""
+    _service().read("Patient", patient_id)
+    kept = _lifecycle().close(patient_id)
+    return _reply(information(f"The record is closed; its content is kept until {kept.date().isoformat()} "
+                              f"unless it is reopened ($reopen-record) or deleted ($delete-record)"))
+
+
+@bp.post("/Patient/<patient_id>/$reopen-record")
+def reopen_record(patient_id: str) -> Response:
+    _service().read("Patient", patient_id)
+    if not _lifecycle().reopen(patient_id):
+        raise BadRequest("This record is not closed", code="business-rule")
+    return _reply(information("The record is open again"))
+
+
+@bp.post("/Patient/<patient_id>/$delete-record")
+def delete_record(patient_id: str) -> Response:
+    """Definitive deletion, beyond recovery: asked with `confirm=true`."""
+    if request.args.get("confirm") != "true":
+        raise BadRequest("Definitive deletion erases the whole record beyond recovery: ask again with "
+                         "confirm=true", code="required")
+    _service().read("Patient", patient_id)
+    erased = _lifecycle().delete(patient_id)
+    return _reply(information(f"The record was deleted for good: {erased} resources erased"))
+
+
+def _lifecycle():
+    return current_app.extensions["fhir"].lifecycle
 
 
 @bp.route("/<resource_type>/$validate", methods=["GET", "POST"])

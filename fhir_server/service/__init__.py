@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     from ..storage.resources import ResourceStore
     from ..storage.search_pages import SearchPages
     from ..storage.transactions import Transactions
+    from .audit import AuditTrail
+    from .records import RecordLifecycle
     from .resources import ResourceService
 
 
@@ -26,3 +28,5 @@ class Services:
     transactions: "Transactions"
     authorization: "AuthorizationServer"
     tokens: "TokenChecks"
+    lifecycle: "RecordLifecycle"
+    audit: "AuditTrail"

@@ -16,7 +16,7 @@ from ..errors import BadRequest, Gone
 from ..storage.resources import StoredVersion
 from .compartment import patient_compartment
 from .resources import ResourceService
-from .search import PAGES, PAGES_OFFSET, SearchContext, page_links
+from .search import PAGES, PAGES_OFFSET, SearchContext, page_links, visible
 
 OPERATION = "$everything"
 _BINARY = re.compile(r"Binary/([A-Za-z0-9\-.]{1,64})")
@@ -50,7 +50,7 @@ def everything_bundle(service: ResourceService, context: SearchContext, patient_
             references += [f"{resource_type}/{i}" for i in ids]
     if "Binary" in wanted:
         references += _binaries(context, documents)
-    versions = [v for v in _versions(context, references) if v.type == "Patient" or context.can_read(v.type)]
+    versions = visible([v for v in _versions(context, references) if v.type == "Patient" or context.can_read(v.type)])
     if since is not None:
         versions = [v for v in versions if v.type == "Patient" or v.last_updated >= since]
     references = [f"{v.type}/{v.id}" for v in versions][:context.max_results]
@@ -74,7 +74,7 @@ def _stored_page(service: ResourceService, context: SearchContext, patient_id: s
     references = context.pages.ids(controls[PAGES], int(offset), size)
     base = f"{context.base}/Patient/{patient_id}/{OPERATION}"
     links = page_links(base, controls[PAGES], int(offset), size, search["size"])
-    return _bundle(context, _versions(context, references), search["total"], links)
+    return _bundle(context, visible(_versions(context, references)), search["total"], links)
 
 
 def _bundle(context: SearchContext, versions: list[StoredVersion], total: int, links: list[dict]) -> dict:

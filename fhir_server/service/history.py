@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from urllib.parse import urlencode
 
+from ..access import current as current_access
 from ..errors import BadRequest, NotFound
 from ..storage.resources import ResourceStore, StoredVersion, format_instant
 from .checks import check_id, check_type
@@ -31,7 +32,13 @@ def history_bundle(store: ResourceStore, base: str, resource_type: str, resource
     since = _instant(params, "_since")
     before = _instant(params, "_before") or datetime.now(timezone.utc)
     before = before.replace(microsecond=before.microsecond // 1000 * 1000)  # as precise as the links
-    versions, total = store.history_page(resource_type, resource_id, since, before, offset, count)
+    access = current_access()
+    excluded = access.history_exclusions(resource_type) if access and resource_id is None else None
+    if access is not None and resource_id is not None:
+        current = store.current(resource_type, resource_id)
+        if current is not None and not current.deleted:
+            access.check_visible(current)
+    versions, total = store.history_page(resource_type, resource_id, since, before, offset, count, excluded)
     if resource_id is not None and total == 0 and store.current(resource_type, resource_id) is None:
         raise NotFound(f"{resource_type}/{resource_id} is not known")
 

@@ -21,7 +21,10 @@ from ..errors import (BadRequest, Conflict, Gone, NotFound, PayloadTooLarge,
 from ..registry import RESOURCES
 from ..search.values import index_fields
 from ..storage.resources import ResourceStore, ResourceTooLarge, StoredVersion, VersionConflict
+from ..access import current as current_access
+from ..access.policy import Notify, RecordAccess
 from ..auth.patients import welcome
+from ..storage.records import Records
 from ..storage.transactions import Write
 from .checks import check_id, check_type
 from .ids import new_id
@@ -53,8 +56,11 @@ class WriteResult:
 
 
 class ResourceService:
-    def __init__(self, store: ResourceStore) -> None:
+    def __init__(self, store: ResourceStore, notify: Notify | None = None) -> None:
+        """`notify(patient id, kind, time, key)` queues a notification for the patient."""
         self.store = store
+        self.records = Records(store.db)
+        self.notify = notify
 
     # -- reads ---------------------------------------------------------------------------------
     def read(self, resource_type: str, resource_id: str) -> StoredVersion:
@@ -66,6 +72,7 @@ class ResourceService:
         if current.deleted:
             raise Gone(f"{resource_type}/{resource_id} was deleted",
                        headers={"ETag": f'W/"{current.version}"'})
+        self.access().check_visible(current)
         return current
 
     def vread(self, resource_type: str, resource_id: str, version_id: str) -> StoredVersion:
@@ -78,17 +85,35 @@ class ResourceService:
             raise NotFound(f"{resource_type}/{resource_id} has no version {version_id}")
         if version.deleted:
             raise Gone(f"Version {version_id} of {resource_type}/{resource_id} is a deletion")
+        current = self.store.current(resource_type, resource_id)
+        self.access().check_visible(current if current is not None and not current.deleted else version)
         return version
 
+    def access(self) -> RecordAccess:
+        """The request's access rules (access/policy.py); the server's own, unrestricted, outside a request."""
+        return current_access() or RecordAccess(self.store, self.records, None, self.notify)
+
     def full_resource(self, version: StoredVersion) -> dict:
-        """The resource as clients see it: a Binary gets its content back as base64 `data`."""
+        """The resource as clients see it: a Binary gets its content back as base64 `data`; a List, only the
+        entries the caller may see."""
         resource = version.resource or {}
+        if version.type == "List" and resource.get("entry"):
+            resource = {**resource, "entry": [e for e in resource["entry"] if self._entry_visible(e)]}
         if version.content:
             resource = {**resource, "data": base64.b64encode(self.store.content(version)).decode("ascii")}
         return resource
 
     def content(self, version: StoredVersion) -> bytes:
         return self.store.content(version)
+
+    def _entry_visible(self, entry: dict) -> bool:
+        """A List entry shows a document only to whoever may see it (its existence included)."""
+        reference = str((entry.get("item") or {}).get("reference") or "")
+        resource_type, _, resource_id = reference.partition("/")
+        if resource_type not in ("DocumentReference", "Binary") or not resource_id or "/" in resource_id:
+            return True
+        item = self.store.current(resource_type, resource_id)
+        return item is None or item.deleted or self.access().visible(item)
 
     # -- writes --------------------------------------------------------------------------------
     # Each write is planned first (checks and reads, nothing written), then committed: alone here, or with
@@ -141,10 +166,12 @@ class ResourceService:
         return WriteResult(version, created=planned.created)
 
     def created(self, versions: list[StoredVersion]) -> None:
-        """After writes: each new patient record (a Patient's first version) sends its activation letter."""
+        """After writes: each new Patient (its first version) gets its activation letter; the access rules
+        open records, apply Consents and tell patients (access/policy.py)."""
         for version in versions:
             if version.type == "Patient" and version.version == 1 and not version.deleted:
                 welcome(self.store, version.id)
+        self.access().written(versions)
 
     def plan_create(self, resource_type: str, resource: object, if_none_exist: str | None = None,
                     content: bytes | None = None, resource_id: str | None = None) -> "Planned":
@@ -156,9 +183,9 @@ class ResourceService:
                 raise PreconditionFailed(f"If-None-Exist '{if_none_exist}' matches more than one {resource_type}")
             if matches:
                 return Planned(None, existing=matches[0])
-        write = Write(resource_type, resource_id or new_id(), resource, 0, "POST", content,
-                      _index(resource_type, resource))
-        return Planned(write, created=True)
+        resource_id = resource_id or new_id()
+        index = self._permitted(resource_type, resource_id, resource, None)
+        return Planned(Write(resource_type, resource_id, resource, 0, "POST", content, index), created=True)
 
     def plan_update(self, resource_type: str, resource_id: str, resource: object, if_match: str | None = None,
                     content: bytes | None = None, method: str = "PUT") -> "Planned":
@@ -174,7 +201,8 @@ class ResourceService:
         if expected is not None and (current is None or current.deleted or expected != current.version):
             raise PreconditionFailed(f"If-Match {if_match} does not match the current version "
                                      f"of {resource_type}/{resource_id} ({previous or 'none'})")
-        write = Write(resource_type, resource_id, resource, previous, method, content, _index(resource_type, resource))
+        index = self._permitted(resource_type, resource_id, resource, current)
+        write = Write(resource_type, resource_id, resource, previous, method, content, index)
         return Planned(write, created=current is None or current.deleted, if_match=expected is not None)
 
     def plan_patch(self, resource_type: str, resource_id: str, operations: object,
@@ -228,9 +256,21 @@ class ResourceService:
         current = self.store.current(resource_type, resource_id)
         if current is None or current.deleted:
             return Planned(None, message=f"{resource_type}/{resource_id} does not exist: nothing was deleted")
+        self.access().check_write(resource_type, resource_id, None, {}, current)
         return Planned(Write(resource_type, resource_id, None, current.version, "DELETE"))
 
     # -- helpers -------------------------------------------------------------------------------
+    def _permitted(self, resource_type: str, resource_id: str, resource: dict,
+                   current: StoredVersion | None) -> dict:
+        """The index fields to store, once the access rules allow the write (a Consent's denials apply at
+        once: see `RecordAccess.tighten_rules`)."""
+        access = self.access()
+        index = access.check_write(resource_type, resource_id, resource, _index(resource_type, resource), current)
+        if resource_type == "Consent":
+            for patient_id in access.patients_of(resource_type, resource_id, index):
+                access.tighten_rules(patient_id, resource)
+        return index
+
     def _checked(self, resource_type: str, resource: object, content: bytes | None) -> tuple[dict, bytes | None]:
         """Validates a resource to be written; moves a Binary's base64 `data` out into `content`."""
         if _require_object(resource).get("resourceType") != resource_type:

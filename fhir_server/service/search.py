@@ -8,6 +8,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from validation.definitions import structure_definitions
 
+from ..access import current as current_access
 from ..errors import BadRequest, Gone, operation_outcome
 from ..search.chains import linked_types, store_resolver
 from ..search.filters import FIELD_PREFIX, search_filter
@@ -51,6 +52,8 @@ def search_bundle(context: SearchContext, resource_type: str, items: list[tuple[
     check_type(resource_type, "search-type")
     if any(name == PAGES for name, _ in items):
         return _stored_page(context, resource_type, items)
+    if resource_type == "AuditEvent" and not any(name == "_sort" for name, _ in items):
+        items = [*items, ("_sort", "-date")]  # an activity history reads newest first
     includes = parse_includes(resource_type, [(k, v) for k, v in items if is_include_item(k)], strict)
     request = parse_search(resource_type, [(k, v) for k, v in items if not is_include_item(k)], strict)
     for linked in sorted({t for criterion in request.criteria for t in linked_types(criterion)}):
@@ -60,7 +63,7 @@ def search_bundle(context: SearchContext, resource_type: str, items: list[tuple[
         count = 0
     with_total = request.total != "none" or count == 0
     store = context.store
-    query = search_filter(request, resolve=store_resolver(store))
+    query = restricted(resource_type, search_filter(request, resolve=store_resolver(store)))
     ids, total = store.search_ids(resource_type, query, sort_fields(request), context.max_results, with_total)
     page = ids[request.offset:request.offset + count]
     problems = [("not-supported", f"Parameter '{name}' was ignored") for name in request.ignored + includes.ignored]
@@ -107,6 +110,20 @@ def _stored_page(context: SearchContext, resource_type: str, items: list[tuple[s
     return _bundle(context, versions, search["total"], links, request, includes.directives, [])
 
 
+def restricted(resource_type: str, query: dict) -> dict:
+    """The query with the caller's access conditions ANDed in (access/policy.py): what they may not see is
+    neither counted nor paged."""
+    access = current_access()
+    conditions = access.search_conditions(resource_type, query) if access is not None else []
+    return {**query, "$and": [*query.get("$and", []), *conditions]} if conditions else query
+
+
+def visible(versions: list[StoredVersion]) -> list[StoredVersion]:
+    """The versions the caller may see (and, for the audit trail, has seen)."""
+    access = current_access()
+    return versions if access is None else [v for v in versions if access.visible(v)]
+
+
 def _page_size(context: SearchContext, asked: int | None) -> int:
     return min(asked if asked is not None else context.default_count, context.max_count)
 
@@ -114,7 +131,7 @@ def _page_size(context: SearchContext, asked: int | None) -> int:
 def _bundle(context: SearchContext, versions: list[StoredVersion], total: int | None, links: list[dict],
             request: SearchRequest, directives: list, problems: list[tuple[str, str]]) -> dict:
     extra, capped = included(context.store, versions, directives) if directives else ([], False)
-    extra = [v for v in extra if context.can_read(v.type)]
+    versions, extra = visible(versions), visible([v for v in extra if context.can_read(v.type)])
     bundle: dict = {"resourceType": "Bundle", "type": "searchset"}
     if total is not None:
         bundle["total"] = total

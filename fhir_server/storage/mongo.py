@@ -19,6 +19,10 @@ PATIENT_ACCOUNTS = "patient_accounts"
 OAUTH_CODES = "oauth_codes"
 OAUTH_PENDING = "oauth_pending"
 LETTERS = "letters"
+RECORDS = "records"
+RECORD_OPPOSITIONS = "record_oppositions"
+NOTIFICATIONS = "notifications"
+AUDIT_CHAIN = "audit_chain"
 
 
 # (collection, field): the support collections of the transactions, search pages, posting lists and the
@@ -27,6 +31,8 @@ SUPPORT_INDEXES = [
     (TRANSACTIONS, "expires"), (SEARCH_PAGES, "created"), (POSTINGS, "overflow"), (POSTING_HEADS, "last"),
     (OAUTH_CLIENTS, "status"), (OAUTH_ASSERTIONS, "expires"), (OAUTH_REVOKED, "expires"), (OAUTH_KEYS, "jwk.kid"),
     (OAUTH_CODES, "expires"), (OAUTH_PENDING, "expires"), (LETTERS, "created"), (PATIENT_ACCOUNTS, "locked_until"),
+    (RECORDS, "state"), (RECORD_OPPOSITIONS, "at"), (NOTIFICATIONS, "next_try"),
+    (AUDIT_CHAIN, "key"),
 ]
 
 

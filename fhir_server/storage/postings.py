@@ -6,11 +6,13 @@ record found by its INS, a document by its identifier) do not scan a million doc
 for a few selective values, the list of the resources of a type that hold them, in documents found by `_id`:
 - `<Type>>Patient/<id>`: the resources of Type referring to that Patient in any reference parameter (the
   Patient compartment: `patient=`, `subject=Patient/..`, `subject:Patient=..`...);
-- `<Type>|<param>|<system>|<value>`: those with that identifier (`t:identifier` tokens with a system).
+- `<Type>|<param>|<sha256 of system|value>`: those with that identifier (`t:identifier` tokens with a
+  system), hashed so that no key names a person (a purged record leaves no identifier behind);
+- `<Type>>Binary/<id>`: the documents whose attachment points at that Binary (`u:location`).
 A search then reads the list and tests each listed resource by `_id` (storage/candidates.py). The lists are an
 accelerator, never the answer: a listed resource that no longer matches is filtered out there, so an id is
 added before the resource version that holds the value is written (a crash in between leaves a harmless extra
-id, never a missing one) and never removed. A list longer than `MAX_IDS` is marked overflowed and no longer
+id, never a missing one) and removed only when a record is purged (storage/purge.py). A list longer than `MAX_IDS` is marked overflowed and no longer
 used (the search scans instead). On MongoDB, whose indexes serve these queries, no lists are kept.
 
 Lock-free and without transactions: a list is a chain of immutable entries `<n>:<key>` (n = 1, 2, 3...), each
@@ -22,6 +24,7 @@ keeps a hint of the last position; entries older than the one before the last ar
 """
 from __future__ import annotations
 
+import hashlib
 import re
 
 import pymongo
@@ -29,9 +32,11 @@ from pymongo.database import Database
 
 from .mongo import POSTING_HEADS, POSTINGS
 MAX_IDS = 20_000
-BUILT = "#built"  # a head no key can have (keys start with a resource type)
+BUILT = "#built:2"  # a head no key can have (keys start with a resource type); 2: with the Binary lists
 _PATIENT = re.compile(r"Patient/[A-Za-z0-9\-.]{1,64}")
 _IDENTIFIER_FIELDS = ("t:identifier",)
+_BINARY = re.compile(r"Binary/[A-Za-z0-9\-.]{1,64}")
+_LOCATION = "u:location"
 
 
 def _identifier_token(value: object) -> bool:
@@ -41,6 +46,10 @@ def _identifier_token(value: object) -> bool:
     return bool(bar and system and code)
 
 
+def identifier_key(resource_type: str, field: str, token: str) -> str:
+    return f"{resource_type}|{field[2:]}|{hashlib.sha256(token.encode('utf-8')).hexdigest()}"
+
+
 def posting_keys(resource_type: str, index: dict) -> list[str]:
     """The lists a resource with these index fields (search/values.py) belongs to."""
     keys: list[str] = []
@@ -48,8 +57,10 @@ def posting_keys(resource_type: str, index: dict) -> list[str]:
         values = values if isinstance(values, list) else [values]
         if field.startswith("r:"):
             keys += [f"{resource_type}>{v}" for v in values if isinstance(v, str) and _PATIENT.fullmatch(v)]
+        elif field == _LOCATION:
+            keys += [f"{resource_type}>{v}" for v in values if isinstance(v, str) and _BINARY.fullmatch(v)]
         elif field in _IDENTIFIER_FIELDS:
-            keys += [f"{resource_type}|{field[2:]}|{v}" for v in values if _identifier_token(v)]
+            keys += [identifier_key(resource_type, field, v) for v in values if _identifier_token(v)]
     return list(dict.fromkeys(keys))
 
 
@@ -64,8 +75,10 @@ def criterion_keys(resource_type: str, field: str, condition: object) -> list[st
         values = [condition]
     if field.startswith("r:") and all(isinstance(v, str) and _PATIENT.fullmatch(v) for v in values):
         return [f"{resource_type}>{v}" for v in values]
+    if field == _LOCATION and all(isinstance(v, str) and _BINARY.fullmatch(v) for v in values):
+        return [f"{resource_type}>{v}" for v in values]
     if field in _IDENTIFIER_FIELDS and all(_identifier_token(v) for v in values):
-        return [f"{resource_type}|{field[2:]}|{v}" for v in values]
+        return [identifier_key(resource_type, field, v) for v in values]
     return None
 
 

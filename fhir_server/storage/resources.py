@@ -70,6 +70,7 @@ class StoredVersion:
     method: str
     text: str | None
     content: dict | None = None
+    index: dict = field(default_factory=dict, repr=False, compare=False)  # its search fields (`r:subject`...)
     _parsed: dict | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -96,7 +97,7 @@ def _now() -> datetime:
 def _from_doc(doc: dict) -> StoredVersion:
     return StoredVersion(type=doc["type"], id=doc["rid"], version=doc["vid"], last_updated=doc["ts"],
                          deleted=doc["deleted"], method=doc["method"], text=doc.get("json"),
-                         content=doc.get("content"))
+                         content=doc.get("content"), index={k: v for k, v in doc.items() if ":" in k})
 
 
 @dataclass
@@ -293,8 +294,10 @@ class ResourceStore:
         return len(entries)
 
     def history_page(self, resource_type: str, resource_id: str | None, since: datetime | None,
-                     before: datetime, offset: int, count: int) -> tuple[list[StoredVersion], int]:
-        """Visible versions written in [since, before], newest first, with the total number of them."""
+                     before: datetime, offset: int, count: int,
+                     excluded: list[str] | None = None) -> tuple[list[StoredVersion], int]:
+        """Visible versions written in [since, before], newest first, with the total number of them; at type
+        level, none of the `excluded` ids."""
         if resource_id is not None:
             return self._instance_history(resource_type, resource_id, since, before, offset, count)
         # Versions still marked by a transaction (undecided, or committed and being unmarked) or voided by
@@ -303,6 +306,8 @@ class ResourceStore:
                        "void": {"$exists": False}}
         if since is not None:
             query["ts"]["$gte"] = since
+        if excluded:
+            query["rid"] = {"$nin": excluded}
         total = self.history.count_documents(query)
         docs = self.history.find(query).sort([("ts", -1), ("_id", -1)]).skip(offset).limit(count) if count else []
         return [_from_doc(d) for d in docs], total

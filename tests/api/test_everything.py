@@ -29,17 +29,12 @@ def record(http, base) -> tuple[str, set[str]]:
     authored = post(http, base, {"resourceType": "DocumentReference", "status": "current",
                                  "author": [subject], "content": [{"attachment": {"url": "http://x.example/1"}}]})
     listed = post(http, base, {"resourceType": "List", "status": "current", "mode": "working", "subject": subject})
-    consent = post(http, base, {"resourceType": "Consent", "status": "active", "patient": subject,
-                                "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope",
-                                                      "code": "patient-privacy"}]},
-                                "category": [{"coding": [{"system": LOINC, "code": "59284-0"}]}],
-                                "policyRule": {"text": "opt-in"}})
     other = post(http, base, {"resourceType": "Patient"})
     post(http, base, {"resourceType": "DocumentReference", "status": "current",
                       "subject": {"reference": f"Patient/{other['id']}"}, "content": [{"attachment": {"url": "x:y"}}]})
     return patient["id"], {f"Patient/{patient['id']}", f"Binary/{binary['id']}",
                            f"DocumentReference/{document['id']}", f"DocumentReference/{authored['id']}",
-                           f"List/{listed['id']}", f"Consent/{consent['id']}"}
+                           f"List/{listed['id']}"}
 
 
 def test_everything_in_the_record_and_nothing_else(http, base):

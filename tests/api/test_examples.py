@@ -8,12 +8,23 @@ import pytest
 from fhir_server.registry import RESOURCES
 from tests.examples import canonical, load, official_examples, without_meta
 
-EXAMPLES = official_examples(tuple(RESOURCES))
+# Consents are the patient's to write, AuditEvents the server's: referenced software writes neither.
+NOT_WRITTEN_BY_SOFTWARE = {"Consent": 403, "AuditEvent": 405}
+EXAMPLES = official_examples(tuple(t for t in RESOURCES if t not in NOT_WRITTEN_BY_SOFTWARE))
+REFUSED = official_examples(tuple(NOT_WRITTEN_BY_SOFTWARE))
 JSON, XML = "application/fhir+json", "application/fhir+xml"
 
 
 def test_examples_are_found():
-    assert len(EXAMPLES) >= 40
+    assert len(EXAMPLES) >= 40 and len(REFUSED) >= 10
+
+
+@pytest.mark.parametrize("path", REFUSED, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_software_writes_no_consent_or_audit_event(http, base, path):
+    original = load(path)
+    refused = store(http, base, original)
+    assert refused.status_code == NOT_WRITTEN_BY_SOFTWARE[original["resourceType"]]
+    assert refused.json()["resourceType"] == "OperationOutcome"
 
 
 def store(http, base: str, resource: dict, data: bytes | None = None, content_type: str = JSON):

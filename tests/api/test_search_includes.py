@@ -27,19 +27,15 @@ def document(subject: str, code: str) -> dict:
             "content": [{"attachment": {"contentType": "application/pdf", "url": "Binary/x"}}]}
 
 
-def audit_event(entity: str, code: str) -> dict:
-    return {"resourceType": "AuditEvent", "recorded": "2026-01-01T10:00:00Z",
-            "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest"},
-            "subtype": [{"system": "urn:test", "code": code}],
-            "agent": [{"requestor": True, "who": {"display": "Dr Martin"}}],
-            "source": {"observer": {"display": "fhir-server"}},
-            "entity": [{"what": {"reference": entity}}]}
+def listing(entity: str, code: str) -> dict:
+    return {"resourceType": "List", "status": "current", "mode": "working",
+            "code": {"coding": [{"system": "urn:test", "code": code}]}, "entry": [{"item": {"reference": entity}}]}
 
 
 @pytest.fixture()
 def records(http, base):
     """Two patients sharing a unique family; three documents (two of the first patient, one of the second)
-    sharing a unique identifier system value prefix; an AuditEvent on the first document."""
+    sharing a unique identifier system value prefix; a List holding the first document."""
     family = f"Inc{uuid.uuid4().hex[:10]}"
     code = uuid.uuid4().hex
     narrative = {"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml">x</div>'}
@@ -47,9 +43,9 @@ def records(http, base):
                                   "gender": "female", "birthDate": "1980-01-01", "text": narrative})
                 for g in ("Anne", "Paul")]
     documents = [post(http, base, document(f"Patient/{patients[i]['id']}", code)) for i in (0, 0, 1)]
-    event = post(http, base, audit_event(f"DocumentReference/{documents[0]['id']}", code))
+    event = post(http, base, listing(f"DocumentReference/{documents[0]['id']}", code))
     return {"family": family, "code": code, "patients": [f"Patient/{p['id']}" for p in patients],
-            "documents": [f"DocumentReference/{d['id']}" for d in documents], "event": f"AuditEvent/{event['id']}"}
+            "documents": [f"DocumentReference/{d['id']}" for d in documents], "event": f"List/{event['id']}"}
 
 
 def test_include_subject_of_documents_once_each(http, base, records):
@@ -101,27 +97,27 @@ def test_revinclude_documents_of_patients(http, base, records):
     assert sorted(by_mode(bundle, "match")) == sorted(records["patients"])
     assert sorted(by_mode(bundle, "include")) == sorted(records["documents"])
     assert bundle["total"] == 2
-    audits = search(http, base, "Patient", [("family", records["family"]), ("_revinclude", "AuditEvent:patient")])
-    assert by_mode(audits, "include") == []  # the event names a document, not a patient
+    lists = search(http, base, "Patient", [("family", records["family"]), ("_revinclude", "List:subject")])
+    assert by_mode(lists, "include") == []  # the list holds a document, it is about no patient
 
 
 def test_iterate_follows_included_resources(http, base, records):
-    bundle = search(http, base, "AuditEvent", [("subtype", f"urn:test|{records['code']}"),
-                                               ("_include", "AuditEvent:entity"),
+    bundle = search(http, base, "List", [("code", f"urn:test|{records['code']}"),
+                                         ("_include", "List:item"),
                                                ("_include:iterate", "DocumentReference:subject")])
     assert by_mode(bundle, "match") == [records["event"]]
     assert by_mode(bundle, "include") == [records["documents"][0], records["patients"][0]]
     assert bundle["total"] == 1
     assert "_include%3Aiterate=DocumentReference%3Asubject" in bundle["link"][0]["url"]
-    without = search(http, base, "AuditEvent", [("subtype", f"urn:test|{records['code']}"),
-                                                ("_include", "AuditEvent:entity")])
+    without = search(http, base, "List", [("code", f"urn:test|{records['code']}"),
+                                          ("_include", "List:item")])
     assert by_mode(without, "include") == [records["documents"][0]]
 
 
 def test_revinclude_iterate_and_recurse(http, base, records):
     bundle = search(http, base, "Patient", [("family", records["family"]),
                                             ("_revinclude", "DocumentReference:subject"),
-                                            ("_revinclude:recurse", "AuditEvent:entity")])
+                                            ("_revinclude:recurse", "List:item")])
     assert sorted(by_mode(bundle, "include")) == sorted([*records["documents"], records["event"]])
 
 

@@ -22,7 +22,7 @@ from fhir_server.storage import postings as postings_module
 from fhir_server.storage.candidates import candidate_ids, sort_docs
 from fhir_server.storage.ferretdb import index_id_lookups
 from fhir_server.storage.mongo import ensure_indexes
-from fhir_server.storage.postings import Postings
+from fhir_server.storage.postings import Postings, identifier_key
 from fhir_server.storage.resources import ResourceStore
 
 LOINC = "http://loinc.org"
@@ -194,7 +194,7 @@ def test_candidates_come_from_the_smallest_list_that_covers_a_criterion(db):
     patient, other = f"Patient/{uuid.uuid4().hex}", f"Patient/{uuid.uuid4().hex}"
     token = f"urn:test|{uuid.uuid4().hex}"
     postings.add({f"DocumentReference>{patient}": ["d1", "d2", "d3"], f"DocumentReference>{other}": ["d4"],
-                   f"DocumentReference|identifier|{token}": ["d2"]})
+                   identifier_key("DocumentReference", "t:identifier", token): ["d2"]})
     assert candidate_ids(postings, "DocumentReference", {"_id": {"$in": ["x", "y", "x"]}, "deleted": False}) == [
         "x", "y"]
     by_patient = {"$and": [{"r:patient": patient}, {"deleted": False}]}

@@ -1,0 +1,33 @@
+"""Recording AuditEvents: built from an access (audit/events.py), chained per patient (audit/chain.py), then
+stored as AuditEvent resources, searchable by their patient like any other."""
+from __future__ import annotations
+
+import dataclasses
+
+from ..audit.chain import AuditChain
+from ..audit.events import Access, audit_event
+from ..search.values import index_fields
+from ..storage.resources import ResourceStore
+from .ids import new_id
+
+SERVER_CHAIN = "-"  # the chain of events that concern no patient's record
+
+
+class AuditTrail:
+    def __init__(self, store: ResourceStore, server: str = "fhir-server") -> None:
+        self.store = store
+        self.chain = AuditChain(store.db)
+        self.server = server
+
+    def record(self, access: Access, patient_id: str | None) -> dict:
+        """Appends the access to the patient's chain (the server's when None), then stores the event."""
+        event_id = new_id()
+        event = audit_event(dataclasses.replace(access, patient=patient_id), event_id, self.server)
+        event = self.chain.append(patient_id or SERVER_CHAIN, event)
+        self.store.write("AuditEvent", event_id, event, 0, "POST", index=index_fields("AuditEvent", event))
+        return event
+
+    def read_event(self, event_id: str) -> dict | None:
+        """A stored event as it was recorded (what `audit verify` re-hashes)."""
+        version = self.store.current("AuditEvent", event_id)
+        return version.resource if version is not None and not version.deleted else None

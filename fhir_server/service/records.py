@@ -1,0 +1,102 @@
+"""A record's lifecycle, as its owner decides it: close, reopen, delete for good; oppositions; retention.
+
+- Closing makes the record's content (documents, lists, Binaries) inaccessible to everyone and keeps it
+  `retention_years` (10 by default) from the closure; the owner can reopen it meanwhile, and
+  `fhir-server retention run` purges the records past their retention.
+- Definitive deletion purges at once every version, index entry and Binary of the record (the Patient, the
+  resources of their compartment, the Binaries of their documents, their AuditEvents and audit chain), their
+  account, letters and notifications; the `records` entry keeps only when and how much was erased.
+- An opposition (by national identifier, received by the insurer's channel: `fhir-server records oppose`)
+  refuses every later push for that person; a record they had is purged.
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+
+from ..audit.chain import AuditChain
+from ..notifications.queue import Notifications
+from ..storage.mongo import LETTERS, PATIENT_ACCOUNTS
+from ..storage.purge import purge
+from ..storage.records import Records
+from ..storage.resources import ResourceStore
+from .compartment import patient_compartment
+
+_BINARY = re.compile(r"Binary/([A-Za-z0-9\-.]{1,64})")
+
+
+class RecordLifecycle:
+    def __init__(self, store: ResourceStore, retention_years: int = 10) -> None:
+        self.store = store
+        self.records = Records(store.db)
+        self.retention = timedelta(days=round(365.25 * retention_years))
+
+    def state(self, patient_id: str) -> str:
+        return (self.records.get(patient_id) or {}).get("state", "open")
+
+    def close(self, patient_id: str) -> datetime:
+        """Closes the record; returns until when its content is kept."""
+        now = datetime.now(timezone.utc)
+        self.records.close(patient_id, now, now + self.retention)
+        return now + self.retention
+
+    def reopen(self, patient_id: str) -> bool:
+        return self.records.reopen(patient_id)
+
+    def delete(self, patient_id: str) -> int:
+        """Purges the record at once; returns how many resources were erased. Marked first with what it holds,
+        so that a purge a crash interrupted is finished by the next `purge_due` (the purge is idempotent)."""
+        targets = self.records.mark_purging(patient_id, datetime.now(timezone.utc), self._targets(patient_id))
+        purge(self.store, targets)
+        db = self.store.db
+        db[PATIENT_ACCOUNTS].delete_one({"_id": patient_id})
+        db[LETTERS].delete_many({"patient": patient_id})
+        Notifications(db).delete_patient(patient_id)
+        AuditChain(db).delete_key(patient_id)
+        self.records.mark_purged(patient_id, datetime.now(timezone.utc), len(targets))
+        return len(targets)
+
+    def purge_due(self, now: datetime | None = None) -> list[str]:
+        """The retention job: purges closed records past their retention (and unfinished purges)."""
+        due = self.records.due(now or datetime.now(timezone.utc))
+        for patient_id in due:
+            self.delete(patient_id)
+        return due
+
+    def oppose(self, system: str, value: str) -> list[str]:
+        """Records an opposition; purges the records of Patients holding that identifier (returned)."""
+        self.records.oppose(system, value, datetime.now(timezone.utc))
+        key = f"{system}|{value}"
+        ids, _ = self.store.search_ids("Patient", {"t:identifier": key}, [], 100, False)
+        for patient_id in ids:
+            self.delete(patient_id)
+        return ids
+
+    def _targets(self, patient_id: str) -> list[tuple[str, str]]:
+        """Every resource of the record, deleted ones included (their earlier versions hold its data)."""
+        reference = f"Patient/{patient_id}"
+        targets: dict[tuple[str, str], None] = {("Patient", patient_id): None}
+        for resource_type, params in patient_compartment().items():
+            listed = self.store.postings.members(f"{resource_type}>{reference}") if self.store.postings else None
+            ids = set(listed or [])  # every id ever listed (lists are never pruned); else the history scanned
+            if listed is None:
+                for param in params:
+                    ids.update(self.store.history.distinct("rid", {"type": resource_type, f"r:{param}": reference}))
+            targets.update(dict.fromkeys((resource_type, i) for i in sorted(ids)))
+        for resource_type, resource_id in list(targets):
+            if resource_type == "DocumentReference":
+                targets.update(dict.fromkeys(("Binary", b) for b in self._binaries(resource_id)))
+        return list(targets)
+
+    def _binaries(self, document_id: str) -> set[str]:
+        """The Binaries any version of a document pointed at."""
+        found: set[str] = set()
+        current = self.store.current("DocumentReference", document_id)
+        for number in range(1, (current.version if current else 0) + 1):
+            version = self.store.version("DocumentReference", document_id, number)
+            for content in ((version.resource if version else None) or {}).get("content") or []:
+                match = _BINARY.fullmatch((content.get("attachment") or {}).get("url") or "")
+                if match:
+                    found.add(match[1])
+        return found
+

@@ -1,0 +1,278 @@
+"""The patient's rules enforced on every interaction: a matrix of professions x document types x consent
+states x interactions, checking what is returned and what is audited; then the record's lifecycle."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+import requests
+
+from fhir_server.auth.backend_client import register
+from fhir_server.auth.clients import ClientRegistry
+from tests.conftest import REPO_ROOT
+
+from ..api.client import HEADERS, INS, JSON
+from ..auth.test_patients import REDIRECT, activated, code_from, exchange, pkce, sign_in
+
+LOINC = "http://loinc.org"
+VISIBILITY = "urn:oid:1.2.250.1.213.1.1.4.13"
+TYPES = {"consultation": "11488-4", "lab": "11502-2", "prescription": "57833-6", "discharge": "11490-0"}
+# What each profession reads of those types (profiles/profession-access.json).
+READS = {"10": set(TYPES), "21": {"lab", "prescription"}, "60": {"lab", "prescription"}, "70": set()}
+STATES = ("none", "hidden", "blocked", "no-emergency", "closed")
+SCOPES = "patient/*.cruds"
+PATCH = {"Content-Type": "application/json-patch+json", "Accept": JSON}
+
+
+def professional(db, base, profession: str, purpose: str = "TREAT"):
+    rpps = str(uuid.uuid4().int % 10**11)
+    client = register(db, base.removesuffix("/fhir"), f"Software of a {profession}", ["system/*.cruds"],
+                      professional={"practitioner": rpps, "profession": profession, "purpose_of_use": purpose})
+    session = requests.Session()
+    session.headers.update({**client.headers(), "Accept": JSON})
+    session.rpps = rpps
+    return session
+
+
+def patient_session(base, app_id: str, ins: str) -> requests.Session:
+    verifier, challenge = pkce()
+    code = code_from(sign_in(base.removesuffix("/fhir"), app_id, ins, challenge=challenge, scope=SCOPES))
+    token = exchange(base.removesuffix("/fhir"), app_id, code, verifier).json()["access_token"]
+    session = requests.Session()
+    session.headers.update({"Authorization": f"Bearer {token}", "Accept": JSON})
+    return session
+
+
+def document(writer, base, patient_id: str, kind: str) -> tuple[str, str]:
+    """(DocumentReference id, Binary id) of a new document of `kind` for the patient."""
+    binary = writer.post(f"{base}/Binary", data=f"{kind} report".encode(),
+                         headers={"Content-Type": "text/plain"}).json()["id"]
+    created = writer.post(f"{base}/DocumentReference", headers=HEADERS, json={
+        "resourceType": "DocumentReference", "status": "current", "subject": {"reference": f"Patient/{patient_id}"},
+        "type": {"coding": [{"system": LOINC, "code": TYPES[kind]}]},
+        "content": [{"attachment": {"contentType": "text/plain", "url": f"Binary/{binary}"}}]})
+    assert created.status_code == 201, created.text
+    return created.json()["id"], binary
+
+
+def consent(patient, base, patient_id: str, provision: dict) -> None:
+    created = patient.post(f"{base}/Consent", headers=HEADERS, json={
+        "resourceType": "Consent", "status": "active", "patient": {"reference": f"Patient/{patient_id}"},
+        "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope",
+                              "code": "patient-privacy"}]},
+        "category": [{"coding": [{"system": LOINC, "code": "59284-0"}]}],
+        "provision": {"type": "deny", **provision}})
+    assert created.status_code == 201, created.text
+
+
+@pytest.fixture(scope="module")
+def readers(db, base):
+    """(profession, purpose) -> a professional's session, none of whom wrote the documents."""
+    return {(p, purpose): professional(db, base, p, purpose) for p in READS for purpose in ("TREAT", "ETREAT")}
+
+
+@pytest.fixture(scope="module")
+def owners_app(db):
+    """A patient app allowed to write in its users' records (Consents, labels, the record's decisions)."""
+    return ClientRegistry(db).add_public("Patient app (writes)", [REDIRECT], [SCOPES])
+
+
+@pytest.fixture(scope="module")
+def world(vendor, base, database, db, owners_app, readers):
+    """A record per consent state, each with one document of every type, written by a physician."""
+    writer = professional(db, base, "10")
+    http = requests.Session()
+    http.headers.update(vendor.headers())
+    app = owners_app.client_id
+    records = {}
+    for state in STATES:
+        patient_id, ins = activated(http, base, database)
+        documents = {kind: document(writer, base, patient_id, kind) for kind in TYPES}
+        owner = patient_session(base, app, ins)
+        if state == "hidden":
+            for document_id, _ in documents.values():
+                label = [{"op": "add", "path": "/securityLabel", "value": [
+                    {"coding": [{"system": VISIBILITY, "code": "MASQUE_PS"}]}]}]
+                assert owner.patch(f"{base}/DocumentReference/{document_id}", json=label,
+                                   headers=PATCH).status_code == 200
+        elif state == "blocked":
+            consent(owner, base, patient_id, {"actor": [
+                {"role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+                                      "code": "PRCP"}]},
+                 "reference": {"identifier": {"system": "urn:oid:1.2.250.1.71.4.2.1", "value": s.rpps}}}
+                for s in readers.values()]})
+        elif state == "no-emergency":
+            consent(owner, base, patient_id, {"purpose": [
+                {"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "ETREAT"}]})
+        elif state == "closed":
+            assert owner.post(f"{base}/Patient/{patient_id}/$close-record").status_code == 200
+        records[state] = {"patient": patient_id, "ins": ins, "documents": documents, "owner": owner}
+    return {"writer": writer, "records": records}
+
+
+def expected(profession: str, purpose: str, state: str) -> set[str]:
+    if state in ("hidden", "blocked", "closed") or (state == "no-emergency" and purpose == "ETREAT"):
+        return set()
+    return READS[profession]
+
+
+@pytest.mark.parametrize("state", STATES)
+@pytest.mark.parametrize("purpose", ("TREAT", "ETREAT"))
+@pytest.mark.parametrize("profession", sorted(READS))
+def test_matrix(world, readers, base, db, profession, purpose, state):
+    reader = readers[(profession, purpose)]
+    record = world["records"][state]
+    patient_id, documents = record["patient"], record["documents"]
+    seen = expected(profession, purpose, state)
+    for kind, (document_id, binary_id) in documents.items():
+        status = 200 if kind in seen else 404
+        assert reader.get(f"{base}/DocumentReference/{document_id}").status_code == status, (kind, state)
+        assert reader.get(f"{base}/DocumentReference/{document_id}/_history").status_code == status
+        assert reader.get(f"{base}/DocumentReference/{document_id}/_history/1").status_code == status
+        assert reader.get(f"{base}/Binary/{binary_id}", headers={"Accept": "*/*"}).status_code == status
+    ids = {documents[kind][0] for kind in seen}
+    search = reader.get(f"{base}/DocumentReference", params={"patient": patient_id}).json()
+    assert search["total"] == len(ids) and {e["resource"]["id"] for e in search.get("entry", [])} == ids
+    paged = reader.get(f"{base}/DocumentReference", params={"patient": patient_id, "_count": 1}).json()
+    assert paged["total"] == len(ids)
+    everywhere = reader.get(f"{base}/DocumentReference", params={"type": f"{LOINC}|{TYPES['lab']}"}).json()
+    assert not ({e["resource"]["id"] for e in everywhere.get("entry", [])} & (set(d for d, _ in documents.values()) - ids))
+    open_record = state not in ("blocked", "closed") and not (state == "no-emergency" and purpose == "ETREAT")
+    patients = reader.get(f"{base}/Patient", params={"_id": patient_id,
+                                                     "_revinclude": "DocumentReference:subject"}).json()
+    assert patients["total"] == (1 if open_record else 0)
+    included = {e["resource"]["id"] for e in patients.get("entry", []) if e["search"]["mode"] == "include"}
+    assert included == ids
+    everything = reader.get(f"{base}/Patient/{patient_id}/$everything")
+    assert everything.status_code == (200 if open_record else 404)
+    if open_record:
+        types = [e["resource"]["resourceType"] for e in everything.json()["entry"]]
+        found = {e["resource"]["id"] for e in everything.json()["entry"] if e["resource"]["resourceType"] == "DocumentReference"}
+        assert found == ids and "Consent" not in types  # the patient's Consents are theirs
+    # Audited: each read of the record, allowed or refused, with the professional and the outcome.
+    document_id = documents["lab"][0]
+    events = list(db["AuditEvent"].find({"r:patient": f"Patient/{patient_id}"}))
+    mine = [e["json"].replace(" ", "") for e in events
+            if reader.rpps in e["json"] and f"DocumentReference/{document_id}" in e["json"]]
+    assert mine, "the reads of this document are audited in the patient's history"
+    allowed = ['"outcome":"0"' in event for event in mine]
+    assert any(allowed) if "lab" in seen else not any(allowed)
+
+
+def test_professionals_write_nothing_in_a_closed_or_blocking_record(world, readers, base):
+    physician = readers[("10", "TREAT")]
+    for state in ("closed", "blocked"):
+        pushed = physician.post(f"{base}/DocumentReference", headers=HEADERS, json={
+            "resourceType": "DocumentReference", "status": "current",
+            "subject": {"reference": f"Patient/{world['records'][state]['patient']}"}})
+        assert pushed.status_code in (403, 422) and pushed.json()["resourceType"] == "OperationOutcome"
+    assert physician.get(f"{base}/Consent").status_code == 403
+    assert physician.post(f"{base}/Consent", headers=HEADERS, json={
+        "resourceType": "Consent", "status": "active", "scope": {"text": "x"}, "category": [{"text": "x"}],
+        "patient": {"reference": f"Patient/{world['records']['none']['patient']}"}}).status_code == 403
+
+
+def test_the_writer_still_sees_a_hidden_document_and_the_patient_sees_it_too(world, base):
+    record = world["records"]["hidden"]
+    document_id, _ = record["documents"]["discharge"]
+    assert world["writer"].get(f"{base}/DocumentReference/{document_id}").status_code == 200
+    assert record["owner"].get(f"{base}/DocumentReference/{document_id}").status_code == 200
+    # The patient may show it again, but not change the professional's document otherwise.
+    current = record["owner"].get(f"{base}/DocumentReference/{document_id}").json()
+    changed = record["owner"].put(f"{base}/DocumentReference/{document_id}", headers=HEADERS,
+                                  json={**current, "description": "mine now"})
+    assert changed.status_code == 403
+
+
+def test_not_visible_to_the_patient_until_told(world, base):
+    record = world["records"]["none"]
+    document_id, binary_id = document(world["writer"], base, record["patient"], "lab")
+    label = [{"op": "add", "path": "/securityLabel", "value": [
+        {"coding": [{"system": VISIBILITY, "code": "INVISIBLE_PATIENT"}]}]}]
+    assert world["writer"].patch(f"{base}/DocumentReference/{document_id}", json=label,
+                                 headers=PATCH).status_code == 200
+    owner = record["owner"]
+    assert owner.get(f"{base}/DocumentReference/{document_id}").status_code == 404
+    assert owner.get(f"{base}/Binary/{binary_id}", headers={"Accept": "*/*"}).status_code == 404
+    listed = owner.get(f"{base}/DocumentReference", params={"patient": record["patient"]}).json()
+    assert document_id not in {e["resource"]["id"] for e in listed.get("entry", [])}
+    assert world["writer"].get(f"{base}/DocumentReference/{document_id}").status_code == 200
+
+
+def test_the_patient_reads_their_activity_history_newest_first(world, base, readers):
+    record = world["records"]["none"]
+    readers[("10", "TREAT")].get(f"{base}/Patient/{record['patient']}")
+    history = record["owner"].get(f"{base}/AuditEvent", params={"patient": record["patient"]}).json()
+    recorded = [e["resource"]["recorded"] for e in history["entry"] if e["search"]["mode"] == "match"]
+    assert recorded == sorted(recorded, reverse=True) and len(recorded) >= 2
+    reads = record["owner"].get(f"{base}/AuditEvent", params={"patient": record["patient"], "action": "R"}).json()
+    assert all(e["resource"]["action"] == "R" for e in reads.get("entry", []) if e["search"]["mode"] == "match")
+    other = world["records"]["hidden"]["patient"]
+    assert record["owner"].get(f"{base}/AuditEvent", params={"patient": other}).json()["total"] == 0
+
+
+def test_notifications_are_queued(world, db, readers, base):
+    record = world["records"]["none"]
+    queued = {n["kind"] for n in db["notifications"].find({"patient": record["patient"]})}
+    assert {"record-created", "document-changed"} <= queued
+    readers[("10", "ETREAT")].get(f"{base}/Patient/{record['patient']}")
+    assert db["notifications"].find_one({"patient": record["patient"], "kind": "emergency-access"})
+
+
+def cli(database, *args: str, **env: str) -> subprocess.CompletedProcess:
+    uri, name = database
+    return subprocess.run([sys.executable, "-m", "fhir_server.cli", *args], cwd=REPO_ROOT, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "MONGODB_URI": uri, "FHIR_DATABASE": name, **env})
+
+
+def test_definitive_deletion_purges_everything(http, base, database, db, owners_app):
+    writer = professional(db, base, "10")
+    patient_id, ins = activated(http, base, database)
+    document_id, binary_id = document(writer, base, patient_id, "lab")
+    owner = patient_session(base, owners_app.client_id, ins)
+    assert owner.post(f"{base}/Patient/{patient_id}/$delete-record").status_code == 400  # confirm=true
+    deleted = owner.post(f"{base}/Patient/{patient_id}/$delete-record", params={"confirm": "true"})
+    assert deleted.status_code == 200, deleted.text
+    for reference in (f"Patient/{patient_id}", f"DocumentReference/{document_id}", f"Binary/{binary_id}"):
+        assert writer.get(f"{base}/{reference}").status_code == 404
+    assert db["history"].count_documents({"rid": {"$in": [patient_id, document_id, binary_id]}}) == 0
+    assert not any(ins in str(d) for d in db["postings"].find({}))
+    left = [e["json"] for e in db["AuditEvent"].find({"r:patient": f"Patient/{patient_id}"})]
+    assert any("delete-record" in e for e in left)  # the purge's trace, in the server's chain
+    assert not any(document_id in e or binary_id in e for e in left)
+    assert db["audit_chain"].count_documents({"key": patient_id}) == 0
+    trace = db["records"].find_one({"_id": patient_id})
+    assert trace["state"] == "deleted" and set(trace) == {"_id", "state", "purged", "erased"}
+    assert cli(database, "audit", "verify").returncode == 0
+
+
+def test_retention_and_opposition(http, base, database, db):
+    writer = professional(db, base, "10")
+    patient_id, ins = activated(http, base, database)
+    document_id, _ = document(writer, base, patient_id, "lab")
+    db["records"].update_one({"_id": patient_id}, {"$set": {"state": "closed", "retain_until": db["records"].find_one(
+        {"_id": patient_id})["opened"]}})
+    ran = cli(database, "retention", "run")
+    assert ran.returncode == 0 and "records purged: " in ran.stdout
+    assert db["DocumentReference"].find_one({"_id": document_id}) is None
+    opposed = str(uuid.uuid4().int % 10**13)
+    assert cli(database, "records", "oppose", f"{INS}|{opposed}").returncode == 0
+    refused = writer.post(f"{base}/Patient", headers=HEADERS, json={
+        "resourceType": "Patient", "identifier": [{"system": INS, "value": opposed}]})
+    assert refused.status_code == 422 and "opposed" in refused.json()["issue"][0]["diagnostics"]
+    assert db["Patient"].count_documents({"t:identifier": f"{INS}|{opposed}"}) == 0
+
+
+def test_audit_verify_finds_a_tampered_event(http, base, database, db):
+    patient = http.post(f"{base}/Patient", headers=HEADERS, json={"resourceType": "Patient"}).json()
+    http.get(f"{base}/Patient/{patient['id']}")
+    assert cli(database, "audit", "verify", "--patient", patient["id"]).returncode == 0
+    event = db["AuditEvent"].find_one({"r:patient": f"Patient/{patient['id']}"})
+    forged = {**json.loads(event["json"]), "recorded": "2020-01-01T00:00:00Z"}  # an access moved in time
+    db["AuditEvent"].update_one({"_id": event["_id"]}, {"$set": {"json": json.dumps(forged)}})
+    broken = cli(database, "audit", "verify", "--patient", patient["id"])
+    assert broken.returncode == 1 and patient["id"] in broken.stdout

@@ -1,0 +1,250 @@
+"""The audit hash chain (FerretDB): links in sequence, tampering found at the first broken link, concurrent
+writers that never fork a chain, and a hot path that reads by `_id` only."""
+from __future__ import annotations
+
+import copy
+import hashlib
+import threading
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pymongo
+import pytest
+from pymongo import monitoring
+
+from fhir_server.audit.chain import AUDIT_CHAIN, CHAIN_EXTENSION, GENESIS, AuditChain, content, verify_command
+from fhir_server.audit.events import Access, Actor, audit_event
+from validation import validate_resource
+
+DOCTOR = Actor(kind="professional", client_id="vendor-1", practitioner="810001234567", profession="10",
+               address="192.0.2.10", purpose_of_use="TREAT")
+
+
+class EventStore:
+    """Stands in for the FHIR resource store: keeps copies, adding `meta` as the store does."""
+
+    def __init__(self) -> None:
+        self.events: dict[str, dict] = {}
+
+    def persist(self, event: dict) -> None:
+        self.events[event["id"]] = {**copy.deepcopy(event), "meta": {"versionId": "1",
+                                                                     "lastUpdated": "2024-05-02T08:30:15.123Z"}}
+
+    def read(self, event_id: str) -> dict | None:
+        event = self.events.get(event_id)
+        return copy.deepcopy(event) if event else None
+
+
+@pytest.fixture()
+def chain(db) -> AuditChain:
+    return AuditChain(db)
+
+
+@pytest.fixture()
+def store() -> EventStore:
+    return EventStore()
+
+
+def new_event(patient: str | None, n: int = 0) -> dict:
+    access = Access("read", 200, datetime.now(timezone.utc), DOCTOR, patient=patient,
+                    entities=[f"DocumentReference/d{n}"])
+    return audit_event(access, uuid.uuid4().hex, "https://dmp.example.org/fhir")
+
+
+def chained(chain: AuditChain, store: EventStore, key: str, count: int) -> list[dict]:
+    """`count` events appended to chain `key` and stored, in order."""
+    events = []
+    for n in range(count):
+        event = chain.append(key, new_event(key, n))
+        store.persist(event)
+        events.append(event)
+    return events
+
+
+def carried(event: dict) -> dict:
+    [extension] = [e for e in event["extension"] if e["url"] == CHAIN_EXTENSION]
+    return {e["url"]: e.get("valueInteger", e.get("valueString")) for e in extension["extension"]}
+
+
+def test_links_follow_in_sequence(chain, store, db, capsys):
+    key = uuid.uuid4().hex
+    events = chained(chain, store, key, 5)
+    previous = GENESIS
+    for n, event in enumerate(events, 1):
+        assert [issue for issue in validate_resource(event, "AuditEvent") if issue.severity == "error"] == []
+        values = carried(event)
+        assert values["sequence"] == n and values["previous"] == previous
+        assert values["hash"] == hashlib.sha256((previous + content(event)).encode()).hexdigest()
+        link = db[AUDIT_CHAIN].find_one({"_id": f"{key}:{n:012d}"})
+        assert (link["key"], link["n"], link["event_id"], link["hash"], link["previous"]) == (
+            key, n, event["id"], values["hash"], previous)
+        previous = values["hash"]
+    assert db[AUDIT_CHAIN].find_one({"_id": f"{key}:head"})["last"] == 5
+    report = chain.verify(store.read, key)
+    assert (report.intact, report.chains, report.events, report.pending) == (True, 1, 5, [])
+    assert verify_command(db, store.read, key) == 0
+    assert capsys.readouterr().out == "1 chains, 5 events: intact\n"
+
+
+def test_the_hash_ignores_meta_and_the_chain_extension_but_not_other_extensions():
+    event = new_event("p1")
+    other = {"url": "https://example.org/x", "valueString": "y"}
+    assert content({**event, "meta": {"versionId": "3"}}) == content(event)
+    assert content({**event, "extension": [{"url": CHAIN_EXTENSION, "extension": [
+        {"url": "hash", "valueString": "0"}]}]}) == content(event)
+    assert content({**event, "extension": [other]}) != content(event)
+
+
+def test_events_without_a_patient_go_to_the_server_chain(chain, store, db):
+    event = chain.append("-", new_event(None))
+    store.persist(event)
+    link = db[AUDIT_CHAIN].find_one({"_id": f"-:{carried(event)['sequence']:012d}"})
+    assert link["event_id"] == event["id"]
+
+
+@pytest.mark.parametrize("tamper, reason", [
+    ("edit-event", "changed"),
+    ("delete-event", "missing"),
+    ("edit-link-hash", "hash"),
+    ("edit-link-previous", "previous"),
+    ("edit-extension", "extension"),
+    ("delete-link", "gap"),
+])
+def test_tampering_is_found_at_the_first_broken_link(chain, store, db, tamper, reason):
+    key = uuid.uuid4().hex
+    events = chained(chain, store, key, 5)
+    links = db[AUDIT_CHAIN]
+    old = datetime.now(timezone.utc) - timedelta(minutes=5)
+    links.update_many({"key": key}, {"$set": {"at": old}})  # past the grace period
+    target = events[2]  # sequence 3
+    link_id = f"{key}:{3:012d}"
+    if tamper == "edit-event":
+        store.events[target["id"]]["outcome"] = "4"
+    elif tamper == "delete-event":
+        del store.events[target["id"]]
+    elif tamper == "edit-link-hash":
+        links.update_one({"_id": link_id}, {"$set": {"hash": "f" * 64}})
+    elif tamper == "edit-link-previous":
+        links.update_one({"_id": link_id}, {"$set": {"previous": "e" * 64}})
+    elif tamper == "edit-extension":
+        store.events[target["id"]]["extension"][0]["extension"][0]["valueInteger"] = 9
+    else:
+        links.delete_one({"_id": link_id})
+    store.events[events[3]["id"]]["outcome"] = "8"  # a later break is not reported: the first one is
+    report = chain.verify(store.read, key)
+    [problem] = report.broken
+    assert (problem.key, problem.sequence, problem.reason) == (key, 3, reason)
+    assert problem.event_id == (None if reason == "gap" else target["id"])
+
+
+def test_removing_the_last_links_is_found(chain, store, db):
+    key = uuid.uuid4().hex
+    chained(chain, store, key, 4)
+    db[AUDIT_CHAIN].delete_many({"_id": {"$in": [f"{key}:{3:012d}", f"{key}:{4:012d}"]}})
+    [problem] = chain.verify(store.read, key).broken
+    assert (problem.sequence, problem.reason) == (3, "gap")
+
+
+def test_an_event_being_stored_is_pending_then_missing(chain, store, db, capsys):
+    key = uuid.uuid4().hex
+    chained(chain, store, key, 2)
+    unstored = chain.append(key, new_event(key))  # its writer has not stored it yet
+    chained(chain, store, key, 1)
+    report = chain.verify(store.read, key)
+    assert report.intact and report.events == 4
+    assert [(p.sequence, p.event_id, p.reason) for p in report.pending] == [(3, unstored["id"], "pending")]
+    assert verify_command(db, store.read, key) == 0
+    assert capsys.readouterr().out == "1 chains, 4 events: intact (1 not stored yet)\n"
+    # Past the grace period, it is missing.
+    [problem] = chain.verify(store.read, key, grace=timedelta(0)).broken
+    assert (problem.sequence, problem.reason) == (3, "missing")
+    db[AUDIT_CHAIN].update_one({"_id": f"{key}:{3:012d}"}, {"$set": {"at": datetime(2020, 1, 1)}})
+    assert verify_command(db, store.read, key) == 1
+    assert capsys.readouterr().out == f"chain {key} #3 AuditEvent/{unstored['id']}: event missing\n"
+
+
+def test_concurrent_writers_never_fork_a_chain(chain, store):
+    key = uuid.uuid4().hex
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            chained(chain, store, key, 10)
+        except BaseException as error:  # reported by the test thread
+            errors.append(error)
+    threads = [threading.Thread(target=write) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    sequences = sorted(carried(event)["sequence"] for event in store.events.values())
+    assert sequences == list(range(1, 81))
+    report = chain.verify(store.read, key)
+    assert (report.intact, report.events, report.pending) == (True, 80, [])
+
+
+def test_verify_every_chain(chain, store, db, capsys):
+    intact, broken = uuid.uuid4().hex, uuid.uuid4().hex
+    chained(chain, store, intact, 2)
+    events = chained(chain, store, broken, 2)
+    store.events[events[0]["id"]]["action"] = "D"
+    report = chain.verify(store.read)
+    assert [(p.sequence, p.reason) for p in report.broken if p.key == broken] == [(1, "changed")]
+    assert not [p for p in report.broken if p.key == intact]
+    assert report.chains >= 2 and report.events >= 4
+    assert verify_command(db, store.read, None) == 1
+    assert f"chain {broken} #1 AuditEvent/{events[0]['id']}: event content changed\n" in capsys.readouterr().out
+
+
+def test_delete_key(chain, store, db):
+    key = uuid.uuid4().hex
+    chained(chain, store, key, 3)
+    assert chain.delete_key(key) == 3
+    assert db[AUDIT_CHAIN].count_documents({"key": key}) == 0
+    report = chain.verify(store.read, key)
+    assert (report.intact, report.chains, report.events) == (True, 0, 0)
+    assert carried(chain.append(key, new_event(key)))["sequence"] == 1  # a new chain starts afresh
+    assert chain.delete_key(uuid.uuid4().hex) == 0
+
+
+@pytest.mark.parametrize("key", ["a:000000000001", ""])
+def test_a_key_is_a_non_empty_string_without_colon(chain, key):
+    with pytest.raises(ValueError):
+        chain.append(key, new_event(None))
+
+
+class Recorder(monitoring.CommandListener):
+    def __init__(self) -> None:
+        self.filters: list[dict] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name == "find":
+            self.filters.append(event.command["filter"])
+        elif event.command_name in ("update", "delete"):
+            self.filters += [statement["q"] for statement in event.command[f"{event.command_name}s"]]
+
+    def succeeded(self, event) -> None:
+        pass
+
+    def failed(self, event) -> None:
+        pass
+
+
+def test_appending_reads_and_writes_by_id_only(database, store):
+    """FerretDB hands SQLite a lone `{_id: <string>}` filter only; anything else would scan the collection."""
+    recorder = Recorder()
+    uri, name = database
+    client = pymongo.MongoClient(uri, tz_aware=True, event_listeners=[recorder])
+    try:
+        watched = AuditChain(client[name])
+        key = uuid.uuid4().hex
+        chained(watched, store, key, 3)
+        stale = AuditChain(client[name])
+        client[name][AUDIT_CHAIN].update_one({"_id": f"{key}:head"}, {"$set": {"last": 1}})  # a lagging hint
+        stale.append(key, new_event(key))
+        assert recorder.filters
+        for query in recorder.filters:
+            assert list(query) == ["_id"] and isinstance(query["_id"], str)
+    finally:
+        client.close()
