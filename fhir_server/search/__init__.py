@@ -5,7 +5,7 @@
 INDEXES: dict[str, list[list[tuple[str, int]]]] = {
     "Patient": [[("t:identifier", 1)], [("s:family", 1)], [("dl:birthdate", 1)]],
     "DocumentReference": [[("r:patient", 1), ("dl:date", -1)], [("r:subject", 1), ("dl:date", -1)],
-                          [("t:identifier", 1)], [("t:type", 1)]],
+                          [("t:identifier", 1)], [("t:type", 1)], [("u:location", 1)]],  # a Binary's documents
     "List": [[("r:patient", 1), ("dl:date", -1)], [("t:identifier", 1)]],
     "Consent": [[("r:patient", 1)]],
     "Practitioner": [[("t:identifier", 1)]],

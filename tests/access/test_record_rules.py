@@ -16,7 +16,9 @@ from fhir_server.auth.clients import ClientRegistry
 from tests.conftest import REPO_ROOT
 
 from ..api.client import HEADERS, INS, JSON
-from ..auth.test_patients import REDIRECT, activated, code_from, exchange, pkce, sign_in
+from ..auth.test_patients import REDIRECT, activated, code_from, exchange, patient_app, pkce, sign_in  # noqa: F401
+from ..auth.test_representatives import born, choose, link
+from ..auth.test_representatives import record as minor
 
 LOINC = "http://loinc.org"
 VISIBILITY = "urn:oid:1.2.250.1.213.1.1.4.13"
@@ -215,12 +217,43 @@ def test_the_patient_reads_their_activity_history_newest_first(world, base, read
     assert record["owner"].get(f"{base}/AuditEvent", params={"patient": other}).json()["total"] == 0
 
 
-def test_notifications_are_queued(world, db, readers, base):
+def test_notifications_are_queued_and_break_glass_is_audited_as_such(world, db, readers, base):
     record = world["records"]["none"]
     queued = {n["kind"] for n in db["notifications"].find({"patient": record["patient"]})}
     assert {"record-created", "document-changed"} <= queued
-    readers[("10", "ETREAT")].get(f"{base}/Patient/{record['patient']}")
+    emergency = readers[("10", "ETREAT")]
+    assert emergency.get(f"{base}/Patient/{record['patient']}").status_code == 200
     assert db["notifications"].find_one({"patient": record["patient"], "kind": "emergency-access"})
+    history = record["owner"].get(f"{base}/AuditEvent", params={
+        "patient": record["patient"], "agent:identifier": f"urn:oid:1.2.250.1.71.4.2.1|{emergency.rpps}"}).json()
+    events = [e["resource"] for e in history.get("entry", []) if e["search"]["mode"] == "match"]
+    assert events and all(emergency.rpps in str(e["agent"]) for e in events)
+    reasons = {c["code"] for e in events for p in e.get("purposeOfEvent", []) for c in p["coding"]}
+    assert {"ETREAT", "BTG"} <= reasons
+
+
+def test_a_representative_does_not_see_what_is_kept_from_legal_representatives(http, base, database, db,
+                                                                                patient_app):  # noqa: F811
+    writer = professional(db, base, "10")
+    parent, parent_ins = activated(http, base, database)
+    child = minor(http, base, born(10), "Enfant")
+    link(http, base, child, parent_ins)
+    shown, _ = document(writer, base, child, "lab")
+    kept, kept_binary = document(writer, base, child, "consultation")
+    label = [{"op": "add", "path": "/securityLabel", "value": [
+        {"coding": [{"system": VISIBILITY, "code": "INVISIBLE_REPRESENTANTS_LEGAUX"}]}]}]
+    assert writer.patch(f"{base}/DocumentReference/{kept}", json=label, headers=PATCH).status_code == 200
+    origin = base.removesuffix("/fhir")
+    answer = choose(origin, patient_app.client_id, parent_ins, lambda values: child)
+    token = exchange(origin, patient_app.client_id, code_from(answer), answer.verifier).json()["access_token"]
+    acting = {"Authorization": f"Bearer {token}", "Accept": JSON}
+    assert requests.get(f"{base}/DocumentReference/{shown}", headers=acting).status_code == 200
+    assert requests.get(f"{base}/DocumentReference/{kept}", headers=acting).status_code == 404
+    assert requests.get(f"{base}/Binary/{kept_binary}", headers={**acting, "Accept": "*/*"}).status_code == 404
+    listed = requests.get(f"{base}/DocumentReference", headers=acting, params={"patient": child}).json()
+    assert listed["total"] == 1 and listed["entry"][0]["resource"]["id"] == shown
+    everything = requests.get(f"{base}/Patient/{child}/$everything", headers=acting).json()
+    assert kept not in {e["resource"]["id"] for e in everything["entry"]}
 
 
 def cli(database, *args: str, **env: str) -> subprocess.CompletedProcess:

@@ -2,10 +2,8 @@
 hospital search served by `_id` lookups that the database's index answers (checked with explain)."""
 from __future__ import annotations
 
-import os
 import threading
 import uuid
-from pathlib import Path
 
 import pymongo
 import pytest
@@ -20,23 +18,11 @@ from fhir_server.service.resources import ResourceService
 from fhir_server.service.search import sort_fields
 from fhir_server.storage import postings as postings_module
 from fhir_server.storage.candidates import candidate_ids, sort_docs
-from fhir_server.storage.ferretdb import index_id_lookups
 from fhir_server.storage.mongo import ensure_indexes
 from fhir_server.storage.postings import Postings, identifier_key
 from fhir_server.storage.resources import ResourceStore
 
 LOINC = "http://loinc.org"
-
-
-@pytest.fixture()
-def store(db):
-    ensure_indexes(db, list(RESOURCES), INDEXES)
-    if os.environ.get("FERRETDB_SQLITE_DIR"):  # as the app does at start-up
-        index_id_lookups(Path(os.environ["FERRETDB_SQLITE_DIR"]), db.name)
-    store = ResourceStore(db)
-    if store.postings is None:  # MongoDB: the store keeps none (its indexes serve), but they work there too
-        store.postings = Postings(db)
-    return store
 
 
 def test_concurrent_additions_are_never_lost(db):

@@ -3,20 +3,15 @@ findable through their posting lists, a purge cut short is finished by running i
 shared list made while a purge rewrites it are kept."""
 from __future__ import annotations
 
-import os
 import threading
 import uuid
-from pathlib import Path
 
 import pytest
 from pymongo.collection import Collection
 
 from fhir_server.registry import RESOURCES
-from fhir_server.search import INDEXES
 from fhir_server.search.values import index_fields
 from fhir_server.storage import purge as purge_module
-from fhir_server.storage.ferretdb import index_id_lookups
-from fhir_server.storage.mongo import ensure_indexes
 from fhir_server.storage.postings import Postings, identifier_key
 from fhir_server.storage.purge import PurgeReport, purge
 from fhir_server.storage.resources import ResourceStore, VersionConflict
@@ -24,17 +19,6 @@ from fhir_server.storage.search_pages import CHUNK, SearchPages
 from fhir_server.storage.transactions import Transactions, Write
 
 INS = "urn:oid:1.2.250.1.213.1.4.8"
-
-
-@pytest.fixture()
-def store(db):
-    ensure_indexes(db, list(RESOURCES), INDEXES)
-    if os.environ.get("FERRETDB_SQLITE_DIR"):  # as the app does at start-up
-        index_id_lookups(Path(os.environ["FERRETDB_SQLITE_DIR"]), db.name)
-    store = ResourceStore(db)
-    if store.postings is None:  # MongoDB keeps no lists, but they are purged wherever they are kept
-        store.postings = Postings(db)
-    return store
 
 
 def new_id() -> str:
