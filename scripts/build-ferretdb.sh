@@ -11,7 +11,10 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 CACHE="$ROOT/.cache"
 BIN="$CACHE/bin/ferretdb"
 
-if [[ -x "$BIN" ]] && "$BIN" --version 2>/dev/null | grep -q "version: $VERSION"; then
+# The version is read whole, then matched: `--version | grep -q` can kill the writer with SIGPIPE (exit 141
+# under pipefail) when grep stops reading first.
+built_version() { "$BIN" --version 2>/dev/null || true; }
+if [[ -x "$BIN" && "$(built_version)" == *"version: $VERSION"* ]]; then
   exit 0
 fi
 command -v go >/dev/null || { echo "build-ferretdb: Go is not installed (needed to build FerretDB)" >&2; exit 1; }
@@ -25,5 +28,5 @@ go get -tool "github.com/FerretDB/FerretDB/cmd/ferretdb@$VERSION"
 go mod vendor
 echo "$VERSION" > vendor/github.com/FerretDB/FerretDB/build/version/version.txt
 go install -mod=vendor github.com/FerretDB/FerretDB/cmd/ferretdb
-"$BIN" --version | grep -q "version: $VERSION"
+[[ "$(built_version)" == *"version: $VERSION"* ]] || { echo "build-ferretdb: the build is not $VERSION" >&2; exit 1; }
 rm -rf "$MOD"

@@ -9,11 +9,13 @@ Other Consents are stored and returned but change no access rule.
 
 Document visibility is `DocumentReference.securityLabel` with TRE_A07-StatutVisibiliteDocument
 (`MASQUE_PS` hidden from professionals, `INVISIBLE_PATIENT` not shown to the patient until told in person,
-`INVISIBLE_REPRESENTANTS_LEGAUX` not shown to a minor's representatives), by its OID or its NOS URL.
+`INVISIBLE_REPRESENTANTS_LEGAUX` not shown to a minor's representatives), by its OID or its NOS URL; and
+a confidentiality (v3 Confidentiality), `N` when the writer gives none.
 """
 from __future__ import annotations
 
 RPPS = "urn:oid:1.2.250.1.71.4.2.1"
+CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
 ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
 VISIBILITY_SYSTEMS = ("urn:oid:1.2.250.1.213.1.1.4.13",
                       "https://mos.esante.gouv.fr/NOS/TRE_A07-StatutVisibiliteDocument/FHIR/"
@@ -31,6 +33,14 @@ def label_tokens(code: str) -> list[str]:
 def visibility_codes(resource: dict) -> set[str]:
     return {coding.get("code") for label in resource.get("securityLabel") or [] for coding in label.get("coding") or []
             if coding.get("system") in VISIBILITY_SYSTEMS}
+
+
+def with_confidentiality(document: dict) -> dict:
+    """A DocumentReference with a confidentiality label: `N` (normal) unless it carries one (PDSm)."""
+    labels = document.get("securityLabel") or []
+    if any(c.get("system") == CONFIDENTIALITY for label in labels for c in label.get("coding") or []):
+        return document
+    return {**document, "securityLabel": [*labels, {"coding": [{"system": CONFIDENTIALITY, "code": "N"}]}]}
 
 
 def consent_rules(consents: list[dict]) -> tuple[set[str], bool]:

@@ -256,7 +256,8 @@ class RecordAccess:
             identity = patient.resource if patient is not None and not patient.deleted else {}
         identifiers = [(i.get("system"), i.get("value")) for i in (identity or {}).get("identifier") or []
                        if i.get("system") and i.get("value")]
-        if resource is not None and identifiers and self.records.opposed(identifiers):
+        opposed = self._record(patient_id).get("opposed") or (identifiers and self.records.opposed(identifiers))
+        if resource is not None and opposed:
             raise Unprocessable("The patient opposed the creation of their shared health record: nothing was "
                                 "stored", code="business-rule")
         if not self.professional:

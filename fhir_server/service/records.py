@@ -43,7 +43,7 @@ class RecordLifecycle:
     def reopen(self, patient_id: str) -> bool:
         return self.records.reopen(patient_id)
 
-    def delete(self, patient_id: str) -> int:
+    def delete(self, patient_id: str, opposed: bool = False) -> int:
         """Purges the record at once; returns how many resources were erased. Marked first with what it holds,
         so that a purge a crash interrupted is finished by the next `purge_due` (the purge is idempotent)."""
         targets = self.records.mark_purging(patient_id, datetime.now(timezone.utc), self._targets(patient_id))
@@ -53,7 +53,7 @@ class RecordLifecycle:
         db[LETTERS].delete_many({"patient": patient_id})
         Notifications(db).delete_patient(patient_id)
         AuditChain(db).delete_key(patient_id)
-        self.records.mark_purged(patient_id, datetime.now(timezone.utc), len(targets))
+        self.records.mark_purged(patient_id, datetime.now(timezone.utc), len(targets), opposed)
         return len(targets)
 
     def purge_due(self, now: datetime | None = None) -> list[str]:
@@ -69,7 +69,7 @@ class RecordLifecycle:
         key = f"{system}|{value}"
         ids, _ = self.store.search_ids("Patient", {"t:identifier": key}, [], 100, False)
         for patient_id in ids:
-            self.delete(patient_id)
+            self.delete(patient_id, opposed=True)
         return ids
 
     def _targets(self, patient_id: str) -> list[tuple[str, str]]:

@@ -22,6 +22,7 @@ from ..registry import RESOURCES
 from ..search.values import index_fields
 from ..storage.resources import ResourceStore, ResourceTooLarge, StoredVersion, VersionConflict
 from ..access import current as current_access
+from ..access.consents import with_confidentiality
 from ..access.policy import Notify, RecordAccess
 from ..auth.patients import welcome
 from ..storage.records import Records
@@ -279,6 +280,8 @@ class ResourceService:
         resource = dict(resource)
         if resource_type == "Binary" and "data" in resource:
             content = _decode_base64(resource.pop("data"))
+        if resource_type == "DocumentReference":
+            resource = with_confidentiality(resource)
         issues = [i for i in validate_resource(resource, resource_type) if i.severity in ("error", "fatal")]
         if issues:
             raise Unprocessable(f"{resource_type} is not valid: {len(issues)} problem(s)", issues=issues)

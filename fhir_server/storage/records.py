@@ -46,7 +46,7 @@ class Records:
             return True
         except pymongo.errors.DuplicateKeyError:
             pass
-        result = self.records.update_one({"_id": patient_id, "state": DELETED},
+        result = self.records.update_one({"_id": patient_id, "state": DELETED, "opposed": {"$exists": False}},
                                          {"$set": {"state": OPEN, "opened": at, "blocked": [],
                                                    "no_emergency": False},
                                           "$unset": {"purged": "", "erased": ""}})
@@ -79,10 +79,11 @@ class Records:
                                 upsert=True)
         return merged
 
-    def mark_purged(self, patient_id: str, at: datetime, erased: int) -> None:
-        """After a purge: only the trace remains (when, how many resources), nothing about the person."""
-        self.records.replace_one({"_id": patient_id}, {"state": DELETED, "purged": at, "erased": erased},
-                                 upsert=True)
+    def mark_purged(self, patient_id: str, at: datetime, erased: int, opposed: bool = False) -> None:
+        """After a purge: only the trace remains (when, how many resources, whether the person opposed their
+        record: then nothing is stored for that Patient id again), nothing about the person."""
+        trace = {"state": DELETED, "purged": at, "erased": erased, **({"opposed": True} if opposed else {})}
+        self.records.replace_one({"_id": patient_id}, trace, upsert=True)
 
     def denied(self, practitioner: str, emergency: bool) -> list[str]:
         """Patients whose record a professional may not see: closed or deleted, blocking them, or (for an

@@ -61,6 +61,11 @@ def document(writer, base, patient_id: str, kind: str) -> tuple[str, str]:
     return created.json()["id"], binary
 
 
+def pushed(patient_id: str) -> dict:
+    return {"resourceType": "DocumentReference", "status": "current", "subject": {"reference": f"Patient/{patient_id}"},
+            "content": [{"attachment": {"contentType": "text/plain", "data": "eA=="}}]}
+
+
 def consent(patient, base, patient_id: str, provision: dict) -> None:
     created = patient.post(f"{base}/Consent", headers=HEADERS, json={
         "resourceType": "Consent", "status": "active", "patient": {"reference": f"Patient/{patient_id}"},
@@ -137,6 +142,9 @@ def test_matrix(world, readers, base, db, profession, purpose, state):
         assert reader.get(f"{base}/DocumentReference/{document_id}/_history/1").status_code == status
         assert reader.get(f"{base}/Binary/{binary_id}", headers={"Accept": "*/*"}).status_code == status
     ids = {documents[kind][0] for kind in seen}
+    batch = reader.post(base, headers=HEADERS, json={"resourceType": "Bundle", "type": "batch", "entry": [
+        {"request": {"method": "GET", "url": f"DocumentReference/{documents[kind][0]}"}} for kind in TYPES]}).json()
+    assert [e["response"]["status"][:3] for e in batch["entry"]] == ["200" if k in seen else "404" for k in TYPES]
     search = reader.get(f"{base}/DocumentReference", params={"patient": patient_id}).json()
     assert search["total"] == len(ids) and {e["resource"]["id"] for e in search.get("entry", [])} == ids
     paged = reader.get(f"{base}/DocumentReference", params={"patient": patient_id, "_count": 1}).json()
@@ -167,11 +175,10 @@ def test_matrix(world, readers, base, db, profession, purpose, state):
 
 def test_professionals_write_nothing_in_a_closed_or_blocking_record(world, readers, base):
     physician = readers[("10", "TREAT")]
-    for state in ("closed", "blocked"):
-        pushed = physician.post(f"{base}/DocumentReference", headers=HEADERS, json={
-            "resourceType": "DocumentReference", "status": "current",
-            "subject": {"reference": f"Patient/{world['records'][state]['patient']}"}})
-        assert pushed.status_code in (403, 422) and pushed.json()["resourceType"] == "OperationOutcome"
+    for state, status, says in (("closed", 422, "closed"), ("blocked", 403, "choices")):
+        refused = physician.post(f"{base}/DocumentReference", headers=HEADERS,
+                                 json=pushed(world["records"][state]["patient"]))
+        assert refused.status_code == status and says in refused.json()["issue"][0]["diagnostics"]
     assert physician.get(f"{base}/Consent").status_code == 403
     assert physician.post(f"{base}/Consent", headers=HEADERS, json={
         "resourceType": "Consent", "status": "active", "scope": {"text": "x"}, "category": [{"text": "x"}],
@@ -197,6 +204,8 @@ def test_not_visible_to_the_patient_until_told(world, base):
         {"coding": [{"system": VISIBILITY, "code": "INVISIBLE_PATIENT"}]}]}]
     assert world["writer"].patch(f"{base}/DocumentReference/{document_id}", json=label,
                                  headers=PATCH).status_code == 200
+    labels = world["writer"].get(f"{base}/DocumentReference/{document_id}").json()["securityLabel"]
+    assert {c["code"] for label in labels for c in label["coding"]} == {"INVISIBLE_PATIENT", "N"}  # N by default
     owner = record["owner"]
     assert owner.get(f"{base}/DocumentReference/{document_id}").status_code == 404
     assert owner.get(f"{base}/Binary/{binary_id}", headers={"Accept": "*/*"}).status_code == 404
@@ -292,12 +301,21 @@ def test_retention_and_opposition(http, base, database, db):
     ran = cli(database, "retention", "run")
     assert ran.returncode == 0 and "records purged: " in ran.stdout
     assert db["DocumentReference"].find_one({"_id": document_id}) is None
-    opposed = str(uuid.uuid4().int % 10**13)
-    assert cli(database, "records", "oppose", f"{INS}|{opposed}").returncode == 0
-    refused = writer.post(f"{base}/Patient", headers=HEADERS, json={
-        "resourceType": "Patient", "identifier": [{"system": INS, "value": opposed}]})
-    assert refused.status_code == 422 and "opposed" in refused.json()["issue"][0]["diagnostics"]
-    assert db["Patient"].count_documents({"t:identifier": f"{INS}|{opposed}"}) == 0
+    # An opposition purges the record of whoever holds that identifier, and refuses every later push.
+    patient_id, ins = activated(http, base, database)
+    document_id, _ = document(writer, base, patient_id, "lab")
+    opposed = cli(database, "records", "oppose", f"{INS}|{ins}")
+    assert opposed.returncode == 0 and "records purged: 1" in opposed.stdout
+    assert writer.get(f"{base}/DocumentReference/{document_id}").status_code == 404
+    for refused in (writer.post(f"{base}/Patient", headers=HEADERS, json={
+                        "resourceType": "Patient", "identifier": [{"system": INS, "value": ins}]}),
+                    writer.post(f"{base}/DocumentReference", headers=HEADERS, json=pushed(patient_id))):
+        assert refused.status_code == 422 and "opposed" in refused.json()["issue"][0]["diagnostics"]
+    assert db["Patient"].count_documents({"t:identifier": f"{INS}|{ins}"}) == 0
+    assert db["DocumentReference"].count_documents({"r:patient": f"Patient/{patient_id}"}) == 0
+    assert cli(database, "records", "withdraw-opposition", f"{INS}|{ins}").returncode == 0
+    assert writer.post(f"{base}/Patient", headers=HEADERS, json={
+        "resourceType": "Patient", "identifier": [{"system": INS, "value": ins}]}).status_code == 201
 
 
 def test_audit_verify_finds_a_tampered_event(http, base, database, db):
