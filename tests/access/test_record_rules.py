@@ -180,6 +180,14 @@ def test_professionals_write_nothing_in_a_closed_or_blocking_record(world, reade
                                  json=pushed(world["records"][state]["patient"]))
         assert refused.status_code == status and says in refused.json()["issue"][0]["diagnostics"]
     assert physician.get(f"{base}/Consent").status_code == 403
+    # A type's whole history spans every record: refused for documents, and a blocking patient's left out.
+    assert physician.get(f"{base}/DocumentReference/_history").status_code == 403
+    blocked = world["records"]["blocked"]["patient"]
+    totals = [s.get(f"{base}/Patient/_history", params={"_count": 0}).json()["total"]
+              for s in (world["writer"], physician)]
+    assert totals[0] - totals[1] == 1  # the blocking patient's one version
+    assert world["writer"].get(f"{base}/Patient/{blocked}/_history").status_code == 200
+    assert physician.get(f"{base}/Patient/{blocked}/_history").status_code == 404
     assert physician.post(f"{base}/Consent", headers=HEADERS, json={
         "resourceType": "Consent", "status": "active", "scope": {"text": "x"}, "category": [{"text": "x"}],
         "patient": {"reference": f"Patient/{world['records']['none']['patient']}"}}).status_code == 403
