@@ -105,7 +105,8 @@ def test_json_patch_masks_a_document_as_the_french_record_does(http, base):
                           headers={"Content-Type": "application/json-patch+json", "Accept": JSON})
     assert response.status_code == 200
     body = response.json()
-    assert body["securityLabel"] == [{"coding": [label]}]
+    normal = {"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "N"}
+    assert body["securityLabel"] == [{"coding": [label]}, {"coding": [normal]}]  # confidentiality N by default
     assert body["meta"]["versionId"] == "2"
     assert body["status"] == "current"
 

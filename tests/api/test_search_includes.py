@@ -163,7 +163,8 @@ def test_summary_true_keeps_summary_and_mandatory_elements(http, base, records):
     bundle = search(http, base, "DocumentReference", [("identifier", f"urn:test|{records['code']}"),
                                                       ("_summary", "true")])
     resource = bundle["entry"][0]["resource"]
-    assert set(resource) == {"resourceType", "id", "meta", "status", "subject", "type", "identifier", "content"}
+    assert set(resource) == {"resourceType", "id", "meta", "status", "subject", "type", "identifier", "content",
+                             "securityLabel"}  # confidentiality N, set by default
     assert SUBSETTED in resource["meta"]["tag"]
     patient = search(http, base, "Patient", [("family", records["family"]), ("_summary", "true")])
     resource = patient["entry"][0]["resource"]
