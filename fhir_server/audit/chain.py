@@ -106,7 +106,11 @@ class AuditChain:
         """Chains `event` (which has its id) as the next link of chain `key`; returns a copy carrying the
         chain extension, for the caller to store."""
         _checked(key)
-        n, last = self._tail(key, self._hint(key))
+        # The head is a hint: the next position is tried at once, and a taken one is followed forward.
+        n = self._hint(key)
+        last = self.links.find_one({"_id": _link_id(key, n)}) if n else None
+        if n and last is None:  # the chain was deleted meanwhile
+            n, last = self._tail(key, 0)
         while True:
             previous = last["hash"] if last else GENESIS
             link = {"_id": _link_id(key, n + 1), "key": key, "n": n + 1, "event_id": event["id"],

@@ -8,6 +8,7 @@ from ..audit.chain import AuditChain
 from ..audit.events import Access, audit_event
 from ..search.values import index_fields
 from ..storage.resources import ResourceStore
+from ..storage.transactions import Write
 from .ids import new_id
 
 SERVER_CHAIN = "-"  # the chain of events that concern no patient's record
@@ -24,10 +25,13 @@ class AuditTrail:
         event_id = new_id()
         event = audit_event(dataclasses.replace(access, patient=patient_id), event_id, self.server)
         event = self.chain.append(patient_id or SERVER_CHAIN, event)
-        self.store.write("AuditEvent", event_id, event, 0, "POST", index=index_fields("AuditEvent", event))
+        # An event is written once and never changed: its first version and current document are inserted
+        # directly (no write journal, no projection loop: nothing can race it).
+        write = Write("AuditEvent", event_id, event, 0, "POST", None, index_fields("AuditEvent", event))
+        self.store.project_new([reserved.doc for reserved in self.store.reserve_all([write])])
         return event
 
     def read_event(self, event_id: str) -> dict | None:
         """A stored event as it was recorded (what `audit verify` re-hashes)."""
-        version = self.store.current("AuditEvent", event_id)
+        version = self.store.current("AuditEvent", event_id) or self.store.version("AuditEvent", event_id, 1)
         return version.resource if version is not None and not version.deleted else None
