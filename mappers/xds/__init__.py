@@ -1,0 +1,24 @@
+"""IHE XDS.b to FHIR R4 and back: a Document Repository/Registry facade over the MHD Document Recipient.
+
+Ingest (ITI-41 Provide and Register Document Set-b), in this order:
+1. `parse_provide_and_register(body, content_type)` reads the SOAP 1.2 request (plain or MTOM/XOP) and checks
+   it: a Submission, or MappingError (MappingErrors, with the request's MessageID, once the Envelope is read)
+   carrying XDS error codes;
+2. `to_fhir(submission)` gives the transaction Bundle an MHD ITI-65 Provide Document Bundle is, to be run through
+   the same transaction and ITI-65 checks: its Patient is a conditional reference, so no match (412) is
+   XDSUnknownPatientId; mhd.py's issues carry their XDS code in details.text;
+3. `registry_response(errors, submission.message_id)` answers (SOAP_CONTENT_TYPE): Success, or Failure listing
+   the errors (a MappingErrors relates the answer to its request by itself).
+Pull: `retrieve_response` (ITI-43, MTOM) and `stored_query_response` (ITI-18 LeafClass) from stored
+DocumentReferences, through the reverse mapping `document_entry`.
+"""
+from .from_fhir import document_entry
+from .metadata import Author, Code, DocumentEntry, Submission
+from .provide import MappingErrors, parse_provide_and_register
+from .responses import registry_response, retrieve_response, stored_query_response
+from .soap import SOAP_CONTENT_TYPE
+from .to_fhir import to_fhir
+
+__all__ = ["Author", "Code", "DocumentEntry", "MappingErrors", "SOAP_CONTENT_TYPE", "Submission", "document_entry",
+           "parse_provide_and_register", "registry_response", "retrieve_response", "stored_query_response",
+           "to_fhir"]
