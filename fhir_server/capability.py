@@ -9,7 +9,7 @@ from importlib.metadata import version
 
 from validation.definitions import FHIR_VERSION
 
-from .registry import OPERATIONS, RESOURCES
+from .registry import OPERATIONS, RESOURCES, SYSTEM_OPERATIONS
 from .search.registry import parameters
 
 # Parameter types the query side understands (composite and special ones are not served).
@@ -44,7 +44,9 @@ def capability_statement() -> dict:
             "resource": [_resource(kind) for kind in RESOURCES.values()],
             "interaction": [{"code": "transaction", "documentation": "All entries or none (storage/transactions.py)"},
                             {"code": "batch"}],
-            "operation": [{"name": name, "definition": url} for name, url in OPERATIONS.items()],
+            "operation": [{"name": name, "definition": url} for name, url in OPERATIONS.items()] + [
+                {"name": name, "definition": url, "documentation": text}
+                for name, (url, text) in SYSTEM_OPERATIONS.items()],
         }],
     }
 

@@ -165,6 +165,58 @@ def cmd_notifications(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    """`import PATH...`: loads files and folders (HL7 v2, CDA R2, XDS.b, FHIR JSON Bundles or resources,
+    NDJSON), each message or document one transaction; prints a summary; exit 1 when any was rejected."""
+    from .config import Settings
+    from .notifications.queue import Notifications
+    from .service.audit import AuditTrail
+    from .service.importer import import_paths
+    from .service.resources import ResourceService
+    from .storage.resources import ResourceStore
+    from .storage.transactions import Transactions
+
+    missing = [str(p) for p in args.paths if not p.exists()]
+    if missing:
+        print(f"no such file or folder: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    settings = Settings.from_mapping()
+    with _database(args.data) as db:
+        store = ResourceStore(db)
+        service = ResourceService(store, Notifications(db).enqueue)
+        report = import_paths(service, Transactions(store, settings.transaction_lease_seconds), AuditTrail(store),
+                              args.paths, settings.bundle_max_entries)
+    print(f"imported: {report.imported}, duplicates: {report.duplicates}, rejected: {len(report.rejected)}")
+    for where, why in report.rejected:
+        print(f"rejected {where}: {why}")
+    return 1 if report.rejected else 0
+
+
+def cmd_mllp(args: argparse.Namespace) -> int:
+    """`mllp --client-id ID`: an HL7 v2 MLLP listener pushing for that referenced client (fhir_server/mllp.py)."""
+    from .config import Settings
+    from .mllp import MllpServer, handler
+    from .notifications.queue import Notifications
+    from .service.audit import AuditTrail
+    from .service.resources import ResourceService
+    from .storage.resources import ResourceStore
+    from .storage.transactions import Transactions
+
+    settings = Settings.from_mapping()
+    with _database(args.data) as db:
+        store = ResourceStore(db)
+        handle = handler(ResourceService(store, Notifications(db).enqueue),
+                         Transactions(store, settings.transaction_lease_seconds), AuditTrail(store), args.client_id,
+                         settings.bundle_max_entries)
+        with MllpServer((args.host, args.port), handle) as server:
+            print(f"MLLP listener for client {args.client_id} on {args.host}:{server.server_address[1]}", flush=True)
+            try:
+                server.serve_forever()
+            except KeyboardInterrupt:
+                pass
+    return 0
+
+
 def cmd_clients(args: argparse.Namespace) -> int:
     """The vendor registry (auth/clients.py), in the database `serve` uses."""
     from .auth.clients import ClientRegistry
@@ -237,6 +289,16 @@ def main(argv: list[str] | None = None) -> int:
     code = patient_actions.add_parser("activation-code", help="issue and print a new provisional activation code")
     code.add_argument("patient_id")
     patients.set_defaults(run=cmd_patients)
+
+    load = commands.add_parser("import", parents=[data_option], help="load files or folders of any supported format")
+    load.add_argument("paths", nargs="+", type=Path, help="files or folders (HL7 v2, CDA, XDS.b, FHIR JSON, NDJSON)")
+    load.set_defaults(run=cmd_import)
+
+    mllp = commands.add_parser("mllp", parents=[data_option], help="an HL7 v2 MLLP listener for one referenced client")
+    mllp.add_argument("--client-id", required=True, help="the referenced client the messages are pushed for")
+    mllp.add_argument("--host", default="127.0.0.1")
+    mllp.add_argument("--port", type=int, default=2575)
+    mllp.set_defaults(run=cmd_mllp)
 
     records = commands.add_parser("records", parents=[data_option], help="oppositions to a record's creation")
     record_actions = records.add_subparsers(dest="action", required=True)

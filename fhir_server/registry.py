@@ -57,6 +57,13 @@ RESOURCES: dict[str, ResourceKind] = {kind.name: kind for kind in (
 )}
 
 OPERATIONS = {"validate": "http://hl7.org/fhir/OperationDefinition/Resource-validate"}
+# Operations on the whole server: (definition, documentation).
+SYSTEM_OPERATIONS = {"ingest": (f"{OUR_CANONICAL}/OperationDefinition/ingest", (
+    "POST [base]/$ingest: a push in the sender's own format, mapped to FHIR and stored as one transaction "
+    "(same validation, MHD checks, access rules and audit trail), answered in that format: HL7 v2.5 ORU^R01, "
+    "MDM^T02, ADT^A01/A04/A08/A28/A31 (application/hl7-v2; an ACK), CDA R2 (application/cda+xml; a "
+    "transaction-response), IHE XDS.b ITI-41 (multipart/related MTOM or application/soap+xml; a "
+    "RegistryResponse), a FHIR Bundle (application/fhir+json)."))}
 
 
 def is_r4_resource_type(name: str) -> bool:

@@ -231,18 +231,17 @@ class RecordAccess:
         """Refuses a write the rules forbid; returns the index fields to store (with the writer)."""
         if current is not None and not current.deleted and not self.visible(current):
             raise NotFound(f"{resource_type}/{resource_id} is not known")
-        if self.actor is None:
-            return index
         if self.professional and resource_type in PATIENT_OWN:
             raise Forbidden(f"{resource_type} resources are written by the patient (or the server), not by "
                             f"professionals")
         old = current.index if current is not None and not current.deleted else {}
         patients = self.patients_of(resource_type, resource_id, index if resource is not None else old)
-        if not self.professional and resource is not None and not patients and resource_type in _record_types():
+        if self.actor is not None and not self.professional and resource is not None and not patients \
+                and resource_type in _record_types():
             raise Forbidden(f"A patient writes in their own record only: this {resource_type} does not name them")
         for patient_id in patients:
             self._check_record(resource_type, resource_id, resource, patient_id)
-        if resource_type == "DocumentReference":
+        if resource_type == "DocumentReference" and self.actor is not None:
             self._check_labels(current if old else None, resource)
         if resource is None:
             return index
@@ -260,6 +259,11 @@ class RecordAccess:
         if resource is not None and opposed:
             raise Unprocessable("The patient opposed the creation of their shared health record: nothing was "
                                 "stored", code="business-rule")
+        if self.actor is None:  # the server's own writes (an import): the record's state still rules
+            if resource_type in CLOSED_CONTENT and self._record(patient_id).get("state", OPEN) != OPEN:
+                raise Unprocessable("This record is closed: it takes no new content until it is reopened",
+                                    code="business-rule")
+            return
         if not self.professional:
             if patient_id != self.actor.patient:
                 raise Forbidden(f"A patient writes in their own record only: this {resource_type} names another")

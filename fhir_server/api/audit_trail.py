@@ -24,11 +24,11 @@ INTERACTIONS = {
     "fhir.search": "search-type", "fhir.search_by_post": "search-type", "fhir.type_history": "history-type",
     "fhir.instance_history": "history-instance", "fhir.bundle": "batch", "fhir.everything": "operation",
     "fhir.validate_type": "operation", "fhir.validate_instance": "operation", "fhir.close_record": "operation",
-    "fhir.reopen_record": "operation", "fhir.delete_record": "operation",
+    "fhir.reopen_record": "operation", "fhir.delete_record": "operation", "fhir.ingest": "operation",
 }
 OPERATIONS = {"fhir.everything": "everything", "fhir.validate_type": "validate", "fhir.validate_instance": "validate",
               "fhir.close_record": "close-record", "fhir.reopen_record": "reopen-record",
-              "fhir.delete_record": "delete-record"}
+              "fhir.delete_record": "delete-record", "fhir.ingest": "ingest"}
 
 
 def record(response: Response) -> Response:

@@ -36,7 +36,7 @@ NEEDS = {
     "fhir.create": "c", "fhir.search": "s", "fhir.search_by_post": "s", "fhir.conditional_update": "us",
     "fhir.conditional_delete": "ds", "fhir.read": "r", "fhir.vread": "r", "fhir.update": "u", "fhir.patch": "u",
     "fhir.delete": "d", "fhir.type_history": "s", "fhir.instance_history": "r", "fhir.everything": "r",
-    "fhir.validate_type": "", "fhir.validate_instance": "r", "fhir.bundle": "",  # bundle: per entry
+    "fhir.validate_type": "", "fhir.validate_instance": "r", "fhir.bundle": "", "fhir.ingest": "",  # per entry
 }
 
 

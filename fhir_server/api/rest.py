@@ -11,6 +11,7 @@ from ..errors import BadRequest, Forbidden, NotAcceptable, UnsupportedMediaType,
 from ..service.bundles import process_bundle
 from ..service.everything import everything_bundle
 from ..service.history import history_bundle
+from ..service.ingest import ingest
 from ..service.checks import check_type
 from ..service.resources import ResourceService, WriteResult
 from ..service.search import SearchContext, search_bundle
@@ -83,6 +84,20 @@ def bundle() -> Response:
     response = process_bundle(_service(), services.transactions, body, base_url(), _read_entry,
                               services.settings.bundle_max_entries, guard.require)
     return _reply(response)
+
+
+@bp.post("/$ingest", endpoint="ingest")
+def ingest_route() -> Response:
+    """A push in the sender's own format (service/ingest.py), answered in that format."""
+    services = current_app.extensions["fhir"]
+
+    def transact(bundle: dict) -> dict:
+        if not isinstance(bundle, dict) or bundle.get("type") != "transaction":
+            raise BadRequest("$ingest stores one transaction: a FHIR Bundle sent to it must be of type transaction")
+        return process_bundle(_service(), services.transactions, bundle, base_url(), _read_entry,
+                              services.settings.bundle_max_entries, guard.require)
+    body, content_type, status = ingest(request.get_data(), request.content_type or "", transact, services.store)
+    return Response(body, status, content_type=content_type)
 
 
 def _read_entry(url: str) -> dict:

@@ -1,0 +1,154 @@
+"""`$ingest`: a practitioner's software pushes in its own format (HL7 v2, CDA R2, IHE XDS.b, or FHIR), the
+mapper (mappers/) turns it into one FHIR transaction, which is stored like any other (validation, the MHD
+checks, the access rules, the audit trail), and the answer is in the sender's own format: an HL7 ACK, an XDS
+RegistryResponse, a FHIR transaction-response (or OperationOutcome) for CDA and FHIR.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from urllib.parse import urlencode
+from dataclasses import dataclass
+
+from mappers import cda, hl7v2, xds
+from mappers.errors import MappingError
+
+from ..errors import BadRequest, FhirError, Unprocessable, UnsupportedMediaType
+from ..formats.fhir_json import dumps, loads
+from ..storage.resources import ResourceStore
+from .search import matching
+
+FHIR_JSON = "application/fhir+json"
+HL7_V2 = "application/hl7-v2"
+# what an answer is: (body, content type, HTTP status)
+Answer = tuple[bytes, str, int]
+# runs a transaction Bundle: the transaction-response, or raises FhirError
+Transact = Callable[[dict], dict]
+
+
+@dataclass(frozen=True)
+class Format:
+    """One format the ingest endpoint and the import command take."""
+
+    name: str
+    media_types: tuple[str, ...]
+    sniff: Callable[[bytes], bool]  # does this body look like the format (when the media type is generic)?
+    ingest: Callable[[bytes, str, Transact], Answer]
+    # a push sent again is accepted without writing (HL7 v2 and CDA senders resend), rather than refused as a
+    # duplicate (XDS: XDSDuplicateUniqueIdInRegistry, by the MHD checks)
+    resend_accepted: bool = True
+
+
+def already_stored(store: ResourceStore, bundle: dict) -> bool:
+    """Whether every document of a mapped push is stored already (by its unique id, masterIdentifier): a
+    message or document sent again is then answered as accepted, and nothing is written twice."""
+    masters = [(e.get("resource") or {}).get("masterIdentifier") or {} for e in bundle.get("entry") or []
+               if (e.get("resource") or {}).get("resourceType") == "DocumentReference"]
+    return bool(masters) and all(
+        m.get("system") and m.get("value") and matching(store, "DocumentReference", urlencode(
+            [("identifier", f"{m['system']}|{m['value']}")]), limit=1) for m in masters)
+
+
+def _hl7v2(body: bytes, content_type: str, transact: Transact) -> Answer:
+    try:
+        transact(hl7v2.to_fhir(body))
+        return hl7v2.ack(body, None).encode("utf-8"), HL7_V2, 200
+    except MappingError as error:
+        return hl7v2.ack(body, error).encode("utf-8"), HL7_V2, 400
+    except FhirError as error:
+        return hl7v2.ack(body, refusal(error)).encode("utf-8"), HL7_V2, error.status
+
+
+def _cda(body: bytes, content_type: str, transact: Transact) -> Answer:
+    try:
+        bundle = cda.to_fhir(body)
+    except MappingError as error:
+        raise _unprocessable(error)
+    response = transact(bundle)
+    created = any(str(e.get("response", {}).get("status", "")).startswith("201") for e in response.get("entry", []))
+    return _json(response), FHIR_JSON, 201 if created else 200
+
+
+def _xds(body: bytes, content_type: str, transact: Transact) -> Answer:
+    message_id = None
+    try:
+        submission = xds.parse_provide_and_register(body, content_type)
+        message_id = submission.message_id
+        transact(xds.to_fhir(submission))
+        return xds.registry_response(None, message_id), xds.SOAP_CONTENT_TYPE, 200
+    except MappingError as error:
+        return xds.registry_response([error], message_id), xds.SOAP_CONTENT_TYPE, 200
+    except FhirError as error:
+        problems = [MappingError(issue.get("diagnostics", ""), code=_xds_code(issue, error.status))
+                    for issue in error.outcome().get("issue", [])]
+        return xds.registry_response(problems, message_id), xds.SOAP_CONTENT_TYPE, 200
+
+
+def _fhir(body: bytes, content_type: str, transact: Transact) -> Answer:
+    try:
+        bundle = loads(body)
+    except (UnicodeDecodeError, ValueError) as error:
+        raise BadRequest(f"The body is not FHIR JSON: {error}", code="structure")
+    return _json(transact(bundle)), FHIR_JSON, 200
+
+
+FORMATS = (
+    Format("hl7v2", (HL7_V2, "application/hl7-v2+er7", "x-application/hl7-v2+er7"),
+           lambda body: body.lstrip(b"\x0b").startswith(b"MSH"), _hl7v2),
+    Format("xds", ("multipart/related", "application/soap+xml"),
+           lambda body: b"ProvideAndRegisterDocumentSetRequest" in body[:65536], _xds, resend_accepted=False),
+    Format("cda", ("application/cda+xml", "application/hl7-cda+xml"),
+           lambda body: b"ClinicalDocument" in body[:4096] and b"urn:hl7-org:v3" in body[:4096], _cda),
+    Format("fhir", (FHIR_JSON, "application/json"), lambda body: body.lstrip().startswith(b"{"), _fhir),
+)
+GENERIC = ("application/xml", "text/xml", "text/plain", "application/octet-stream", "")
+
+
+def format_of(body: bytes, content_type: str) -> Format:
+    """The format a body is in, by its media type, or by its content when the media type is generic."""
+    media = content_type.split(";")[0].strip().lower()
+    for candidate in FORMATS:
+        if media in candidate.media_types:
+            return candidate
+    if media in GENERIC:
+        for candidate in FORMATS:
+            if candidate.sniff(body):
+                return candidate
+    names = ", ".join(t for f in FORMATS for t in f.media_types)
+    raise UnsupportedMediaType(f"$ingest takes {names} (or XML/text whose content says which)")
+
+
+def ingest(body: bytes, content_type: str, transact: Transact, store: ResourceStore) -> Answer:
+    """Maps, stores as one transaction and answers in the sender's format (see the module docstring); an HL7
+    v2 or CDA push whose documents are all stored already writes nothing and is answered as accepted."""
+    found = format_of(body, content_type)
+
+    def once(bundle: dict) -> dict:
+        if found.resend_accepted and already_stored(store, bundle):
+            return {"resourceType": "Bundle", "type": "transaction-response", "entry": []}
+        return transact(bundle)
+    return found.ingest(body, content_type, once)
+
+
+def _unprocessable(error: MappingError) -> FhirError:
+    where = f" (at {error.location})" if error.location else ""
+    return Unprocessable(f"{error.message}{where}", code="invalid")
+
+
+def refusal(error: FhirError) -> MappingError:
+    """A refusal of the store, as an HL7 application error (table 0357: 207)."""
+    return MappingError("; ".join(str(i.get("diagnostics", "")) for i in error.outcome().get("issue", []))[:500],
+                        code="207")
+
+
+def _xds_code(issue: dict, status: int) -> str:
+    """The XDS error code an MHD check put in the issue's details, else the generic one for the status."""
+    text = str((issue.get("details") or {}).get("text") or "")
+    if text.startswith("XDS"):
+        return text.split()[0]
+    if status == 412 and "Patient" in str(issue.get("diagnostics", "")):
+        return "XDSUnknownPatientId"  # the submission's patientId matches no single record
+    return "XDSRepositoryError" if status >= 500 else "XDSRegistryError"
+
+
+def _json(payload: dict) -> bytes:
+    return dumps(payload).encode("utf-8")

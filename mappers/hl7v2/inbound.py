@@ -1,0 +1,40 @@
+"""to_fhir: one HL7 v2 message -> a FHIR R4 transaction Bundle."""
+from __future__ import annotations
+
+from ..errors import MappingError
+from .documents import document_entries, results_entries
+from .message import Message, parse
+from .patient import patient_entry
+from .tables import TABLES
+
+
+def to_fhir(message: bytes | str) -> dict:
+    """The transaction Bundle of an ADT^A01/A04/A08/A28/A31 (the Patient), ORU^R01 or MDM^T02 (the Patient,
+    a DocumentReference and its Binary entries). MappingError with an HL7 table 0357 code otherwise."""
+    parsed = parse(message)
+    kind = _kind(parsed)
+    patients = parsed.all("PID")
+    if not patients:
+        raise MappingError("The message has no PID segment", "100")
+    if len(patients) > 1:
+        raise MappingError("The message names several patients: one PID per message is taken", "100",
+                           patients[1].at(1))
+    patient = patient_entry(parsed, patients[0], update=kind == "patient-update")
+    entries = [patient]
+    if kind == "results":
+        entries += results_entries(parsed, patient["fullUrl"])
+    elif kind == "document":
+        entries += document_entries(parsed, patient["fullUrl"])
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+
+def _kind(message: Message) -> str:
+    """What the message type (MSH-9) maps to: 200 for an unknown type, 201 for an unknown event of a known one."""
+    code, trigger = message.header.get(9, 1), message.header.get(9, 2)
+    kind = TABLES["messages"].get(f"{code}^{trigger}")
+    if kind:
+        return kind
+    supported = ", ".join(TABLES["messages"])
+    if any(event.startswith(f"{code}^") for event in TABLES["messages"]):
+        raise MappingError(f"{code} event {trigger!r} is not supported ({supported})", "201", "MSH-9.2")
+    raise MappingError(f"Message type {code}^{trigger} is not supported ({supported})", "200", "MSH-9.1")

@@ -1,0 +1,146 @@
+"""HL7 v2 and CDA R2 pushed to `$ingest`, files loaded with `fhir-server import`, messages sent over MLLP:
+each stored as one transaction under the record's rules, audited, answered in the sender's own format."""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from mappers import hl7v2
+from fhir_server.storage.ferretdb import free_port
+from tests.conftest import REPO_ROOT
+
+from ..access.test_record_rules import cli
+from ..api.client import INS
+
+MAPPERS = Path(__file__).resolve().parent.parent / "mappers"
+V2 = MAPPERS / "hl7v2" / "fixtures"
+CDA = MAPPERS / "cda" / "fixtures"
+HL7 = {"Content-Type": "application/hl7-v2"}
+
+
+def segment(ack: str, name: str) -> list[str]:
+    return next(s for s in ack.replace("\n", "\r").split("\r") if s.startswith(name)).split("|")
+
+
+def documents_of(http, base, ins: str) -> list[dict]:
+    bundle = http.get(f"{base}/DocumentReference", params={"patient.identifier": f"{INS}|{ins}"}).json()
+    return [e["resource"] for e in bundle.get("entry", []) if e["search"]["mode"] == "match"]
+
+
+def test_an_hl7_v2_result_is_stored_and_acknowledged(http, base, db):
+    message = (V2 / "oru_r01_numeric.hl7").read_bytes()
+    answer = http.post(f"{base}/$ingest", data=message, headers=HL7)
+    assert answer.status_code == 200 and answer.headers["Content-Type"].startswith("application/hl7-v2")
+    assert segment(answer.text, "MSA")[1] == "AA" and segment(answer.text, "MSA")[2] == "ORU-0001"
+    stored = documents_of(http, base, "279035121518989")
+    assert len(stored) == 1 and stored[0]["type"]["coding"][0]["code"] == "24323-8"
+    binary = http.get(f"{base}/{stored[0]['content'][0]['attachment']['url']}", headers={"Accept": "*/*"})
+    assert binary.status_code == 200 and "Glucose" in binary.text and "5.4" in binary.text
+    again = http.post(f"{base}/$ingest", data=message, headers=HL7)  # sent twice: accepted, stored once
+    assert segment(again.text, "MSA")[1] == "AA" and len(documents_of(http, base, "279035121518989")) == 1
+    patient = stored[0]["subject"]["reference"].split("/")[1]
+    events = [json.loads(e["json"]) for e in db["AuditEvent"].find({"r:patient": f"Patient/{patient}"})]
+    assert any(c.get("code") == "ingest" for e in events for c in e.get("subtype", []))
+
+
+def test_a_broken_hl7_message_is_refused_in_an_ack_and_nothing_is_stored(http, base, db):
+    before = db["DocumentReference"].count_documents({})
+    broken = b"MSH|^~\\&|A|B|C|D|20240101||ORU^R01|BAD-1|P|2.5\rPID|1||\rOBR|1\rOBX|1|NM|x||notanumber"
+    answer = http.post(f"{base}/$ingest", data=broken, headers=HL7)
+    assert answer.status_code == 400 and segment(answer.text, "MSA")[1] in ("AE", "AR")
+    assert segment(answer.text, "ERR")  # with the reason
+    garbage = http.post(f"{base}/$ingest", data=b"\x00\xff not hl7", headers=HL7)
+    assert garbage.status_code == 400 and segment(garbage.text, "MSA")[1] == "AR"
+    assert db["DocumentReference"].count_documents({}) == before
+
+
+def test_a_push_for_a_patient_who_opposed_is_refused_in_the_senders_format(http, base, database, db):
+    message = (V2 / "mdm_t02_latin1.hl7").read_bytes()
+    parsed = hl7v2.to_fhir(message)
+    patient = next(e["resource"] for e in parsed["entry"] if e["resource"]["resourceType"] == "Patient")
+    ins = next(i for i in patient["identifier"] if i["system"].startswith("urn:oid:1.2.250.1.213.1.4."))
+    assert cli(database, "records", "oppose", f"{ins['system']}|{ins['value']}").returncode == 0
+    before = db["DocumentReference"].count_documents({})
+    answer = http.post(f"{base}/$ingest", data=message, headers=HL7)
+    assert segment(answer.text, "MSA")[1] == "AE" and "opposed" in answer.text
+    assert db["DocumentReference"].count_documents({}) == before
+
+
+def test_a_cda_document_is_stored_unchanged(http, base, db):
+    document = (CDA / "cisis_restricted_pdf.xml").read_bytes()
+    answer = http.post(f"{base}/$ingest", data=document, headers={"Content-Type": "application/cda+xml"})
+    assert answer.status_code == 201 and answer.json()["type"] == "transaction-response", answer.text
+    nia = f"urn:oid:1.2.250.1.213.1.4.9|785047512300699"
+    bundle = http.get(f"{base}/DocumentReference", params={"patient.identifier": nia}).json()
+    stored = [e["resource"] for e in bundle.get("entry", [])]
+    assert len(stored) == 1 and stored[0]["securityLabel"][0]["coding"][0]["code"] == "R"
+    binary = http.get(f"{base}/{stored[0]['content'][0]['attachment']['url']}", headers={"Accept": "*/*"})
+    assert binary.content == document
+    again = http.post(f"{base}/$ingest", data=document, headers={"Content-Type": "text/xml"})  # sniffed as CDA
+    assert again.status_code == 200 and http.get(f"{base}/DocumentReference", params={
+        "patient.identifier": nia}).json()["total"] == 1
+    before = db["DocumentReference"].count_documents({})
+    replacing = http.post(f"{base}/$ingest", data=(CDA / "cisis_ldl_ses.xml").read_bytes(),
+                          headers={"Content-Type": "application/cda+xml"})
+    assert replacing.status_code == 412 and "matches no DocumentReference" in replacing.text  # its parent is unknown
+    not_cda = http.post(f"{base}/$ingest", data=b"<note>hello</note>", headers={"Content-Type": "application/cda+xml"})
+    assert not_cda.status_code == 422 and not_cda.json()["resourceType"] == "OperationOutcome"
+    assert db["DocumentReference"].count_documents({}) == before
+
+
+def test_import_loads_a_folder_and_says_what_it_did(tmp_path, http, base, database):
+    shutil.copy(V2 / "batch_adt.hl7", tmp_path / "admissions.hl7")
+    report = (CDA / "cisis_restricted_pdf.xml").read_bytes()  # another document: its own id
+    (tmp_path / "report.xml").write_bytes(report.replace(b"0F2C9E1A-5B7D-4C3E-9A8B-6D4E2F1A0B3C",
+                                                         b"0F2C9E1A-5B7D-4C3E-9A8B-6D4E2F1A0B3D"))
+    (tmp_path / "practitioners.ndjson").write_text("\n".join(json.dumps({
+        "resourceType": "Practitioner", "id": f"imp-{n}-{os.getpid()}",
+        "identifier": [{"system": "urn:oid:1.2.250.1.71.4.2.1", "value": f"8100{n}"}]}) for n in range(3)) + "\n")
+    (tmp_path / "notes.txt").write_text("not a health document")
+    (tmp_path / ".hidden.hl7").write_text("ignored")
+    first = cli(database, "import", str(tmp_path))
+    assert first.returncode == 1, first.stdout + first.stderr  # the text file is rejected
+    summary = first.stdout.splitlines()[0]
+    messages = len(hl7v2.batch_messages((V2 / "batch_adt.hl7").read_bytes()))
+    assert summary == f"imported: {messages + 1 + 3}, duplicates: 0, rejected: 1"
+    assert "notes.txt" in first.stdout and "[" in first.stderr  # the reason, and the progress bar
+    assert http.get(f"{base}/Practitioner/imp-2-{os.getpid()}").status_code == 200
+    (tmp_path / "notes.txt").unlink()
+    second = cli(database, "import", str(tmp_path / "report.xml"))
+    assert second.returncode == 0 and second.stdout.splitlines()[0] == "imported: 0, duplicates: 1, rejected: 0"
+    assert cli(database, "import", str(tmp_path / "missing")).returncode == 2
+
+
+def test_the_mllp_listener_acknowledges_each_message(database, db, base, vendor):
+    uri, name = database
+    port = free_port()
+    listener = subprocess.Popen([sys.executable, "-m", "fhir_server.cli", "mllp", "--client-id", vendor.client_id,
+                                 "--port", str(port)], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True,
+                                env={**os.environ, "MONGODB_URI": uri, "FHIR_DATABASE": name})
+    try:
+        assert "MLLP listener" in listener.stdout.readline()
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+            stream = connection.makefile("rwb")
+            for fixture in ("oru_r01_pdf.hl7", "adt_a04_escapes.hl7"):
+                stream.write(hl7v2.frame((V2 / fixture).read_bytes()))
+            stream.flush()
+            acks = hl7v2.read_frames(stream)
+            answers = [next(acks).decode("utf-8") for _ in range(2)]
+        assert [segment(a, "MSA")[1] for a in answers] == ["AA", "AA"]
+        assert segment(answers[0], "MSA")[2] == "ORU-PDF-42"
+        document = db["DocumentReference"].find_one({"t:type": "http://loinc.org|18748-4", "t:identifier": {
+            "$regex": "RX-2024-42"}})
+        assert document is not None
+        pdf = json.loads(db["Binary"].find_one({"_id": json.loads(document["json"])["content"][0]["attachment"][
+            "url"].split("/")[1]})["json"])
+        assert pdf["contentType"] == "application/pdf"
+    finally:
+        listener.terminate()
+        listener.wait(timeout=15)
