@@ -51,11 +51,11 @@ def already_stored(store: ResourceStore, bundle: dict) -> bool:
 def _hl7v2(body: bytes, content_type: str, transact: Transact) -> Answer:
     try:
         transact(hl7v2.to_fhir(body))
-        return hl7v2.ack(body, None).encode("utf-8"), HL7_V2, 200
+        return hl7v2.encode(hl7v2.ack(body, None)), HL7_V2, 200
     except MappingError as error:
-        return hl7v2.ack(body, error).encode("utf-8"), HL7_V2, 400
+        return hl7v2.encode(hl7v2.ack(body, error)), HL7_V2, 400
     except FhirError as error:
-        return hl7v2.ack(body, refusal(error)).encode("utf-8"), HL7_V2, error.status
+        return hl7v2.encode(hl7v2.ack(body, refusal(error))), HL7_V2, error.status
 
 
 def _cda(body: bytes, content_type: str, transact: Transact) -> Answer:
