@@ -11,7 +11,8 @@ from ..errors import BadRequest, Forbidden, NotAcceptable, UnsupportedMediaType,
 from ..service.bundles import process_bundle
 from ..service.everything import everything_bundle
 from ..service.history import history_bundle
-from ..service.ingest import ingest
+from ..service.export import mdm_message
+from ..service.ingest import HL7_V2, ingest
 from ..service.checks import check_type
 from ..service.resources import ResourceService, WriteResult
 from ..service.search import SearchContext, search_bundle
@@ -193,6 +194,8 @@ def _criteria() -> str:
 
 @bp.get("/<resource_type>/<resource_id>")
 def read(resource_type: str, resource_id: str) -> Response:
+    if resource_type == "DocumentReference" and HL7_V2 in request.headers.get("Accept", ""):
+        return Response(mdm_message(_service(), resource_id), 200, content_type=HL7_V2)
     version = _service().read(resource_type, resource_id)
     if _not_modified(version):
         return Response(status=304, headers=version_headers(version))

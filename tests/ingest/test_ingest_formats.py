@@ -144,3 +144,24 @@ def test_the_mllp_listener_acknowledges_each_message(database, db, base, vendor)
     finally:
         listener.terminate()
         listener.wait(timeout=15)
+
+
+def test_a_v2_system_pulls_a_document_as_mdm_and_it_reads_back_the_same(http, base):
+    message = (V2 / "mdm_t02_cda_ins.hl7").read_bytes()
+    assert segment(http.post(f"{base}/$ingest", data=message, headers=HL7).text, "MSA")[1] == "AA"
+    mapped = hl7v2.to_fhir(message)
+    sent = next(e["resource"] for e in mapped["entry"] if e["resource"]["resourceType"] == "DocumentReference")
+    master = sent["masterIdentifier"]
+    found = http.get(f"{base}/DocumentReference", params={"identifier": f"{master['system']}|{master['value']}"})
+    document_id = found.json()["entry"][0]["resource"]["id"]
+    pulled = http.get(f"{base}/DocumentReference/{document_id}", headers={"Accept": "application/hl7-v2"})
+    assert pulled.status_code == 200 and pulled.headers["Content-Type"].startswith("application/hl7-v2")
+    assert segment(pulled.content.decode("utf-8"), "MSH")[8].startswith("MDM^T02")
+    again = hl7v2.to_fhir(pulled.content)
+    back = next(e["resource"] for e in again["entry"] if e["resource"]["resourceType"] == "DocumentReference")
+    assert back["masterIdentifier"] == master and back["type"] == sent["type"]
+    content = [base64.b64decode(next(e["resource"]["data"] for e in bundle["entry"]
+                                     if e["resource"]["resourceType"] == "Binary")) for bundle in (mapped, again)]
+    assert content[0] == content[1]
+    unknown = http.get(f"{base}/DocumentReference/no-such-document", headers={"Accept": "application/hl7-v2"})
+    assert unknown.status_code == 404
