@@ -8,7 +8,7 @@ from flask import Flask
 
 def create_app(config: dict | None = None) -> Flask:
     """The WSGI app; `config` overrides the environment (see config.Settings)."""
-    from .api import errors, oauth, patient_pages, rest
+    from .api import errors, oauth, patient_pages, rest, xds
     from .auth.server import authorization_server
     from .config import Settings
     from .registry import RESOURCES
@@ -48,6 +48,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     warm_up()
     app.register_blueprint(rest.bp)
+    app.register_blueprint(xds.bp)
     app.register_blueprint(oauth.bp)
     app.register_blueprint(patient_pages.bp)
     errors.register(app)

@@ -30,6 +30,8 @@ class Settings:
     record_retention_years: int = 10
     # Seconds between two rounds of e-mail delivery in each worker (when FHIR_SMTP_HOST is set).
     notification_interval: int = 30
+    # The repositoryUniqueId (an OID) this server answers XDS.b retrieves (ITI-43) and stored queries with.
+    xds_repository_id: str = "1.2.250.1.999.1.1"
 
     @classmethod
     def from_mapping(cls, values: dict | None = None) -> "Settings":
@@ -49,6 +51,7 @@ class Settings:
             "transaction_lease_seconds": os.environ.get("FHIR_TRANSACTION_LEASE_SECONDS"),
             "record_retention_years": os.environ.get("FHIR_RECORD_RETENTION_YEARS"),
             "notification_interval": os.environ.get("FHIR_NOTIFICATION_INTERVAL"),
+            "xds_repository_id": os.environ.get("FHIR_XDS_REPOSITORY_ID"),
         }
         kwargs = {}
         for field in fields(cls):

@@ -25,6 +25,7 @@ INTERACTIONS = {
     "fhir.instance_history": "history-instance", "fhir.bundle": "batch", "fhir.everything": "operation",
     "fhir.validate_type": "operation", "fhir.validate_instance": "operation", "fhir.close_record": "operation",
     "fhir.reopen_record": "operation", "fhir.delete_record": "operation", "fhir.ingest": "operation",
+    "xds.registry": "search-type", "xds.repository": "read",
 }
 OPERATIONS = {"fhir.everything": "everything", "fhir.validate_type": "validate", "fhir.validate_instance": "validate",
               "fhir.close_record": "close-record", "fhir.reopen_record": "reopen-record",
@@ -45,12 +46,15 @@ def record(response: Response) -> Response:
     touched = rules.touched if rules is not None else {}
     asked = f"{args['resource_type']}/{args['resource_id']}" if args.get("resource_id") and args.get(
         "resource_type") else None
-    query = None
-    if interaction == "search-type":
+    if request.blueprint == "xds":
+        query = g.get("audit_query")  # the stored query, as the FHIR search it ran
+    elif interaction == "search-type":
         pairs = request.query_string.decode("utf-8", "replace")
         if request.method == "POST":
             pairs = "&".join(p for p in (pairs, request.get_data(as_text=True)) if p)
         query = f"{args.get('resource_type', '')}?{pairs}"
+    else:
+        query = None
     patients = list(rules.patients) if rules is not None else []
     if not patients and args.get("patient_id"):
         patients = [args["patient_id"]]

@@ -37,6 +37,7 @@ NEEDS = {
     "fhir.conditional_delete": "ds", "fhir.read": "r", "fhir.vread": "r", "fhir.update": "u", "fhir.patch": "u",
     "fhir.delete": "d", "fhir.type_history": "s", "fhir.instance_history": "r", "fhir.everything": "r",
     "fhir.validate_type": "", "fhir.validate_instance": "r", "fhir.bundle": "", "fhir.ingest": "",  # per entry
+    "xds.registry": "", "xds.repository": "",  # checked by the routes (api/xds.py)
 }
 
 

@@ -9,16 +9,20 @@ Ingest (ITI-41 Provide and Register Document Set-b), in this order:
    XDSUnknownPatientId; mhd.py's issues carry their XDS code in details.text;
 3. `registry_response(errors, submission.message_id)` answers (SOAP_CONTENT_TYPE): Success, or Failure listing
    the errors (a MappingErrors relates the answer to its request by itself).
-Pull: `retrieve_response` (ITI-43, MTOM) and `stored_query_response` (ITI-18 LeafClass) from stored
-DocumentReferences, through the reverse mapping `document_entry`.
+Pull: `parse_stored_query` (ITI-18 FindDocuments / GetDocuments) and `parse_retrieve` (ITI-43) read the
+requests into FHIR search values (StoredQuery, RetrieveRequest); `retrieve_response` (ITI-43, MTOM) and
+`stored_query_response` (ITI-18 LeafClass) answer from stored DocumentReferences, through the reverse mapping
+`document_entry`.
 """
 from .from_fhir import document_entry
 from .metadata import Author, Code, DocumentEntry, Submission
 from .provide import MappingErrors, parse_provide_and_register
-from .responses import registry_response, retrieve_response, stored_query_response
+from .pull import DocumentRequest, RetrieveRequest, StoredQuery, parse_retrieve, parse_stored_query
+from .responses import query_failure, registry_response, retrieve_response, stored_query_response
 from .soap import SOAP_CONTENT_TYPE
 from .to_fhir import to_fhir
 
-__all__ = ["Author", "Code", "DocumentEntry", "MappingErrors", "SOAP_CONTENT_TYPE", "Submission", "document_entry",
-           "parse_provide_and_register", "registry_response", "retrieve_response", "stored_query_response",
-           "to_fhir"]
+__all__ = ["Author", "Code", "DocumentEntry", "DocumentRequest", "MappingErrors", "RetrieveRequest",
+           "SOAP_CONTENT_TYPE", "StoredQuery", "Submission", "document_entry", "parse_provide_and_register",
+           "parse_retrieve", "parse_stored_query", "query_failure", "registry_response", "retrieve_response",
+           "stored_query_response", "to_fhir"]

@@ -52,6 +52,15 @@ def retrieve_response(documents: list[tuple[dict, bytes]], repository_unique_id:
     return mtom(envelope(RETRIEVE_ACTION, request_id, root), attachments)
 
 
+def query_failure(errors: list[MappingError], request_id: str | None = None) -> bytes:
+    """The ITI-18 answer to a query that cannot be run: Failure with its errors, no objects."""
+    root = etree.Element(q("query", "AdhocQueryResponse"), nsmap={"query": NS["query"], "rs": NS["rs"],
+                                                                   "rim": NS["rim"]})
+    _status(root, errors, [], False)
+    etree.SubElement(root, q("rim", "RegistryObjectList"))
+    return serialize(envelope(QUERY_ACTION, request_id, root))
+
+
 def stored_query_response(document_references: list[dict], patient_id_cx: str,
                           repository_unique_id: str | None = None, request_id: str | None = None) -> bytes:
     """The ITI-18 answer (LeafClass): an ExtrinsicObject per DocumentReference of the patient (XDS id

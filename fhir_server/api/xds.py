@@ -1,0 +1,40 @@
+"""IHE XDS.b pull over SOAP 1.2 (service/xds_pull.py): ITI-18 at /xds/registry, ITI-43 at /xds/repository.
+
+The same bearer tokens, access rules and audit trail as the FHIR API: a stored query needs `s` on
+DocumentReference, a retrieve `r` on DocumentReference and Binary.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, g, request
+
+from ..service.xds_pull import retrieve, stored_query
+from . import audit_trail, guard
+from .rest import _search_context, _service
+
+bp = Blueprint("xds", __name__, url_prefix="/xds")
+bp.before_request(guard.authorize)
+bp.after_request(audit_trail.record)
+bp.teardown_request(guard.release)
+
+
+def _repository() -> str:
+    return current_app.extensions["fhir"].settings.xds_repository_id
+
+
+@bp.post("/registry")
+def registry() -> Response:
+    """ITI-18 Registry Stored Query (FindDocuments, GetDocuments)."""
+    guard.require("DocumentReference", "s")
+    body, g.audit_query = stored_query(_search_context(), request.get_data(), request.content_type or "",
+                                       _repository())
+    return Response(body, 200, content_type="application/soap+xml; charset=utf-8")
+
+
+@bp.post("/repository")
+def repository() -> Response:
+    """ITI-43 Retrieve Document Set (MTOM)."""
+    guard.require("DocumentReference", "r")
+    guard.require("Binary", "r")
+    body, content_type = retrieve(_service(), _search_context(), request.get_data(), request.content_type or "",
+                                  _repository())
+    return Response(body, 200, content_type=content_type)
