@@ -182,6 +182,8 @@ class ResourceService:
             matches = matching(self.store, resource_type, if_none_exist, limit=2)
             if len(matches) > 1:
                 raise PreconditionFailed(f"If-None-Exist '{if_none_exist}' matches more than one {resource_type}")
+            if matches and not self.access().visible(matches[0]):  # answered without showing it
+                raise Conflict(f"If-None-Exist '{if_none_exist}' matches a {resource_type} this caller may not read")
             if matches:
                 return Planned(None, existing=matches[0])
         resource_id = resource_id or new_id()

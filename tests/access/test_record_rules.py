@@ -180,6 +180,11 @@ def test_professionals_write_nothing_in_a_closed_or_blocking_record(world, reade
                                  json=pushed(world["records"][state]["patient"]))
         assert refused.status_code == status and says in refused.json()["issue"][0]["diagnostics"]
     assert physician.get(f"{base}/Consent").status_code == 403
+    # A conditional create matching a document hidden from them neither shows it nor writes a copy.
+    hidden, _ = world["records"]["hidden"]["documents"]["lab"]
+    matched = physician.post(f"{base}/DocumentReference", json=pushed(world["records"]["none"]["patient"]),
+                             headers={**HEADERS, "If-None-Exist": f"_id={hidden}"})
+    assert matched.status_code == 409 and "may not read" in matched.text and "subject" not in matched.text
     # A type's whole history spans every record: refused for documents, and a blocking patient's left out.
     assert physician.get(f"{base}/DocumentReference/_history").status_code == 403
     blocked = world["records"]["blocked"]["patient"]
