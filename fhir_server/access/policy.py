@@ -30,6 +30,7 @@ from ..errors import Forbidden, NotFound, Unprocessable
 from ..registry import RESOURCES
 from ..search.registry import parameters
 from ..service.compartment import patient_compartment
+from ..storage.candidates import single_criteria
 from ..storage.records import OPEN, Records
 from ..storage.resources import ResourceStore, StoredVersion
 from .consents import (HIDDEN_FROM_PATIENT, HIDDEN_FROM_PROFESSIONALS, HIDDEN_FROM_REPRESENTATIVES, consent_rules,
@@ -249,14 +250,7 @@ class RecordAccess:
         return {**index, WRITER: writer} if writer else index
 
     def _check_record(self, resource_type: str, resource_id: str, resource: dict | None, patient_id: str) -> None:
-        identity = resource if resource_type == "Patient" else None
-        if identity is None:
-            patient = self.store.current("Patient", patient_id)
-            identity = patient.resource if patient is not None and not patient.deleted else {}
-        identifiers = [(i.get("system"), i.get("value")) for i in (identity or {}).get("identifier") or []
-                       if i.get("system") and i.get("value")]
-        opposed = self._record(patient_id).get("opposed") or (identifiers and self.records.opposed(identifiers))
-        if resource is not None and opposed:
+        if resource is not None and self._opposed(resource_type, resource, patient_id):
             raise Unprocessable("The patient opposed the creation of their shared health record: nothing was "
                                 "stored", code="business-rule")
         if self.actor is None:  # the server's own writes (an import): the record's state still rules
@@ -274,6 +268,23 @@ class RecordAccess:
                 raise Forbidden("The patient's choices do not allow you to write in their record")
             raise Unprocessable("This record is closed: it takes no new content until it is reopened",
                                 code="business-rule")
+
+    def _opposed(self, resource_type: str, resource: dict, patient_id: str) -> bool:
+        """Whether the person opposed their record. An open record cannot have been opposed (an opposition
+        purges it), so the identity is looked up only for a Patient written or a record not opened yet."""
+        self._record(patient_id)
+        stored = self._records[patient_id]  # None: no record yet
+        if stored and stored.get("opposed"):
+            return True
+        if stored and stored.get("state") == OPEN and resource_type != "Patient":
+            return False
+        identity = resource if resource_type == "Patient" else None
+        if identity is None:
+            patient = self.store.current("Patient", patient_id)
+            identity = patient.resource if patient is not None and not patient.deleted else {}
+        identifiers = [(i.get("system"), i.get("value")) for i in (identity or {}).get("identifier") or []
+                       if i.get("system") and i.get("value")]
+        return bool(identifiers) and self.records.opposed(identifiers)
 
     def _check_labels(self, current: StoredVersion | None, resource: dict | None) -> None:
         """Patients change the visibility to professionals of documents, and otherwise only their own."""
@@ -326,8 +337,7 @@ class RecordAccess:
 
 
 def _without_masking(resource: dict | None) -> dict:
-    resource = {k: v for k, v in (resource or {}).items() if k not in ("meta", "securityLabel", "text")}
-    return resource
+    return {k: v for k, v in (resource or {}).items() if k not in ("meta", "securityLabel", "text")}
 
 
 def _record_types() -> tuple[str, ...]:
@@ -345,11 +355,7 @@ def _patient_params(resource_type: str) -> tuple[str, ...]:
 def _named_patients(resource_type: str, query: dict) -> list[str] | None:
     """The patients a search is restricted to by one of its criteria (`_id` for Patient, a Patient reference
     parameter otherwise), or None when it names none."""
-    criteria = [{k: v} for k, v in query.items() if k != "$and"] + list(query.get("$and", []))
-    for criterion in criteria:
-        if not isinstance(criterion, dict) or len(criterion) != 1:
-            continue
-        (field, condition), = criterion.items()
+    for field, condition in single_criteria(query):
         if resource_type == "Patient" and field != "_id" or resource_type != "Patient" and not field.startswith("r:"):
             continue
         values = condition["$in"] if isinstance(condition, dict) and list(condition) == ["$in"] else [condition]

@@ -14,12 +14,11 @@ from urllib.parse import urlencode
 
 from ..errors import BadRequest, Gone
 from ..storage.resources import StoredVersion
-from .compartment import patient_compartment
+from .compartment import document_binaries, patient_compartment
 from .resources import ResourceService
 from .search import PAGES, PAGES_OFFSET, SearchContext, page_links, visible
 
 OPERATION = "$everything"
-_BINARY = re.compile(r"Binary/([A-Za-z0-9\-.]{1,64})")
 _INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})")
 
 
@@ -87,13 +86,9 @@ def _bundle(context: SearchContext, versions: list[StoredVersion], total: int, l
 
 def _binaries(context: SearchContext, documents: list[str]) -> list[str]:
     """The Binaries the documents' attachments point at (relative `Binary/<id>` URLs)."""
-    found: dict[str, None] = {}
-    for version in context.store.current_versions("DocumentReference", documents):
-        for content in (version.resource or {}).get("content") or []:
-            match = _BINARY.fullmatch((content.get("attachment") or {}).get("url") or "")
-            if match:
-                found[f"Binary/{match[1]}"] = None
-    return list(found)
+    versions = context.store.current_versions("DocumentReference", documents)
+    found = (document_binaries(v.resource or {}) for v in versions)
+    return list(dict.fromkeys(f"Binary/{binary}" for ids in found for binary in ids))
 
 
 def _versions(context: SearchContext, references: list[str]) -> list[StoredVersion]:

@@ -9,21 +9,20 @@ from mappers import hl7v2
 from mappers.errors import MappingError
 
 from ..errors import Unprocessable
+from .compartment import document_binaries
 from .resources import ResourceService
 
-_BINARY = re.compile(r"Binary/([A-Za-z0-9\-.]{1,64})")
 _PATIENT = re.compile(r"Patient/([A-Za-z0-9\-.]{1,64})")
 
 
 def mdm_message(service: ResourceService, document_id: str) -> bytes:
     document = service.read("DocumentReference", document_id).resource or {}
-    attachment = ((document.get("content") or [{}])[0]).get("attachment") or {}
-    binary = _BINARY.fullmatch(str(attachment.get("url") or ""))
+    binaries = document_binaries(document)
     subject = _PATIENT.fullmatch(str((document.get("subject") or {}).get("reference") or ""))
-    if binary is None or subject is None:
+    if not binaries or subject is None:
         raise Unprocessable("Only a document whose content is a Binary of this server and whose subject is a "
                             "Patient can be sent as an MDM^T02 message", code="not-supported")
-    content = service.full_resource(service.read("Binary", binary[1]))
+    content = service.full_resource(service.read("Binary", binaries[0]))
     patient = service.read("Patient", subject[1]).resource or {}
     try:
         return hl7v2.encode(hl7v2.from_fhir(document, content, patient))

@@ -11,7 +11,6 @@
 """
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta, timezone
 
 from ..audit.chain import AuditChain
@@ -20,9 +19,8 @@ from ..storage.mongo import LETTERS, PATIENT_ACCOUNTS
 from ..storage.purge import purge
 from ..storage.records import Records
 from ..storage.resources import ResourceStore
-from .compartment import patient_compartment
+from .compartment import document_binaries, patient_compartment
 
-_BINARY = re.compile(r"Binary/([A-Za-z0-9\-.]{1,64})")
 
 
 class RecordLifecycle:
@@ -94,9 +92,6 @@ class RecordLifecycle:
         current = self.store.current("DocumentReference", document_id)
         for number in range(1, (current.version if current else 0) + 1):
             version = self.store.version("DocumentReference", document_id, number)
-            for content in ((version.resource if version else None) or {}).get("content") or []:
-                match = _BINARY.fullmatch((content.get("attachment") or {}).get("url") or "")
-                if match:
-                    found.add(match[1])
+            found.update(document_binaries((version.resource if version else None) or {}))
         return found
 

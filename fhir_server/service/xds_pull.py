@@ -7,6 +7,7 @@ from mappers import xds
 from mappers.errors import MappingError
 
 from ..errors import FhirError
+from .compartment import document_binaries
 from .resources import ResourceService
 from .search import SearchContext, search_bundle
 
@@ -79,11 +80,10 @@ def _document(context: SearchContext, identifier: str) -> dict | None:
 
 
 def _content(service: ResourceService, document: dict) -> bytes | None:
-    url = str(((document.get("content") or [{}])[0].get("attachment") or {}).get("url") or "")
-    kind, _, binary_id = url.partition("/")
-    if kind != "Binary" or not binary_id:
+    binaries = document_binaries(document)
+    if not binaries:
         return None
     try:
-        return service.content(service.read("Binary", binary_id))
+        return service.content(service.read("Binary", binaries[0]))
     except FhirError:
         return None

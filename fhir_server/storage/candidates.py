@@ -21,16 +21,18 @@ MAX_CANDIDATES = 5_000
 def candidate_ids(postings: Postings, resource_type: str, query: dict) -> list[str] | None:
     """A superset of the ids matching `query`, at most MAX_CANDIDATES of them; None when no criterion gives
     one (the query must scan)."""
-    criteria = [{k: v} for k, v in query.items() if k != "$and"] + list(query.get("$and", []))
     best: list[str] | None = None
-    for criterion in criteria:
-        if not isinstance(criterion, dict) or len(criterion) != 1:
-            continue
-        (field, condition), = criterion.items()
+    for field, condition in single_criteria(query):
         ids = _ids(condition) if field == "_id" else _listed(postings, resource_type, field, condition)
         if ids is not None and len(ids) <= MAX_CANDIDATES and (best is None or len(ids) < len(best)):
             best = ids
     return best
+
+
+def single_criteria(query: dict) -> list[tuple[str, object]]:
+    """The (field, condition) criteria of a search filter that test one field each, top-level or in its `$and`."""
+    criteria = [{k: v} for k, v in query.items() if k != "$and"] + list(query.get("$and", []))
+    return [next(iter(c.items())) for c in criteria if isinstance(c, dict) and len(c) == 1]
 
 
 def _ids(condition: object) -> list[str] | None:

@@ -289,6 +289,14 @@ def test_definitive_deletion_purges_everything(http, base, database, db, owners_
     patient_id, ins = activated(http, base, database)
     document_id, binary_id = document(writer, base, patient_id, "lab")
     owner = patient_session(base, owners_app.client_id, ins)
+    # Closed: nobody reads its content, the patient included; reopened: as before.
+    assert owner.post(f"{base}/Patient/{patient_id}/$reopen-record").status_code == 400  # not closed
+    assert owner.post(f"{base}/Patient/{patient_id}/$close-record").status_code == 200
+    assert writer.get(f"{base}/DocumentReference/{document_id}").status_code == 404
+    assert owner.get(f"{base}/DocumentReference/{document_id}").status_code == 404
+    assert writer.post(f"{base}/Patient/{patient_id}/$reopen-record").status_code == 403  # the owner's alone
+    assert owner.post(f"{base}/Patient/{patient_id}/$reopen-record").status_code == 200
+    assert writer.get(f"{base}/DocumentReference/{document_id}").status_code == 200
     assert owner.post(f"{base}/Patient/{patient_id}/$delete-record").status_code == 400  # confirm=true
     deleted = owner.post(f"{base}/Patient/{patient_id}/$delete-record", params={"confirm": "true"})
     assert deleted.status_code == 200, deleted.text
@@ -329,6 +337,14 @@ def test_retention_and_opposition(http, base, database, db):
     assert cli(database, "records", "withdraw-opposition", f"{INS}|{ins}").returncode == 0
     assert writer.post(f"{base}/Patient", headers=HEADERS, json={
         "resourceType": "Patient", "identifier": [{"system": INS, "value": ins}]}).status_code == 201
+
+
+def test_refusals_are_audited_too(base, db):
+    asked = f"Patient/{uuid.uuid4()}"
+    assert requests.get(f"{base}/{asked}").status_code == 401  # no token
+    [event] = [json.loads(e["json"]) for e in db["AuditEvent"].find({"r:patient": asked})]
+    assert event["outcome"] == "4" and event["subtype"][0]["code"] == "read"
+    assert {e["what"]["reference"] for e in event["entity"]} == {asked}
 
 
 def test_audit_verify_finds_a_tampered_event(http, base, database, db):

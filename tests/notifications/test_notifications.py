@@ -25,6 +25,15 @@ PATIENT = {
 DOCUMENT_TITLE = "Oncology follow-up letter"  # what the professional wrote; never in an e-mail
 
 
+def together(target, count: int) -> None:
+    """Runs `target` in `count` threads at once and waits for them all."""
+    threads = [threading.Thread(target=target) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 class Inbox:
     """aiosmtpd handler keeping what it receives: (mail from, recipients, parsed message, authenticated)."""
 
@@ -180,11 +189,7 @@ def test_concurrent_claims_of_one_notification_have_one_winner(notifications):
             start.wait()
             if notifications.claim(candidate, T0) is not None:
                 winners.append(1)
-        threads = [threading.Thread(target=claim) for _ in range(6)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        together(claim, 6)
         assert len(winners) == 1
         notifications.delivered(candidate)
 
@@ -202,11 +207,7 @@ def test_concurrent_senders_deliver_each_notification_once(notifications, inbox,
         start.wait()
         while queue.due(datetime.now(timezone.utc)):
             sent.append(send_due(queue, smtp, patients.get, limit=10)["sent"])
-    threads = [threading.Thread(target=sender) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    together(sender, 4)
     assert sum(sent) == 30
     assert Counter(address for _, recipients, _, _ in handler.received for address in recipients) == Counter(
         patients.values())
