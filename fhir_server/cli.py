@@ -189,6 +189,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     print(f"imported: {report.imported}, duplicates: {report.duplicates}, rejected: {len(report.rejected)}")
     for where, why in report.rejected:
         print(f"rejected {where}: {why}")
+    for where, what in report.warnings:
+        print(f"warning {where}: {what}")
     return 1 if report.rejected else 0
 
 

@@ -32,13 +32,14 @@ def handler(service: ResourceService, transactions, audit: AuditTrail, client_id
         client = registry.get(client_id)
         if client is None or client.status != "referenced":
             return hl7v2.ack(message, MappingError(f"Client {client_id} is not a referenced client", code="200"))
+        warnings: list[MappingError] = []
         try:
-            bundle = hl7v2.to_fhir(message)
+            bundle = hl7v2.to_fhir(message, warnings)
         except MappingError as error:
             return hl7v2.ack(message, error)
         result = store_transaction(service, transactions, audit, bundle, max_entries, actor, "mllp", "MLLP")
         if result in ("imported", "duplicate"):
-            return hl7v2.ack(message, None)
+            return hl7v2.ack(message, None, warnings=warnings)
         return hl7v2.ack(message, MappingError(result[:500], code="207"))
     return handle
 

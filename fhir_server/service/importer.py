@@ -33,6 +33,7 @@ class Report:
     imported: int = 0
     duplicates: int = 0
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (where, why)
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # (where, what was mapped with a loss)
 
 
 def files(paths: list[Path]) -> list[Path]:
@@ -82,7 +83,10 @@ def _units(path: Path, report: Report) -> Iterator[tuple[str, dict]]:
             report.rejected.append((str(path), error.message))
             return
         for number, message in enumerate(messages, 1):
-            yield from _mapped(f"{path}#{number}", lambda message=message: hl7v2.to_fhir(message), report)
+            where = f"{path}#{number}"
+            warnings: list[MappingError] = []
+            yield from _mapped(where, lambda message=message: hl7v2.to_fhir(message, warnings), report)
+            report.warnings += [(where, warning.message) for warning in warnings]
         return
     yield from _mapped(str(path), lambda: _bundle_of(found, body), report)
 

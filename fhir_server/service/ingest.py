@@ -49,9 +49,10 @@ def already_stored(store: ResourceStore, bundle: dict) -> bool:
 
 
 def _hl7v2(body: bytes, content_type: str, transact: Transact) -> Answer:
+    warnings: list[MappingError] = []
     try:
-        transact(hl7v2.to_fhir(body))
-        return hl7v2.encode(hl7v2.ack(body, None)), HL7_V2, 200
+        transact(hl7v2.to_fhir(body, warnings))
+        return hl7v2.encode(hl7v2.ack(body, None, warnings=warnings)), HL7_V2, 200
     except MappingError as error:
         return hl7v2.encode(hl7v2.ack(body, error)), HL7_V2, 400
     except FhirError as error:

@@ -1,8 +1,9 @@
-"""ack: the original-mode acknowledgment (ACK) of a received message, with an ERR segment for an error."""
+"""ack: the original-mode acknowledgment (ACK) of a received message, with ERR segments for an error or warnings."""
 from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -14,12 +15,13 @@ _LOCATION = re.compile(r"([A-Z][A-Z0-9]{2})(?:\[(\d+)\])?(?:-(\d+)(?:\((\d+)\))?
 _VERSION = re.compile(r"(\d+)\.(\d+)")
 
 
-def ack(message: bytes | str, error: MappingError | None = None, *, control_id: str | None = None,
-        now: datetime | None = None) -> str:
-    """The ACK of `message`: MSA AA without error; with one, AR when the message is rejected (unsupported
-    type, event, processing id or version; a faulty or unreadable header), AE otherwise, and an ERR segment
-    (location, table 0357 code, severity E, message). The header is read leniently: an unreadable message
-    still gets an AR, from defaults. Versions before 2.5 also get the error in MSA-3 and ERR-1."""
+def ack(message: bytes | str, error: MappingError | None = None, *, warnings: Sequence[MappingError] = (),
+        control_id: str | None = None, now: datetime | None = None) -> str:
+    """The ACK of `message`: MSA AA without error, with an ERR segment of severity W per warning; with an
+    error, AR when the message is rejected (unsupported type, event, processing id or version; a faulty or
+    unreadable header), AE otherwise, and an ERR segment (location, table 0357 code, severity E, message).
+    The header is read leniently: an unreadable message still gets an AR, from defaults. Versions before 2.5
+    also get the error in MSA-3 and ERR-1."""
     header = _Header(message)
     if error is None and not header.readable:
         error = MappingError("The message has no readable MSH segment", "100")
@@ -32,19 +34,28 @@ def ack(message: bytes | str, error: MappingError | None = None, *, control_id: 
            header.field(4), stamp, "", separators.component.join(["ACK", *trigger, "ACK"] if trigger else ["ACK"]),
            control_id or uuid.uuid4().hex[:20].upper(), header.field(11) or "P", version,
            "", "", "", "", "", charset]
-    if error is None:
-        return "".join(segment_text(segment, separators) for segment in (msh, ["MSA", "AA", header.field(10)]))
-    code = error.code if error.code in TABLES["errors"] else TABLES["fallback_error"]
-    meaning = TABLES["errors"][code]
-    rejected = meaning["ack"] == "AR" or (error.location or "").startswith("MSH") or not header.readable
-    text = escape(_fit(error.message, codec(charset)), separators)
     older = _older_than_2_5(version)
+    if error is None:
+        errs = [_err(warning, "W", separators, charset, older) for warning in warnings]
+        return "".join(segment_text(segment, separators) for segment in (msh, ["MSA", "AA", header.field(10)], *errs))
+    rejected = (TABLES["errors"].get(error.code, {}).get("ack") == "AR" or (error.location or "").startswith("MSH")
+                or not header.readable)
+    text = escape(_fit(error.message, codec(charset)), separators)
     msa = ["MSA", "AR" if rejected else "AE", header.field(10), text if older else ""]
-    c, s = separators.component, separators.subcomponent
-    where = _erl(error.location)
-    eld = c.join([*(where[:3] or ["", "", ""]), s.join([code, meaning["text"], "HL70357"])]) if older else ""
-    err = ["ERR", eld, c.join(where).rstrip(c), c.join([code, meaning["text"], "HL70357"]), "E", "", "", "", text]
+    err = _err(error, "E", separators, charset, older)
     return "".join(segment_text(segment, separators) for segment in (msh, msa, err))
+
+
+def _err(problem: MappingError, severity: str, separators: Separators, charset: str, older: bool) -> list[str]:
+    """ERR: (before 2.5: ERR-1 location and code), ERR-2 location, ERR-3 table 0357 code, ERR-4 severity,
+    ERR-8 the message for a person."""
+    code = problem.code if problem.code in TABLES["errors"] else TABLES["fallback_error"]
+    c, s = separators.component, separators.subcomponent
+    coded = [code, TABLES["errors"][code]["text"], "HL70357"]
+    where = _erl(problem.location)
+    eld = c.join([*(where[:3] or ["", "", ""]), s.join(coded)]) if older else ""
+    text = escape(_fit(problem.message, codec(charset)), separators)
+    return ["ERR", eld, c.join(where).rstrip(c), c.join(coded), severity, "", "", "", text]
 
 
 class _Header:

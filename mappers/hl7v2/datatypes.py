@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from ..errors import MappingError
 from .message import Value
-from .tables import OID, TABLES, coding_system, identifier_type_system
+from .tables import OID, TABLES, coding_system, identifier_type_system, local_system
 
 _TS = re.compile(r"(\d{4})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:\.(\d{1,4}))?)?)?)?)?)?"
                  r"(?:([+-])(\d{2})(\d{2}))?")
@@ -54,11 +54,13 @@ def authority_system(namespace: str, universal: str, universal_type: str, where:
     return None
 
 
-def identifier(number: str, authority: tuple[str, str, str], type_code: str, where: str) -> dict | None:
-    """An Identifier from an id, its assigning authority (HD components) and its type code (table 0203)."""
+def identifier(number: str, authority: tuple[str, str, str], type_code: str, where: str,
+               sender: str = "") -> dict | None:
+    """An Identifier from an id, its assigning authority (HD components) and its type code (table 0203). With
+    a `sender` (the sending facility), an authority without OID, or none, is taken as local to the sender."""
     if not number:
         return None
-    system = authority_system(*authority, where)
+    system = authority_system(*authority, where) or (local_system(sender, authority[0]) if sender else None)
     ins_type = TABLES["ins"].get(system[8:]) if system and system.startswith("urn:oid:") else None
     result: dict = {"use": "official"} if ins_type else {}
     code = ins_type or type_code
@@ -73,9 +75,10 @@ def identifier(number: str, authority: tuple[str, str, str], type_code: str, whe
     return result
 
 
-def patient_identifier(value: Value, where: str) -> dict | None:
+def patient_identifier(value: Value, where: str, sender: str = "") -> dict | None:
     """CX: ID ^ check digit ^ scheme ^ assigning authority (HD) ^ type code ^ facility ^ from ^ to."""
-    result = identifier(value.get(1), (value.get(4, 1), value.get(4, 2), value.get(4, 3)), value.get(5), f"{where}.4")
+    result = identifier(value.get(1), (value.get(4, 1), value.get(4, 2), value.get(4, 3)), value.get(5), f"{where}.4",
+                        sender)
     period = {key: date for key, field in (("start", 7), ("end", 8))
               if (date := timestamp(value.get(field), f"{where}.{field}", "date"))}
     if result and period:
@@ -83,16 +86,17 @@ def patient_identifier(value: Value, where: str) -> dict | None:
     return result
 
 
-def entity_identifier(value: Value, where: str) -> dict | None:
-    """EI: entity id ^ namespace ^ universal id ^ universal id type. A bare OID becomes an RFC 3986 URN."""
+def entity_identifier(value: Value, where: str, sender: str = "") -> dict | None:
+    """EI: entity id ^ namespace ^ universal id ^ universal id type. A bare OID becomes an RFC 3986 URN; an id
+    of a namespace without OID is local to the `sender` (see `identifier`)."""
     number = value.get(1)
     if not number:
         return None
-    result = identifier(number, (value.get(2), value.get(3), value.get(4)), "", f"{where}.3") or {}
-    if "system" not in result and OID.fullmatch(number):
-        assigner = {"assigner": result["assigner"]} if "assigner" in result else {}
+    authority = (value.get(2), value.get(3), value.get(4))
+    if OID.fullmatch(number) and authority_system(*authority, f"{where}.3") is None:
+        assigner = {"assigner": {"display": authority[0]}} if authority[0] else {}
         return {"system": "urn:ietf:rfc:3986", "value": f"urn:oid:{number}", **assigner}
-    return result
+    return identifier(number, authority, "", f"{where}.3", sender)
 
 
 def human_name(family: str, given: str, middle: str, suffix: str, prefix: str, name_type: str) -> dict | None:

@@ -50,7 +50,7 @@ def results_entries(message: Message, subject: str) -> list[dict]:
         raise MappingError("OBR-4 (universal service identifier) is required", "101", obr.at(4))
     metadata = Metadata(
         type=type_, doc_status=TABLES["result_status"].get(obr.get(25)),
-        master=_identifier(obr, 3), start=timestamp(obr.get(7), obr.at(7)),
+        master=_identifier(message, obr, 3), start=timestamp(obr.get(7), obr.at(7)),
         date=_instant((obr, 22), (obr, 7), (message.header, 7)),
         authors=_people(*((obx, 16) for obx in observations)) or _people((obr, 16)))
     return _entries(message, obr, subject, metadata, contents)
@@ -72,9 +72,9 @@ def document_entries(message: Message, subject: str) -> list[dict]:
     metadata = Metadata(
         type=type_, status=_coded(txa, 19, TABLES["availability_status"], "current"),
         doc_status=_coded(txa, 17, TABLES["completion_status"], None),
-        master=_identifier(txa, 12), start=timestamp(txa.get(4), txa.at(4)),
+        master=_identifier(message, txa, 12), start=timestamp(txa.get(4), txa.at(4)),
         date=_instant((txa, 6), (txa, 4), (message.header, 7)),
-        authors=_people((txa, 9)) or _people((txa, 5)), replaces=_identifier(txa, 13),
+        authors=_people((txa, 9)) or _people((txa, 5)), replaces=_identifier(message, txa, 13),
         confidentiality=_coded(txa, 18, TABLES["confidentiality"]["codes"], TABLES["confidentiality"]["default"]))
     return _entries(message, txa, subject, metadata, contents)
 
@@ -110,9 +110,9 @@ def _people(*fields: tuple[Segment, int]) -> tuple[tuple[Value, str], ...]:
                  for number, value in enumerate(segment.repetitions(field), start=1) if value)
 
 
-def _identifier(segment: Segment, field: int) -> dict | None:
+def _identifier(message: Message, segment: Segment, field: int) -> dict | None:
     value = segment.repetitions(field)
-    return entity_identifier(value[0], segment.at(field)) if value else None
+    return entity_identifier(value[0], segment.at(field), message.sender) if value else None
 
 
 def _coded(segment: Segment, field: int, table: dict[str, str], default: Default) -> str | Default:

@@ -8,9 +8,11 @@ from .patient import patient_entry
 from .tables import TABLES
 
 
-def to_fhir(message: bytes | str) -> dict:
-    """The transaction Bundle of an ADT^A01/A04/A08/A28/A31 (the Patient), ORU^R01 or MDM^T02 (the Patient,
-    a DocumentReference and its Binary entries). MappingError with an HL7 table 0357 code otherwise."""
+def to_fhir(message: bytes | str, warnings: list[MappingError] | None = None) -> dict:
+    """The transaction Bundle of an ADT^A01/A03/A04/A08/A28/A31 (the Patient), ORU^R01 or MDM^T02 (the
+    Patient, a DocumentReference and its Binary entries). MappingError with an HL7 table 0357 code otherwise.
+    What was mapped with a loss (a trait left out, a patient matched on a local identifier) is appended to
+    `warnings`, for the ACK to tell the sender."""
     parsed = parse(message)
     kind = _kind(parsed)
     patients = parsed.all("PID")
@@ -19,7 +21,7 @@ def to_fhir(message: bytes | str) -> dict:
     if len(patients) > 1:
         raise MappingError("The message names several patients: one PID per message is taken", "100",
                            patients[1].at(1))
-    patient = patient_entry(parsed, patients[0], update=kind == "patient-update")
+    patient = patient_entry(parsed, patients[0], kind == "patient-update", [] if warnings is None else warnings)
     entries = [patient]
     if kind == "results":
         entries += results_entries(parsed, patient["fullUrl"])

@@ -75,6 +75,13 @@ class Message:
     def first(self, name: str) -> Segment | None:
         return next((segment for segment in self.segments if segment.name == name), None)
 
+    @property
+    def sender(self) -> str:
+        """Who assigns the ids given without an OID: the sending facility (MSH-4), else application (MSH-3)."""
+        header = self.header
+        return next((part for part in (header.get(4, 1), header.get(4, 2), header.get(3, 1), header.get(3, 2))
+                     if part), "")
+
     def full_url(self, segment: Segment, resource_type: str) -> str:
         """The urn:uuid of the resource mapped from a segment: the same for the same message control id."""
         name = f"{self.header.get(10)}|{segment.position}|{resource_type}"

@@ -12,12 +12,15 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from mappers import hl7v2
 from fhir_server.storage.ferretdb import free_port
 from tests.conftest import REPO_ROOT
 
 from ..access.test_record_rules import cli
 from ..api.client import INS
+from ..mappers.hl7v2.support import GOLDEN, SHARED_SAMPLES
 
 MAPPERS = Path(__file__).resolve().parent.parent / "mappers"
 V2 = MAPPERS / "hl7v2" / "fixtures"
@@ -48,6 +51,57 @@ def test_an_hl7_v2_result_is_stored_and_acknowledged(http, base, db):
     patient = stored[0]["subject"]["reference"].split("/")[1]
     events = [json.loads(e["json"]) for e in db["AuditEvent"].find({"r:patient": f"Patient/{patient}"})]
     assert any(c.get("code") == "ingest" for e in events for c in e.get("subtype", []))
+
+
+def test_a_patient_without_ins_is_filed_under_the_senders_identifier_with_warnings(http, base):
+    message = (V2 / "oru_r01_local_ids.hl7").read_bytes()
+    answer = http.post(f"{base}/$ingest", data=message, headers=HL7)
+    assert answer.status_code == 200 and segment(answer.text, "MSA")[1] == "AA", answer.text
+    warned = [s.split("|") for s in answer.text.split("\r") if s.startswith("ERR")]
+    assert [(err[2], err[3].split("^")[0], err[4]) for err in warned] == [
+        ("PID^1^8^1", "103", "W"), ("PID^1^7^1", "102", "W"), ("PID^1^3^1^4", "103", "W")]
+    local = {"identifier": "urn:id:CITYLAB:MRN|A-55012"}
+    patients = http.get(f"{base}/Patient", params=local).json()
+    assert patients["total"] == 1
+    patient = patients["entry"][0]["resource"]
+    assert patient["name"][0]["family"] == "DOE" and "gender" not in patient and "birthDate" not in patient
+    documents = http.get(f"{base}/DocumentReference", params={"patient.identifier": local["identifier"]}).json()
+    assert documents["total"] == 1 and documents["entry"][0]["resource"]["masterIdentifier"]["system"] == \
+        "urn:id:CITYLAB:LIS"
+    again = http.post(f"{base}/$ingest", data=message, headers=HL7)  # sent twice: stored once
+    assert segment(again.text, "MSA")[1] == "AA"
+    assert http.get(f"{base}/DocumentReference", params={"patient.identifier": local["identifier"]}).json()[
+        "total"] == 1
+    # another lab's MRN A-55012 is another patient: local identifiers of two senders never mix
+    other = message.replace(b"|CITYLAB|", b"|TOWNLAB|").replace(b"CITY-0001", b"TOWN-0001")
+    assert segment(http.post(f"{base}/$ingest", data=other, headers=HL7).text, "MSA")[1] == "AA"
+    theirs = http.get(f"{base}/Patient", params={"identifier": "urn:id:TOWNLAB:MRN|A-55012"}).json()
+    assert theirs["total"] == 1 and theirs["entry"][0]["resource"]["id"] != patient["id"]
+    assert http.get(f"{base}/Patient", params=local).json()["total"] == 1
+
+
+@pytest.mark.parametrize("path", SHARED_SAMPLES, ids=lambda path: path.name)
+def test_each_shared_sample_is_stored_or_refused_as_its_golden_file_says(http, base, path):
+    """The shared HL7 v2 samples through $ingest: every message whose golden file holds a Bundle is
+    acknowledged AA and its resources are found; every refused one gets the golden file's error code."""
+    golden = json.loads((GOLDEN / f"{path.stem}.json").read_text(encoding="utf-8"))
+    if "error" in golden:  # the file itself is no message: sent whole, it is refused with that code
+        answer = http.post(f"{base}/$ingest", data=path.read_bytes(), headers=HL7)
+        assert answer.status_code == 400 and segment(answer.text, "ERR")[3].split("^")[0] == golden["error"]["code"]
+        return
+    for message, expected in zip(hl7v2.batch_messages(path.read_bytes()), golden["messages"]):
+        answer = http.post(f"{base}/$ingest", data=message, headers=HL7)
+        if "error" in expected:
+            assert segment(answer.text, "MSA")[1] in ("AE", "AR")
+            assert segment(answer.text, "ERR")[3].split("^")[0] == expected["error"]["code"]
+            continue
+        assert answer.status_code == 200 and segment(answer.text, "MSA")[1] == "AA", answer.text
+        patient = expected["bundle"]["entry"][0]
+        criteria = patient["request"].get("ifNoneExist") or patient["request"]["url"].partition("?")[2]
+        found = http.get(f"{base}/Patient?{criteria}").json()
+        assert found["total"] == 1, criteria
+        names = patient["resource"].get("name", [{}])[0]
+        assert found["entry"][0]["resource"].get("name", [{}])[0].get("family") == names.get("family")
 
 
 def test_a_broken_hl7_message_is_refused_in_an_ack_and_nothing_is_stored(http, base, db):
@@ -103,14 +157,16 @@ def test_import_loads_a_folder_and_says_what_it_did(tmp_path, http, base, databa
     (tmp_path / "practitioners.ndjson").write_text("\n".join(json.dumps({
         "resourceType": "Practitioner", "id": f"imp-{n}-{os.getpid()}",
         "identifier": [{"system": "urn:oid:1.2.250.1.71.4.2.1", "value": f"8100{n}"}]}) for n in range(3)) + "\n")
+    (tmp_path / "lab.hl7").write_bytes((V2 / "oru_r01_local_ids.hl7").read_bytes().replace(b"RES-2024-77", b"RES-IMP-1"))
     (tmp_path / "notes.txt").write_text("not a health document")
     (tmp_path / ".hidden.hl7").write_text("ignored")
     first = cli(database, "import", str(tmp_path))
     assert first.returncode == 1, first.stdout + first.stderr  # the text file is rejected
     summary = first.stdout.splitlines()[0]
     messages = len(hl7v2.batch_messages((V2 / "batch_adt.hl7").read_bytes()))
-    assert summary == f"imported: {messages + 1 + 3}, duplicates: 0, rejected: 1"
+    assert summary == f"imported: {messages + 1 + 1 + 3}, duplicates: 0, rejected: 1"
     assert "notes.txt" in first.stdout and "[" in first.stderr  # the reason, and the progress bar
+    assert f"warning {tmp_path / 'lab.hl7'}#1: PID-8 sex '1' is not in HL7 table 0001" in first.stdout
     assert http.get(f"{base}/Practitioner/imp-2-{os.getpid()}").status_code == 200
     (tmp_path / "notes.txt").unlink()
     second = cli(database, "import", str(tmp_path / "report.xml"))

@@ -27,18 +27,22 @@ def error_of(error: MappingError) -> dict:
 
 
 def outcome(data: bytes) -> dict:
-    """What a golden file records for a file: the Bundle or the error of each message, or the error that
-    stops the file from being split into messages."""
+    """What a golden file records for a file: the Bundle (and the warnings) or the error of each message, or
+    the error that stops the file from being split into messages."""
     try:
         messages = batch_messages(data)
     except MappingError as error:
         return {"error": error_of(error)}
     results = []
     for message in messages:
+        warnings: list[MappingError] = []
         try:
-            results.append({"bundle": to_fhir(message)})
+            results.append({"bundle": to_fhir(message, warnings)})
         except MappingError as error:
             results.append({"error": error_of(error)})
+            continue
+        if warnings:
+            results[-1]["warnings"] = [error_of(warning) for warning in warnings]
     return {"messages": results}
 
 

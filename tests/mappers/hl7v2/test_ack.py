@@ -33,17 +33,34 @@ def test_accepted() -> None:
         "DMP-FHIR", "LABO-BIO", "ACK", "R01", "2.5")
 
 
+def test_warnings_are_err_segments_of_severity_w() -> None:
+    data = fixture("adt_a04_escapes.hl7").replace(b"|19851231|F|", b"|19851231|Q|")  # no INS
+    warnings: list[MappingError] = []
+    to_fhir(data, warnings)
+    text = ack(data, None, warnings=warnings, control_id="ACK-1", now=NOW)
+    parsed = parse(text)
+    assert parsed.first("MSA").get(1) == "AA"
+    errs = parsed.all("ERR")
+    assert [(err.get(2, 1), err.get(2, 3), err.get(3), err.get(4)) for err in errs] == [
+        ("PID", "8", "103", "W")]
+    assert "'Q'" in errs[0].get(8) and "left out" in errs[0].get(8)
+    older = fixture("mdm_t02_latin1.hl7")
+    warning = MappingError("PID-7: '2024' is not real: the birth date is left out", "102", "PID-7")
+    err = parse(ack(older, None, warnings=[warning], now=NOW)).first("ERR")
+    assert [err.get(1, n) for n in range(1, 5)] == ["PID", "1", "7", "102"] and err.get(4) == "W"
+
+
 def test_new_control_ids() -> None:
     first, second = (parse(ack(fixture("oru_r01_pdf.hl7"), None)).header.get(10) for _ in range(2))
     assert first != second and len(first) == 20
 
 
 def test_application_error() -> None:
-    data = fixture("adt_a04_escapes.hl7").replace(b"|19851231|F|", b"|19851231|Q|")
+    data = fixture("oru_r01_numeric.hl7").replace(b"|19790315|F|", b"|19790315|Q|")  # a patient with an INS
     text, error = answer(data)
     assert error is not None and error.code == "103"
     parsed = parse(text)
-    assert parsed.first("MSA").get(1) == "AE" and parsed.first("MSA").get(2) == "ADT-A04-0007"
+    assert parsed.first("MSA").get(1) == "AE" and parsed.first("MSA").get(2) == "ORU-0001"
     err = parsed.first("ERR")
     assert [err.get(2, n) for n in range(1, 5)] == ["PID", "1", "8", "1"]
     assert [err.get(3, n) for n in range(1, 4)] == ["103", "Table value not found", "HL70357"]

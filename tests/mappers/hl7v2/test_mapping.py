@@ -14,8 +14,12 @@ from .support import SHARED, fixture
 INS = "urn:oid:1.2.250.1.213.1.4.8"
 MSH = r"MSH|^~\&|APP|FAC|DMP|ANS|20240101120000+0100||{type}|C1|P|2.5"
 PID = "PID|1||42^^^H&1.2.250.1.999.9&ISO^PI||NOM^PRENOM||20000101|M"
+PID_INS = PID.replace("^PI|", "^PI~279035121518989^^^ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.8&ISO^INS|")
 TXA = "TXA|1|11488-4^CR^LN|TEXT|20240101100000|||||||||||||AU"
 OBX_TEXT = "OBX|1|TX|11488-4^CR^LN||Bonjour||||||F"
+
+
+ANONYMOUS = "MSH|^~\\&||||DMP|20240101120000+0100||ADT^A04|C1|P|2.5\r{pid}\r"  # no sending facility
 
 
 def resources(data: bytes | str) -> dict[str, dict]:
@@ -67,7 +71,8 @@ def test_update_events_are_conditional_updates() -> None:
 def test_adt_names_addresses_telecom() -> None:
     patient = resources(fixture("adt_a04_escapes.hl7"))["Patient"]
     assert [name.get("use") for name in patient["name"]] == ["official", "nickname"]
-    assert patient["identifier"][1] == {"type": {"text": "A"}, "value": "0000112234", "assigner": {"display": "100"}}
+    assert patient["identifier"][1] == {"type": {"text": "A"}, "system": "urn:id:CLINIQUE:100", "value": "0000112234",
+                                        "assigner": {"display": "100"}}
     assert [point["use"] for point in patient["telecom"]] == ["home", "mobile", "work"]
     assert patient["telecom"][2]["system"] == "fax"
     assert "use" not in patient["address"][1]  # M (mailing) has no FHIR use
@@ -157,15 +162,15 @@ def test_ids_are_deterministic() -> None:
 
 @pytest.mark.parametrize("data, expected", [
     (message("ORM^O01", PID), ("200", "MSH-9.1")),
-    (message("ADT^A03", PID), ("201", "MSH-9.2")),
+    (message("ADT^A02", PID), ("201", "MSH-9.2")),
     (message("ADT^A04"), ("100", None)),
     (message("ADT^A04", PID, PID), ("100", "PID[2]-1")),
-    (message("ADT^A04", "PID|1||42^^^H^PI"), ("103", "PID-3.4")),
-    (message("ADT^A04", "PID|1||42"), ("101", "PID-3.4")),
+    (ANONYMOUS.format(pid="PID|1||42^^^H^PI"), ("103", "PID-3.4")),
+    (ANONYMOUS.format(pid="PID|1||42"), ("101", "PID-3.4")),
     (message("ADT^A04", "PID|1||^^^H&1.2.3&ISO"), ("101", "PID-3")),
     (message("ADT^A04", "PID|1||42^^^H&1.2.x&ISO"), ("102", "PID-3.4")),
-    (message("ADT^A04", PID.replace("|M", "|X")), ("103", "PID-8")),
-    (message("ADT^A04", PID.replace("20000101", "20000230")), ("102", "PID-7")),
+    (message("ADT^A04", PID_INS.replace("|M", "|X")), ("103", "PID-8")),
+    (message("ADT^A04", PID_INS.replace("20000101", "20000230")), ("102", "PID-7")),
     (message("ORU^R01", PID, "OBX|1|NM|X^Y||1"), ("100", "OBX-1")),
     (message("ORU^R01", PID, "OBR|1||F1|X^Y^LN"), ("100", None)),
     (message("ORU^R01", "OBR|1||F1|X^Y^LN", PID, "OBX|1|NM|X^Y||1"), ("100", "PID-1")),
@@ -187,7 +192,7 @@ def test_refusals(data: str, expected: tuple[str, str | None]) -> None:
     assert refusal(data) == expected
 
 
-SHARED_EXPECTED = [("nhapi_omd_o03.txt", "200"), ("nhapi_OML_O21_messages.txt", "200"), ("nhapi_adt_a03.txt", "201"),
+SHARED_EXPECTED = [("nhapi_omd_o03.txt", "200"), ("nhapi_OML_O21_messages.txt", "200"),
                    ("nhapi_uuencoded_escaped.txt", "100")]
 
 
@@ -196,3 +201,43 @@ def test_unsupported_shared_samples(name: str, code: str) -> None:
     data = (SHARED / name).read_bytes()
     first = data.split(b"\n\n")[0]  # the OML file holds several messages
     assert refusal(first)[0] == code
+
+
+def mapped(data: str) -> tuple[dict, list[tuple[str, str | None]]]:
+    """The Bundle of a message and its warnings (code, location)."""
+    warnings: list[MappingError] = []
+    bundle = to_fhir(data, warnings)
+    return bundle, [(warning.code, warning.location) for warning in warnings]
+
+
+def test_an_authority_without_oid_is_local_to_the_sending_facility() -> None:
+    bundle, warnings = mapped(message("ADT^A04", "PID|1||42^^^H^PI~7^^^^MR"))
+    patient, request = bundle["entry"][0]["resource"], bundle["entry"][0]["request"]
+    assert [(found["system"], found["value"]) for found in patient["identifier"]] == [
+        ("urn:id:FAC:H", "42"), ("urn:id:FAC", "7")]
+    assert request["ifNoneExist"] == "identifier=urn:id:FAC:H|42"
+    assert warnings == [("103", "PID-3.4")]
+    other = message("ADT^A04", "PID|1||42^^^H^PI").replace("|APP|FAC|", "|APP|CLINIC 2|")
+    assert mapped(other)[0]["entry"][0]["request"]["ifNoneExist"] == "identifier=urn:id:CLINIC%25202:H|42"  # urn:id:CLINIC%202:H, encoded
+
+
+def test_the_patient_is_matched_on_an_ins_then_an_oid_authority_before_a_local_one() -> None:
+    universal = mapped(message("ADT^A04", "PID|1||7^^^LOCAL~42^^^H&1.2.250.1.999.9&ISO"))
+    assert universal[0]["entry"][0]["request"]["ifNoneExist"] == "identifier=urn:oid:1.2.250.1.999.9|42"
+    assert universal[1] == []
+    ins = mapped(message("ADT^A04", PID_INS.replace("|1||", "|1||7^^^LOCAL~")))
+    assert ins[0]["entry"][0]["request"]["ifNoneExist"] == "identifier=urn:oid:1.2.250.1.213.1.4.8|279035121518989"
+
+
+def test_faulty_traits_of_a_patient_without_ins_are_left_out_with_a_warning() -> None:
+    bundle, warnings = mapped(message("ADT^A04", PID.replace("20000101|M", "196203520|1")))
+    patient = bundle["entry"][0]["resource"]
+    assert "gender" not in patient and "birthDate" not in patient and patient["name"][0]["family"] == "NOM"
+    assert warnings == [("103", "PID-8"), ("102", "PID-7")]
+    assert to_fhir(message("ADT^A04", PID.replace("|M", "|1"))) == mapped(message("ADT^A04", PID.replace("|M", "|1")))[0]
+
+
+def test_document_ids_without_oid_are_local_to_the_sender() -> None:
+    data = message("MDM^T02", PID, TXA.replace("|" * 13 + "AU", "|" * 8 + "DOC-9^EDITOR" + "|" * 5 + "AU"), OBX_TEXT)
+    assert resources(data)["DocumentReference"]["masterIdentifier"] == {
+        "system": "urn:id:FAC:EDITOR", "value": "DOC-9", "assigner": {"display": "EDITOR"}}
