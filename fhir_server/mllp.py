@@ -1,8 +1,9 @@
 """`fhir-server mllp`: an HL7 v2 listener (MLLP over TCP) for the software of a care organisation.
 
-Each framed message is mapped (mappers/hl7v2), stored as one transaction with the server's own rights (the
-record's state and oppositions rule) and audited as pushed by the registered client the listener serves;
-the ACK goes back framed on the same connection. MLLP carries no credentials: bind it to loopback or a
+Each framed message is mapped (mappers/hl7v2), stored as one transaction pushed for its documents' authors
+(the record's state, oppositions and the patient's blocking of an author rule; the patient is told of new
+documents) and audited as pushed by the registered client the listener serves, for the author it names;
+the ACK (with the mapping's warnings) goes back framed on the same connection. MLLP carries no credentials: bind it to loopback or a
 private network, put TLS in front, and run one listener per referenced client (`--client-id`).
 """
 from __future__ import annotations

@@ -47,9 +47,13 @@ Notify = Callable[[str, str, datetime, str | None], None]
 
 class RecordAccess:
     def __init__(self, store: ResourceStore, records: Records, actor: Actor | None,
-                 notify: Notify | None = None) -> None:
-        """`actor` None: no caller restrictions (the server's own jobs)."""
+                 notify: Notify | None = None, pushed_for: tuple[str, ...] | None = None) -> None:
+        """`actor` None: no caller restrictions (the server's own jobs). `pushed_for`: a server-side push (an
+        import, an MLLP message) made for these professionals (IDNPS, the documents' authors): a patient who
+        blocked one of them refuses it, and is told of the documents it adds or changes, as for a
+        professional's own push."""
         self.store, self.records, self.actor = store, records, actor
+        self.pushed_for = pushed_for
         self.notify = notify or (lambda *args: None)
         self._records: dict[str, dict | None] = {}
         self._documents: dict[str, list[StoredVersion]] = {}
@@ -65,9 +69,11 @@ class RecordAccess:
 
     @property
     def me(self) -> str:
-        """How this caller is named as a writer."""
+        """How this caller is named as a writer (a server-side push: by its first author)."""
         if self.professional:
             return str(self.actor.practitioner).rpartition("|")[2]
+        if self.actor is None:
+            return self.pushed_for[0] if self.pushed_for else ""
         return f"Patient/{self.actor.patient}" if self.actor and self.actor.patient else ""
 
     # -- records -------------------------------------------------------------------------------
@@ -257,6 +263,9 @@ class RecordAccess:
             if resource_type in CLOSED_CONTENT and self._record(patient_id).get("state", OPEN) != OPEN:
                 raise Unprocessable("This record is closed: it takes no new content until it is reopened",
                                     code="business-rule")
+            if set(self.pushed_for or ()) & set(self._record(patient_id).get("blocked", [])):
+                raise Forbidden("The patient's choices do not allow the author of this push to write in their "
+                                "record")
             return
         if not self.professional:
             if patient_id != self.actor.patient:
@@ -314,7 +323,7 @@ class RecordAccess:
                     self.notify(patient_id, "record-created", now, None)
                 if version.type == "Consent":
                     self.refresh_rules(patient_id)
-                if version.type == "DocumentReference" and self.professional:
+                if version.type == "DocumentReference" and (self.professional or self.pushed_for is not None):
                     self.notify(patient_id, "document-changed", now, f"{version.id}/{version.version}")
                 self._records.pop(patient_id, None)
 

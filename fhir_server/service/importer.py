@@ -1,6 +1,7 @@
 """`fhir-server import PATH...`: files or folders of any format `$ingest` takes, and FHIR NDJSON, loaded
 straight into the database the server uses, each message or document as one transaction with the same
-checks and rules as a push (validation, MHD checks, opposition and closed records), and audited.
+checks and rules as a push (validation, MHD checks, opposition and closed records, the patient's blocking of
+the documents' authors), audited, and told to the patient as a professional's push is.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from ..errors import BadRequest, FhirError
 from ..formats.fhir_json import loads
 from .audit import AuditTrail
 from .bundles import process_bundle
-from .ingest import FORMATS, Format, already_stored
+from .ingest import FORMATS, Format, already_stored, document_authors
 from .resources import ResourceService
 
 IMPORTER = Actor(kind="software", client_id="fhir-server import")
@@ -148,12 +149,16 @@ def _store(service: ResourceService, transactions, audit: AuditTrail, where: str
 
 def store_transaction(service: ResourceService, transactions, audit: AuditTrail, bundle: dict, max_entries: int,
                       actor: Actor, operation: str, where: str) -> str:
-    """Stores a transaction Bundle as the server's own write (the record's state and oppositions rule; no
-    caller's rights apply), audited as `operation` by `actor`. Returns "imported", "duplicate" (everything
-    was there already), or why it was refused."""
+    """Stores a transaction Bundle as a push by software (the record's state and oppositions rule, and the
+    patient's blocking of the documents' authors; the patient is told of new documents), audited as
+    `operation` by `actor` for the first author named. Returns "imported", "duplicate" (everything was there
+    already), or why it was refused."""
     if already_stored(service.store, bundle):
         return "duplicate"
-    rules = RecordAccess(service.store, service.records, None, service.notify)
+    authors = document_authors(bundle)
+    if authors:
+        actor = replace(actor, kind="professional", practitioner=authors[0])
+    rules = RecordAccess(service.store, service.records, None, service.notify, pushed_for=authors)
     token = access.use(rules)
     status, result = 200, "imported"
     try:

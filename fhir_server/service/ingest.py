@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from mappers import cda, hl7v2, xds
 from mappers.errors import MappingError
 
+from ..access.consents import RPPS
 from ..errors import BadRequest, FhirError, Unprocessable, UnsupportedMediaType
 from ..formats.fhir_json import dumps, loads
 from ..storage.resources import ResourceStore
@@ -46,6 +47,24 @@ def already_stored(store: ResourceStore, bundle: dict) -> bool:
     return bool(masters) and all(
         m.get("system") and m.get("value") and matching(store, "DocumentReference", urlencode(
             [("identifier", f"{m['system']}|{m['value']}")]), limit=1) for m in masters)
+
+
+def document_authors(bundle: dict) -> tuple[str, ...]:
+    """The professionals (IDNPS) a mapped push names as its documents' authors: the IDNPS identifiers of
+    each DocumentReference's authors, given by identifier or as contained Practitioners."""
+    found: dict[str, None] = {}
+    for entry in bundle.get("entry") or []:
+        document = entry.get("resource") or {}
+        if document.get("resourceType") != "DocumentReference":
+            continue
+        contained = {f"#{r.get('id')}": r for r in document.get("contained") or [] if isinstance(r, dict)}
+        for author in document.get("author") or []:
+            named = contained.get(author.get("reference", ""), {})
+            named = contained.get((named.get("practitioner") or {}).get("reference", ""), named)  # a role's person
+            for identifier in [author.get("identifier") or {}, *(named.get("identifier") or [])]:
+                if identifier.get("system") == RPPS and identifier.get("value"):
+                    found[identifier["value"]] = None
+    return tuple(found)
 
 
 def _hl7v2(body: bytes, content_type: str, transact: Transact) -> Answer:
