@@ -20,7 +20,7 @@ from tests.conftest import REPO_ROOT
 
 from ..access.test_record_rules import cli
 from ..api.client import INS
-from ..mappers.hl7v2.support import GOLDEN, SHARED_SAMPLES
+from ..mappers.hl7v2.support import GOLDEN, SHARED_BAD, SHARED_SAMPLES
 
 MAPPERS = Path(__file__).resolve().parent.parent / "mappers"
 V2 = MAPPERS / "hl7v2" / "fixtures"
@@ -102,6 +102,14 @@ def test_each_shared_sample_is_stored_or_refused_as_its_golden_file_says(http, b
         assert found["total"] == 1, criteria
         names = patient["resource"].get("name", [{}])[0]
         assert found["entry"][0]["resource"].get("name", [{}])[0].get("family") == names.get("family")
+
+
+@pytest.mark.parametrize("path", SHARED_BAD, ids=lambda path: path.name)
+def test_inputs_that_broke_other_parsers_are_refused_in_an_ack_and_nothing_is_stored(http, base, db, path):
+    before = [db[kind].count_documents({}) for kind in ("Patient", "DocumentReference", "Binary")]
+    answer = http.post(f"{base}/$ingest", data=path.read_bytes(), headers=HL7)
+    assert answer.status_code == 400 and segment(answer.text, "MSA")[1] in ("AE", "AR"), answer.text
+    assert [db[kind].count_documents({}) for kind in ("Patient", "DocumentReference", "Binary")] == before
 
 
 def test_a_broken_hl7_message_is_refused_in_an_ack_and_nothing_is_stored(http, base, db):
