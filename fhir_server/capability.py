@@ -11,6 +11,7 @@ from validation.definitions import FHIR_VERSION
 
 from .registry import OPERATIONS, RESOURCES, SYSTEM_OPERATIONS
 from .search.registry import parameters
+from .service.profiles import supported_profiles
 
 # Parameter types the query side understands (composite and special ones are not served).
 SUPPORTED_TYPES = ("string", "token", "reference", "date", "uri", "number", "quantity")
@@ -67,6 +68,9 @@ def _resource(kind) -> dict:
         "conditionalUpdate": searched and writable,
         "conditionalDelete": "single" if searched and writable else "not-supported",
     }
+    profiles = supported_profiles(kind.name)
+    if profiles:
+        entry["supportedProfile"] = profiles
     if searched:
         references = {name: [p for p in parameters(name).values() if p.type == "reference"]
                       for name in RESOURCES if RESOURCES[name].supports("search-type")}

@@ -1,7 +1,8 @@
 """Resource validation against the FHIR R4 (4.0.1) structure: pure functions, no web framework.
 
 `validate_resource(resource)` returns every problem found as an `Issue` with its element path; it never
-raises for invalid input. Three layers look at the resource (see README.md): the official JSON schema
+raises for invalid input. `validate_profile(resource, url)` checks it against one of our profiles
+(`known_profiles()`, profiles/structure-definitions; see `profiles/__init__.py`). Three layers look at the resource (see README.md): the official JSON schema
 (`schema.py`), the fhir.resources R4 models (`models.py`) and a few rules of the spec (`rules.py`).
 """
 from __future__ import annotations
@@ -11,10 +12,11 @@ from typing import Callable
 from .issues import Issue
 from .models import model_issues
 from .paths import sort_key
+from .profiles import known_profiles, validate_profile
 from .rules import rule_issues
 from .schema import resource_types, schema_issues
 
-__all__ = ["Issue", "validate_resource"]
+__all__ = ["Issue", "known_profiles", "validate_profile", "validate_resource"]
 
 # In this order: when two layers report the same problem (same path and code), the first one's message is kept.
 _LAYERS: tuple[Callable[[dict], list[Issue]], ...] = (schema_issues, rule_issues, model_issues)

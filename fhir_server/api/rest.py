@@ -323,5 +323,6 @@ def validate_instance(resource_type: str, resource_id: str) -> Response:
 def _validate(resource_type: str, resource_id: str | None) -> Response:
     check_type(resource_type, "read")
     body = parse_body(request) if request.method == "POST" else None
-    outcome = validate_operation(_service(), resource_type, body, resource_id, request.args.get("mode"))
+    outcome = validate_operation(_service(), resource_type, body, resource_id, request.args.get("mode"),
+                                 request.args.getlist("profile"))
     return _reply(outcome)

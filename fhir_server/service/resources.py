@@ -27,6 +27,7 @@ from ..access.policy import Notify, RecordAccess
 from ..auth.patients import welcome
 from ..storage.records import Records
 from ..storage.transactions import Write
+from .profiles import claimed, profile_issues
 from .checks import check_id, check_type
 from .ids import new_id
 from .search import matching
@@ -284,7 +285,10 @@ class ResourceService:
             content = _decode_base64(resource.pop("data"))
         if resource_type == "DocumentReference":
             resource = with_confidentiality(resource)
-        issues = [i for i in validate_resource(resource, resource_type) if i.severity in ("error", "fatal")]
+        issues = validate_resource(resource, resource_type)
+        if not issues:
+            issues = profile_issues(resource, claimed(resource))
+        issues = [i for i in issues if i.severity in ("error", "fatal")]
         if issues:
             raise Unprocessable(f"{resource_type} is not valid: {len(issues)} problem(s)", issues=issues)
         return resource, content

@@ -1,0 +1,60 @@
+"""A resource against one of our profiles (profiles/structure-definitions/*.json): the checks of every
+element of the profile's differential (checks.py), driven by the StructureDefinition data alone.
+
+Slicing: a slice (`Patient.identifier:INS-NIR`) takes the repetitions whose discriminator paths (type
+`value` or `pattern`) equal the fixed or pattern value the slice's own child element gives (for identifiers,
+`system`); its cardinality and its children's checks apply to those repetitions.
+"""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+from ..issues import Issue
+from .checks import element_issues
+from .nodes import contains
+
+DEFINITIONS = Path(__file__).resolve().parents[2] / "profiles" / "structure-definitions"
+
+
+@lru_cache(maxsize=1)
+def known_profiles() -> dict[str, dict]:
+    """url -> StructureDefinition, for each profile we ship."""
+    found = {}
+    for path in sorted(DEFINITIONS.glob("*.json")):
+        definition = json.loads(path.read_text(encoding="utf-8"))
+        found[definition["url"]] = definition
+    return found
+
+
+def validate_profile(resource: dict, profile_url: str) -> list[Issue]:
+    """Every way `resource` departs from the profile ([] when it conforms; never raises)."""
+    definition = known_profiles().get(profile_url)
+    if definition is None:
+        return [Issue("error", "not-found", "", f"The profile {profile_url} is not known to this server")]
+    if not isinstance(resource, dict) or resource.get("resourceType") != definition["type"]:
+        found = resource.get("resourceType") if isinstance(resource, dict) else None
+        return [Issue("error", "invalid", "", f"The profile {profile_url} is for {definition['type']}, not {found}")]
+    elements = definition["differential"]["element"]
+    in_slice = _slice_test(elements)
+    issues = [issue for element in elements for issue in element_issues(resource, element, in_slice)]
+    return list(dict.fromkeys(issues))
+
+
+def _slice_test(elements: list[dict]):
+    """Whether a repetition belongs to a slice, from the slice's discriminators and its children's values."""
+    by_id = {element.get("id", element["path"]): element for element in elements}
+    discriminators = {element["path"]: element["slicing"].get("discriminator", [])
+                      for element in elements if "slicing" in element}
+
+    def in_slice(slice_id: str, value: object) -> bool:
+        sliced = by_id.get(slice_id, {}).get("path", slice_id.split(":")[0])
+        for discriminator in discriminators.get(sliced, []):
+            child = by_id.get(f"{slice_id}.{discriminator['path']}", {})
+            expected = next((v for k, v in child.items() if k.startswith(("fixed", "pattern"))), None)
+            if expected is None or not isinstance(value, dict) or not contains(value.get(discriminator["path"]),
+                                                                               expected):
+                return False
+        return True
+    return in_slice

@@ -1,0 +1,62 @@
+"""The values an ElementDefinition id designates in a resource, each with its FHIRPath-style location.
+
+An id is dot-separated (`DocumentReference.content.attachment.hash`); a step may name a slice
+(`Patient.identifier:INS-NIR.value`), which keeps the repetitions the slice's discriminator selects; a
+choice step (`value[x]`) matches whichever typed name the resource uses.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+# (location, value)
+Node = tuple[str, object]
+# does this repetition belong to the slice (id of the slice element)?
+SliceTest = Callable[[str, object], bool]
+
+
+def steps(element_id: str) -> list[str]:
+    """The steps of an element id: `Patient.identifier:INS-NIR.value` -> Patient, identifier:INS-NIR, value."""
+    return element_id.split(".")
+
+
+def children(node: Node, step: str) -> list[Node]:
+    """The repetitions of one child element (a step without slice) of a node."""
+    location, value = node
+    if not isinstance(value, dict):
+        return []
+    if step.endswith("[x]"):
+        base = step[:-3]
+        keys = [k for k in value if k.startswith(base) and k[len(base):len(base) + 1].isupper()]
+        key = keys[0] if keys else None
+    else:
+        key = step if step in value else None
+    if key is None:
+        return []
+    found = value[key]
+    name = step if step.endswith("[x]") else key
+    if isinstance(found, list):
+        return [(f"{location}.{name}[{i}]", item) for i, item in enumerate(found)]
+    return [(f"{location}.{name}", found)]
+
+
+def nodes(resource: dict, element_id: str, in_slice: SliceTest) -> list[Node]:
+    """Every value the element designates (the root: the resource itself)."""
+    parts = steps(element_id)
+    current: list[Node] = [(parts[0], resource)]
+    prefix = parts[0]
+    for part in parts[1:]:
+        name, _, slice_name = part.partition(":")
+        prefix = f"{prefix}.{part}"
+        found = [child for node in current for child in children(node, name)]
+        current = [child for child in found if in_slice(prefix, child[1])] if slice_name else found
+    return current
+
+
+def contains(value: object, pattern: object) -> bool:
+    """FHIR pattern matching: every element of the pattern is in the value (lists: each pattern item in
+    some value item)."""
+    if isinstance(pattern, dict):
+        return isinstance(value, dict) and all(contains(value.get(k), v) for k, v in pattern.items())
+    if isinstance(pattern, list):
+        return isinstance(value, list) and all(any(contains(item, p) for item in value) for p in pattern)
+    return value == pattern
