@@ -1,0 +1,130 @@
+"""Runs scenarios (JSON data in scenarios/, in the spirit of FHIR TestScript) against a server over HTTP.
+
+A scenario: `name`, `tags`, `requires` (what the CapabilityStatement must declare, else every check is
+skipped with the reason), `setup`, `actions` and `teardown` steps. A step: `name`, `request` (`method`,
+`path` relative to the base, `headers`, `body` JSON or `text`, `auth`: `default`, `none` or `limited`),
+`assert` (asserts.py), `skip_if_status` (statuses that mean the credential may not do this: a skip) and
+`capture` (`{"var": "location.id" | "header:ETag" | "body:<path>"}`). `${var}`
+anywhere in a request is replaced by a captured value, `${unique}` by a fresh token (`${uniquenum}`: 14 digits or less), `${base}` by the base.
+Each action is one check; setup and teardown are not reported unless setup fails (then the actions fail).
+"""
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import requests
+
+from .asserts import body_of, check
+from .auth import Auth
+from .capability import Declared
+from .paths import values
+from .results import Result, exchange
+
+SCENARIOS = Path(__file__).resolve().parent / "scenarios"
+_VARIABLE = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
+
+
+class Context:
+    def __init__(self, base: str, auth: Auth, limited: Auth | None, session: requests.Session) -> None:
+        self.base, self.auth, self.limited, self.session = base.rstrip("/"), auth, limited, session
+
+    def send(self, request: dict, variables: dict[str, str]) -> requests.Response:
+        request = _substituted(request, variables)
+        credentials = {"default": self.auth, "none": None, "limited": self.limited}[request.get("auth", "default")]
+        headers = {**(credentials.headers() if credentials else {}), **request.get("headers", {})}
+        body = request.get("body")
+        data = json.dumps(body) if body is not None else request.get("text")
+        if body is not None:
+            headers.setdefault("Content-Type", "application/fhir+json")
+        headers.setdefault("Accept", "application/fhir+json")
+        path = request["path"]
+        url = path if path.startswith("http") else f"{self.base}/{path.lstrip('/')}" if path else self.base
+        return self.session.request(request["method"], url, data=data.encode("utf-8") if data else None,
+                                    headers=headers, timeout=60, allow_redirects=False)
+
+
+def load(paths: list[Path] | None = None) -> list[dict]:
+    return [json.loads(path.read_text(encoding="utf-8")) for path in (paths or sorted(SCENARIOS.glob("*.json")))]
+
+
+def run(scenario: dict, context: Context, declared: Declared) -> Iterator[Result]:
+    tag = scenario["tags"][0]
+    checks = [step["name"] for step in scenario["actions"]]
+    missing = next((why for requirement in scenario.get("requires", [])
+                    if (why := _missing(requirement, declared, context))), None)
+    if missing:
+        yield from (Result(tag, scenario["name"], name, "skip", missing) for name in checks)
+        return
+    variables = {"base": context.base, "unique": uuid.uuid4().hex[:16], "uniquenum": str(uuid.uuid4().int % 10**14)}
+    try:
+        for step in scenario.get("setup", []):
+            response = context.send(step["request"], variables)
+            failure = _failure(step, response, variables)
+            if failure:
+                yield from (Result(tag, scenario["name"], name, "fail", f"setup {step['name']!r}: {failure}",
+                                   exchange(response)) for name in checks)
+                return
+        for step in scenario["actions"]:
+            try:
+                response = context.send(step["request"], variables)
+            except requests.RequestException as error:
+                yield Result(tag, scenario["name"], step["name"], "fail", f"no answer: {error}")
+                continue
+            if response.status_code in step.get("skip_if_status", []):
+                yield Result(tag, scenario["name"], step["name"], "skip",
+                             f"the credential may not do this ({response.status_code}): not a capability failure")
+                continue
+            failure = _failure(step, response, variables)
+            yield Result(tag, scenario["name"], step["name"], "fail" if failure else "pass", failure or "",
+                         exchange(response) if failure else "")
+    finally:
+        for step in scenario.get("teardown", []):
+            try:
+                context.send(step["request"], variables)
+            except (requests.RequestException, KeyError):
+                pass
+
+
+def _missing(requirement: dict, declared: Declared, context: Context) -> str | None:
+    if requirement.get("credential") == "limited" and context.limited is None:
+        return "needs a second, limited credential (--limited-auth)"
+    return declared.missing(requirement)
+
+
+def _failure(step: dict, response: requests.Response, variables: dict[str, str]) -> str | None:
+    problems = [why for spec in _substituted(step.get("assert", []), variables) if (why := check(spec, response))]
+    for name, source in step.get("capture", {}).items():
+        value = _captured(source, response)
+        if value is None:
+            problems.append(f"nothing to capture as {name} from {source}")
+        else:
+            variables[name] = value
+    return "; ".join(problems) or None
+
+
+def _captured(source: str, response: requests.Response) -> str | None:
+    if source == "location.id":
+        location = response.headers.get("Location") or response.headers.get("Content-Location") or ""
+        match = re.search(r"/([A-Za-z0-9\-.]{1,64})/_history/", location) or re.search(r"/([A-Za-z0-9\-.]{1,64})$",
+                                                                                           location)
+        return match[1] if match else None
+    if source.startswith("header:"):
+        return response.headers.get(source[7:])
+    if source.startswith("body:"):
+        found = values(body_of(response), source[5:])
+        return str(found[0]) if found else None
+    raise ValueError(f"unknown capture source {source!r}")
+
+
+def _substituted(value, variables: dict[str, str]):
+    if isinstance(value, str):
+        return _VARIABLE.sub(lambda m: variables.get(m[1], m[0]), value)
+    if isinstance(value, list):
+        return [_substituted(item, variables) for item in value]
+    if isinstance(value, dict):
+        return {key: _substituted(item, variables) for key, item in value.items()}
+    return value

@@ -1,0 +1,82 @@
+"""The conformance suite (conformance/, HTTP only) run against our own server: everything it declares passes,
+the reports are written, and the runner reports failures and skips with their reasons."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import requests
+from lxml import etree
+
+from conformance.auth import Auth
+from conformance.capability import Declared
+from conformance.runner import Context, run
+from fhir_server.auth.backend_client import register
+from tests.conftest import REPO_ROOT
+
+PROFESSIONAL = {"practitioner": "810000000042", "profession": "10"}
+
+
+@pytest.fixture(scope="module")
+def credentials(db, base, tmp_path_factory):
+    """--auth and --limited-auth arguments for two registered clients (all scopes; Patient read/search)."""
+    folder = tmp_path_factory.mktemp("conformance")
+    found = []
+    for name, scopes in (("everything", ["system/*.cruds"]), ("limited", ["system/Patient.rs"])):
+        client = register(db, base.removesuffix("/fhir"), f"Conformance {name}", scopes, professional=PROFESSIONAL)
+        key_file = folder / f"{name}.json"
+        key_file.write_text(json.dumps(client.key.as_dict(private=True)))
+        found.append(f"smart:{client.client_id}:{key_file}")
+    return found
+
+
+def conformance(base: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "conformance.cli", "run", "--base", base, *args], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_our_server_passes_everything_it_declares(base, credentials, tmp_path):
+    everything, limited = credentials
+    junit, page = tmp_path / "junit.xml", tmp_path / "report.html"
+    done = conformance(base, "--auth", everything, "--limited-auth", limited, "--assertion-claims",
+                       json.dumps(PROFESSIONAL), "--report", str(junit), "--report", str(page))
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+    summary = done.stdout.strip().splitlines()[-1]
+    passed = int(summary.split(",")[0].split(": ")[1])
+    assert passed > 100 and "failed: 0" in summary, summary
+    suites = etree.parse(str(junit)).getroot()
+    tags = {suite.get("name") for suite in suites}
+    assert {"capability", "crud", "history", "search", "transaction", "xml", "errors", "security"} <= tags
+    assert all(suite.get("failures") == "0" for suite in suites)
+    html = page.read_text(encoding="utf-8")
+    assert "<table>" in html and "capability" in html and "PASS" in html
+
+
+def test_only_and_skips_with_their_reason(base, credentials):
+    everything, _ = credentials
+    done = conformance(base, "--auth", everything, "--assertion-claims", json.dumps(PROFESSIONAL), "--only", "security")
+    assert done.returncode == 0, done.stdout[-3000:]
+    lines = [line for line in done.stdout.splitlines() if line.startswith(("PASS", "FAIL", "SKIP"))]
+    assert lines and all("[security]" in line for line in lines)
+    assert any(line.startswith("SKIP") and "limited credential" in line for line in lines)  # no --limited-auth
+
+
+def test_a_failed_assertion_shows_the_request_and_response_and_undeclared_is_skipped(base, credentials):
+    context = Context(base, Auth(credentials[0], base, PROFESSIONAL), None, requests.Session())
+    declared = Declared(requests.get(f"{base}/metadata").json())
+    wrong = {"name": "wrong", "tags": ["crud"], "actions": [{
+        "name": "expects 418", "request": {"method": "GET", "path": "Patient/nobody-${unique}"},
+        "assert": [{"status": 418}]}]}
+    [result] = run(wrong, context, declared)
+    assert result.status == "fail" and result.reason == "status 404, expected [418]"
+    assert "GET " in result.exchange and "--> 404" in result.exchange and "OperationOutcome" in result.exchange
+    undeclared = {**wrong, "requires": [{"resource": "Observation", "interaction": ["read"]}]}
+    [skipped] = run(undeclared, context, declared)
+    assert (skipped.status, skipped.reason) == ("skip", "the server does not declare Observation")
+
+
+def test_an_unreachable_server_is_exit_2():
+    done = conformance("http://127.0.0.1:9/fhir")
+    assert done.returncode == 2 and "fhir-conformance:" in done.stderr
