@@ -1,11 +1,16 @@
 """The `capability` scenarios, made at run time from what the server declares: the CapabilityStatement is a
-valid R4 one, each declared read and type search exists, and every search parameter it declares is accepted
+valid R4 one, each declared read and type search exists, each declared instance interaction works on a
+minimal instance of the type (minimal-resources.json), and every search parameter it declares is accepted
 (strict handling refuses unknown ones)."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from urllib.parse import quote
 
 from .capability import Declared
+
+MINIMAL = json.loads((Path(__file__).resolve().parent / "minimal-resources.json").read_text(encoding="utf-8"))
 
 # a value of each search parameter type that any server should take as well formed
 SAMPLES = {"string": "zz", "token": "zz", "date": "ge2000-01-01", "uri": "http://example.org/zz", "number": "1",
@@ -20,7 +25,7 @@ def capability_scenarios(declared: Declared) -> list[dict]:
                    {"path": "fhirVersion", "contains": "4.0."}, {"path": "rest.mode", "contains": "server"},
                    {"path": "format", "min_count": 1}, {"path": "status", "exists": True},
                    {"path": "kind", "exists": True}]}]}
-    scenarios = [statement, _interactions(declared)]
+    scenarios = [statement, _interactions(declared)] + _lifecycles(declared)
     for kind, resource in sorted(declared.resources.items()):
         if "search-type" not in {i.get("code") for i in resource.get("interaction") or []}:
             continue
@@ -56,3 +61,42 @@ def _interactions(declared: Declared) -> dict:
                             "request": {"method": "GET", "path": f"{kind}?_count=1"},
                             "assert": [{"status": 200}, {"path": "type", "equals": "searchset"}]})
     return {"name": "declared interactions", "tags": ["capability"], "actions": actions}
+
+
+def _lifecycles(declared: Declared) -> list[dict]:
+    """For each type declaring create that we hold a minimal instance of: every other interaction it declares
+    on that instance (read, vread, update, history-instance, delete, then 410), in that order."""
+    scenarios = []
+    for kind, resource in sorted(declared.resources.items()):
+        codes = {i.get("code") for i in resource.get("interaction") or []}
+        sample = MINIMAL["resources"].get(kind)
+        if "create" not in codes or sample is None:
+            continue
+        path = f"{kind}/${{id}}"
+        steps = [{"name": f"{kind} create", "request": {"method": "POST", "path": kind, "body": sample["create"]},
+                  "assert": [{"status": 201}], "capture": {"id": "location.id"}}]
+        if "read" in codes:
+            steps.append({"name": f"{kind} read", "request": {"method": "GET", "path": path},
+                          "assert": [{"status": 200}, {"path": "id", "equals": "${id}"}],
+                          "capture": {"version": "body:meta.versionId"}})
+        if "update" in codes:
+            steps.append({"name": f"{kind} update", "request": {"method": "PUT", "path": path, "body": {
+                **sample["create"], **sample["update"], "id": "${id}"}}, "assert": [{"status": 200}]})
+        if "vread" in codes and "read" in codes:
+            steps.append({"name": f"{kind} vread", "request": {"method": "GET", "path": f"{path}/_history/${{version}}"},
+                          "assert": [{"status": 200}, {"path": "id", "equals": "${id}"}]})
+        if "history-instance" in codes:
+            steps.append({"name": f"{kind} history-instance", "request": {"method": "GET", "path": f"{path}/_history"},
+                          "assert": [{"status": 200}, {"path": "type", "equals": "history"},
+                                     {"path": "entry", "min_count": 2 if "update" in codes else 1}]})
+        if "delete" in codes:
+            steps.append({"name": f"{kind} delete", "request": {"method": "DELETE", "path": path},
+                          "assert": [{"status": [200, 204]}]})
+            if "read" in codes:
+                steps.append({"name": f"{kind} read after delete", "request": {"method": "GET", "path": path},
+                              "assert": [{"status": [404, 410]}]})
+        for step in steps:
+            step["skip_if_status"] = [401, 403]
+        scenarios.append({"name": f"{kind} interactions", "tags": ["capability"], "sequential": True, "actions": steps,
+                          "teardown": [{"name": "delete", "request": {"method": "DELETE", "path": path}}]})
+    return scenarios

@@ -3,8 +3,8 @@
 A scenario: `name`, `tags`, `requires` (what the CapabilityStatement must declare, else every check is
 skipped with the reason), `setup`, `actions` and `teardown` steps. A step: `name`, `request` (`method`,
 `path` relative to the base, `headers`, `body` JSON or `text`, `auth`: `default`, `none` or `limited`),
-`assert` (asserts.py), `skip_if_status` (statuses that mean the credential may not do this: a skip) and
-`capture` (`{"var": "location.id" | "header:ETag" | "body:<path>"}`). `${var}`
+`assert` (asserts.py), `skip_if_status` (statuses that mean the credential may not do this: a skip, and in a
+`sequential` scenario the steps after it are skipped too) and `capture` (`{"var": "location.id" | "header:ETag" | "body:<path>"}`). `${var}`
 anywhere in a request is replaced by a captured value, `${unique}` by a fresh token (`${uniquenum}`: 14 digits or less), `${base}` by the base.
 Each action is one check; setup and teardown are not reported unless setup fails (then the actions fail).
 """
@@ -68,15 +68,20 @@ def run(scenario: dict, context: Context, declared: Declared) -> Iterator[Result
                 yield from (Result(tag, scenario["name"], name, "fail", f"setup {step['name']!r}: {failure}",
                                    exchange(response)) for name in checks)
                 return
+        skipped = None  # in a `sequential` scenario, the steps after a skipped one (built on it) are skipped too
         for step in scenario["actions"]:
+            if skipped:
+                yield Result(tag, scenario["name"], step["name"], "skip", skipped)
+                continue
             try:
                 response = context.send(step["request"], variables)
             except requests.RequestException as error:
                 yield Result(tag, scenario["name"], step["name"], "fail", f"no answer: {error}")
                 continue
             if response.status_code in step.get("skip_if_status", []):
-                yield Result(tag, scenario["name"], step["name"], "skip",
-                             f"the credential may not do this ({response.status_code}): not a capability failure")
+                why = f"the credential may not do this ({response.status_code}): not a capability failure"
+                skipped = why if scenario.get("sequential") else None
+                yield Result(tag, scenario["name"], step["name"], "skip", why)
                 continue
             failure = _failure(step, response, variables)
             yield Result(tag, scenario["name"], step["name"], "fail" if failure else "pass", failure or "",
