@@ -51,6 +51,6 @@ class Declared:
             kind, url = requirement["supportedProfile"]
             declared = (self.resources.get(kind) or {}).get("supportedProfile") or []
             return None if url in declared else f"the server does not declare the profile {url} for {kind}"
-        if "credential" in requirement:
-            return None  # checked by the runner, which knows the credentials given
+        if "credential" in requirement or "variable" in requirement:
+            return None  # checked by the runner, which knows the credentials and variables given
         raise ValueError(f"unknown requirement {requirement}")

@@ -2,10 +2,11 @@
 
 A scenario: `name`, `tags`, `requires` (what the CapabilityStatement must declare, else every check is
 skipped with the reason), `setup`, `actions` and `teardown` steps. A step: `name`, `request` (`method`,
-`path` relative to the base, `headers`, `body` JSON or `text`, `auth`: `default`, `none` or `limited`),
+`path` relative to the base, `headers`, `body` JSON or `text`, `auth`: `default`, `none`, `limited` or
+`patient`),
 `assert` (asserts.py), `skip_if_status` (statuses that mean the credential may not do this: a skip, and in a
 `sequential` scenario the steps after it are skipped too) and `capture` (`{"var": "location.id" | "header:ETag" | "body:<path>"}`). `${var}`
-anywhere in a request is replaced by a captured value, `${unique}` by a fresh token (`${uniquenum}`: 14 digits or less), `${base}` by the base.
+anywhere in a request is replaced by a captured value, `${name}` also by a `--var name=value`, `${unique}` by a fresh token (`${uniquenum}`: 14 digits or less), `${base}` by the base.
 Each action is one check; setup and teardown are not reported unless setup fails (then the actions fail).
 """
 from __future__ import annotations
@@ -29,12 +30,15 @@ _VARIABLE = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 
 
 class Context:
-    def __init__(self, base: str, auth: Auth, limited: Auth | None, session: requests.Session) -> None:
+    def __init__(self, base: str, auth: Auth, limited: Auth | None, session: requests.Session,
+                 patient: Auth | None = None, variables: dict[str, str] | None = None) -> None:
         self.base, self.auth, self.limited, self.session = base.rstrip("/"), auth, limited, session
+        self.patient, self.variables = patient, variables or {}
 
     def send(self, request: dict, variables: dict[str, str]) -> requests.Response:
         request = _substituted(request, variables)
-        credentials = {"default": self.auth, "none": None, "limited": self.limited}[request.get("auth", "default")]
+        credentials = {"default": self.auth, "none": None, "limited": self.limited,
+                       "patient": self.patient}[request.get("auth", "default")]
         headers = {**(credentials.headers() if credentials else {}), **request.get("headers", {})}
         body = request.get("body")
         data = json.dumps(body) if body is not None else request.get("text")
@@ -59,7 +63,8 @@ def run(scenario: dict, context: Context, declared: Declared) -> Iterator[Result
     if missing:
         yield from (Result(tag, scenario["name"], name, "skip", missing) for name in checks)
         return
-    variables = {"base": context.base, "unique": uuid.uuid4().hex[:16], "uniquenum": str(uuid.uuid4().int % 10**14)}
+    variables = {**context.variables, "base": context.base, "unique": uuid.uuid4().hex[:16],
+                 "uniquenum": str(uuid.uuid4().int % 10**14)}
     try:
         for step in scenario.get("setup", []):
             response = context.send(step["request"], variables)
@@ -97,6 +102,10 @@ def run(scenario: dict, context: Context, declared: Declared) -> Iterator[Result
 def _missing(requirement: dict, declared: Declared, context: Context) -> str | None:
     if requirement.get("credential") == "limited" and context.limited is None:
         return "needs a second, limited credential (--limited-auth)"
+    if requirement.get("credential") == "patient" and context.patient is None:
+        return "needs a patient's credential (--patient-auth)"
+    if "variable" in requirement and requirement["variable"] not in context.variables:
+        return f"needs --var {requirement['variable']}=..."
     return declared.missing(requirement)
 
 

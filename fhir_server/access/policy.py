@@ -61,6 +61,7 @@ class RecordAccess:
         self.patients: dict[str, None] = {}  # whose records the caller reached
         self.emergency = False  # whether an emergency access opened a record
         self._told: set[str] = set()
+        self._lifted: dict[str, None] = {}  # patients whose Consent is being deleted: their rules are recomputed
 
     # -- who -----------------------------------------------------------------------------------
     @property
@@ -248,6 +249,8 @@ class RecordAccess:
             raise Forbidden(f"A patient writes in their own record only: this {resource_type} does not name them")
         for patient_id in patients:
             self._check_record(resource_type, resource_id, resource, patient_id)
+        if resource is None and resource_type == "Consent":
+            self._lifted.update(dict.fromkeys(patients))
         if resource_type == "DocumentReference" and self.actor is not None:
             self._check_labels(current if old else None, resource)
         if resource is None:
@@ -314,6 +317,10 @@ class RecordAccess:
         """After writes: records opened by their first content, consent rules, the patient told."""
         now = datetime.now(timezone.utc)
         for version in versions:
+            if version.deleted and version.type == "Consent":  # a rule lifted: the record's rules recomputed
+                for patient_id in self._lifted:
+                    self.refresh_rules(patient_id)
+                    self._records.pop(patient_id, None)
             index = version.index if not version.deleted else {}
             patients = self.patients_of(version.type, version.id, index)
             self.touched[f"{version.type}/{version.id}"] = patients

@@ -356,3 +356,18 @@ def test_audit_verify_finds_a_tampered_event(http, base, database, db):
     db["AuditEvent"].update_one({"_id": event["_id"]}, {"$set": {"json": json.dumps(forged)}})
     broken = cli(database, "audit", "verify", "--patient", patient["id"])
     assert broken.returncode == 1 and patient["id"] in broken.stdout
+
+
+def test_deleting_a_blocking_consent_lifts_the_block(http, base, database, db, owners_app):
+    patient_id, ins = activated(http, base, database)
+    owner = patient_session(base, owners_app.client_id, ins)
+    doctor = professional(db, base, "10")
+    assert doctor.get(f"{base}/Patient/{patient_id}").status_code == 200
+    consent(owner, base, patient_id, {"actor": [{
+        "role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "PRCP"}]},
+        "reference": {"identifier": {"system": "urn:oid:1.2.250.1.71.4.2.1", "value": doctor.rpps}}}]})
+    assert doctor.get(f"{base}/Patient/{patient_id}").status_code == 404
+    found = owner.get(f"{base}/Consent", params={"patient": patient_id}).json()
+    [consent_id] = [e["resource"]["id"] for e in found["entry"] if e["search"]["mode"] == "match"]
+    assert owner.delete(f"{base}/Consent/{consent_id}").status_code in (200, 204)
+    assert doctor.get(f"{base}/Patient/{patient_id}").status_code == 200

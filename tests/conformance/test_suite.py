@@ -14,7 +14,11 @@ from conformance.auth import Auth
 from conformance.capability import Declared
 from conformance.runner import Context, run
 from fhir_server.auth.backend_client import register
+from fhir_server.auth.clients import ClientRegistry
 from tests.conftest import REPO_ROOT
+
+from ..access.test_record_rules import patient_session
+from ..auth.test_patients import REDIRECT, activated
 
 PROFESSIONAL = {"practitioner": "810000000042", "profession": "10"}
 
@@ -37,11 +41,20 @@ def conformance(base: str, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=600)
 
 
-def test_our_server_passes_everything_it_declares(base, credentials, tmp_path):
+@pytest.fixture()
+def patient_token(http, base, database, db) -> str:
+    """A patient's access token (authorization code + PKCE) for a record of their own."""
+    _, ins = activated(http, base, database)
+    app = ClientRegistry(db).add_public("Conformance patient app", [REDIRECT], ["patient/*.cruds"]).client_id
+    return patient_session(base, app, ins).headers["Authorization"].removeprefix("Bearer ")
+
+
+def test_our_server_passes_everything_it_declares(base, credentials, patient_token, tmp_path):
     everything, limited = credentials
     junit, page = tmp_path / "junit.xml", tmp_path / "report.html"
     done = conformance(base, "--auth", everything, "--limited-auth", limited, "--assertion-claims",
-                       json.dumps(PROFESSIONAL), "--report", str(junit), "--report", str(page))
+                       json.dumps(PROFESSIONAL), "--patient-auth", f"bearer:{patient_token}", "--var",
+                       f"practitioner={PROFESSIONAL['practitioner']}", "--report", str(junit), "--report", str(page))
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
     summary = done.stdout.strip().splitlines()[-1]
     passed = int(summary.split(",")[0].split(": ")[1])
@@ -50,6 +63,8 @@ def test_our_server_passes_everything_it_declares(base, credentials, tmp_path):
     tags = {suite.get("name") for suite in suites}
     assert {"capability", "crud", "history", "search", "transaction", "xml", "errors", "security"} <= tags
     assert all(suite.get("failures") == "0" for suite in suites)
+    consent = next(suite for suite in suites if suite.get("name") == "consent")
+    assert consent.get("skipped") == "0" and int(consent.get("tests")) >= 10  # the patient's rules ran too
     html = page.read_text(encoding="utf-8")
     assert "<table>" in html and "capability" in html and "PASS" in html
 
