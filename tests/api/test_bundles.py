@@ -118,7 +118,7 @@ def test_conditional_entries_and_references(http, base):
     assert upserted["status"] == "201 Created"
     again = send(http, base, transaction(entry("PUT", f"Patient?identifier={INS}|{nir}-new",
                                                patient(f"{nir}-new", "Updated"))))
-    assert again["entry"][0]["response"]["location"] == upserted["location"].replace("/1", "/2")
+    assert again["entry"][0]["response"]["location"] == upserted["location"].replace("/_history/1", "/_history/2")
     ambiguous = post(http, base, patient(nir, "Twin"))["id"]
     assert ambiguous
     failed = send(http, base, transaction(entry("POST", "DocumentReference",
