@@ -17,7 +17,8 @@ def body_of(response: requests.Response) -> object:
 
 def check(spec: dict, response: requests.Response) -> str | None:
     """`status` (a code or list), `status_below`, `header` (+ `exists`/`contains`/`equals`), `path` (+ `equals`,
-    `exists`, `contains`, `count`, `min_count`, `all_equal`), `outcome` (an OperationOutcome with an issue),
+    `exists`, `contains`, `excludes`, `count`, `min_count`,
+    `all_equal`), `outcome` (an OperationOutcome with an issue),
     `body_contains` (text)."""
     if "status" in spec:
         wanted = spec["status"] if isinstance(spec["status"], list) else [spec["status"]]
@@ -66,6 +67,8 @@ def _path(spec: dict, body: object) -> str | None:
     if "all_equal" in spec:
         wrong = [value for value in found if value != spec["all_equal"]]
         return None if not wrong else f"{path}: {wrong[:3]!r} differ from {spec['all_equal']!r}"
+    if "excludes" in spec:
+        return None if spec["excludes"] not in found else f"{path}: {spec['excludes']!r} found"
     if "contains" in spec:
         wanted = spec["contains"]
         ok = any(wanted == value or (isinstance(value, str) and isinstance(wanted, str) and wanted in value)

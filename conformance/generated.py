@@ -1,7 +1,7 @@
 """The `capability` scenarios, made at run time from what the server declares: the CapabilityStatement is a
-valid R4 one, each declared read and type search exists, each declared instance interaction works on a
-minimal instance of the type (minimal-resources.json), and every search parameter it declares is accepted
-(strict handling refuses unknown ones)."""
+valid R4 one, each declared read, type search and type history exists, each declared instance interaction
+works on a minimal instance of the type (minimal-resources.json), each declared search parameter filters
+(searched.py) or, for those we hold no values for, is accepted (strict handling refuses unknown ones)."""
 from __future__ import annotations
 
 import json
@@ -9,12 +9,16 @@ from pathlib import Path
 from urllib.parse import quote
 
 from .capability import Declared
+from .fixtures import fixture_steps
+from .searched import covered, search_scenarios
 
 MINIMAL = json.loads((Path(__file__).resolve().parent / "minimal-resources.json").read_text(encoding="utf-8"))
 
 # a value of each search parameter type that any server should take as well formed
 SAMPLES = {"string": "zz", "token": "zz", "date": "ge2000-01-01", "uri": "http://example.org/zz", "number": "1",
            "quantity": "1", "reference": "zz"}
+PATCH = [{"op": "add", "path": "/text", "value": {
+    "status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\">patched by the conformance suite</div>"}}]
 
 
 def capability_scenarios(declared: Declared) -> list[dict]:
@@ -25,14 +29,14 @@ def capability_scenarios(declared: Declared) -> list[dict]:
                    {"path": "fhirVersion", "contains": "4.0."}, {"path": "rest.mode", "contains": "server"},
                    {"path": "format", "min_count": 1}, {"path": "status", "exists": True},
                    {"path": "kind", "exists": True}]}]}
-    scenarios = [statement, _interactions(declared)] + _lifecycles(declared)
+    scenarios = [statement, _interactions(declared)] + _lifecycles(declared) + search_scenarios(declared)
     for kind, resource in sorted(declared.resources.items()):
         if "search-type" not in {i.get("code") for i in resource.get("interaction") or []}:
             continue
         actions = []
         for parameter in sorted(resource.get("searchParam") or [], key=lambda p: p.get("name", "")):
             sample = SAMPLES.get(parameter.get("type", ""))
-            if sample is None:
+            if sample is None or parameter.get("name") in covered(kind):
                 continue
             actions.append({"name": f"{kind}?{parameter['name']} is accepted",
                             "request": {"method": "GET", "path": f"{kind}?{parameter['name']}={quote(sample, safe='/:')}"
@@ -60,12 +64,17 @@ def _interactions(declared: Declared) -> dict:
             actions.append({"name": f"{kind} search-type exists", "skip_if_status": [401, 403],
                             "request": {"method": "GET", "path": f"{kind}?_count=1"},
                             "assert": [{"status": 200}, {"path": "type", "equals": "searchset"}]})
+        if "history-type" in codes:
+            actions.append({"name": f"{kind} history-type exists", "skip_if_status": [401, 403],
+                            "request": {"method": "GET", "path": f"{kind}/_history?_count=1"},
+                            "assert": [{"status": 200}, {"path": "type", "equals": "history"}]})
     return {"name": "declared interactions", "tags": ["capability"], "actions": actions}
 
 
 def _lifecycles(declared: Declared) -> list[dict]:
     """For each type declaring create that we hold a minimal instance of: every other interaction it declares
-    on that instance (read, vread, update, history-instance, delete, then 410), in that order."""
+    on that instance (read, update, vread, patch, history-instance, delete, then 410), in that order, after
+    the fixtures it needs."""
     scenarios = []
     for kind, resource in sorted(declared.resources.items()):
         codes = {i.get("code") for i in resource.get("interaction") or []}
@@ -73,6 +82,7 @@ def _lifecycles(declared: Declared) -> list[dict]:
         if "create" not in codes or sample is None:
             continue
         path = f"{kind}/${{id}}"
+        fixtures, teardown = fixture_steps(sample.get("needs", []), kind)
         steps = [{"name": f"{kind} create", "request": {"method": "POST", "path": kind, "body": sample["create"]},
                   "assert": [{"status": 201}], "capture": {"id": "location.id"}}]
         if "read" in codes:
@@ -85,18 +95,27 @@ def _lifecycles(declared: Declared) -> list[dict]:
         if "vread" in codes and "read" in codes:
             steps.append({"name": f"{kind} vread", "request": {"method": "GET", "path": f"{path}/_history/${{version}}"},
                           "assert": [{"status": 200}, {"path": "id", "equals": "${id}"}]})
+        if "patch" in codes:
+            steps.append({"name": f"{kind} patch (JSON Patch)", "request": {
+                "method": "PATCH", "path": path, "headers": {"Content-Type": "application/json-patch+json"},
+                "text": json.dumps(sample.get("patch", PATCH))}, "assert": [{"status": 200}]})
         if "history-instance" in codes:
+            versions = 1 + ("update" in codes) + ("patch" in codes)
             steps.append({"name": f"{kind} history-instance", "request": {"method": "GET", "path": f"{path}/_history"},
                           "assert": [{"status": 200}, {"path": "type", "equals": "history"},
-                                     {"path": "entry", "min_count": 2 if "update" in codes else 1}]})
+                                     {"path": "entry", "min_count": versions}]})
         if "delete" in codes:
             steps.append({"name": f"{kind} delete", "request": {"method": "DELETE", "path": path},
                           "assert": [{"status": [200, 204]}]})
             if "read" in codes:
                 steps.append({"name": f"{kind} read after delete", "request": {"method": "GET", "path": path},
                               "assert": [{"status": [404, 410]}]})
+        auth = sample.get("auth", "default")
         for step in steps:
             step["skip_if_status"] = [401, 403]
-        scenarios.append({"name": f"{kind} interactions", "tags": ["capability"], "sequential": True, "actions": steps,
-                          "teardown": [{"name": "delete", "request": {"method": "DELETE", "path": path}}]})
+            step["request"]["auth"] = auth
+        scenarios.append({"name": f"{kind} interactions", "tags": ["capability"], "sequential": True,
+                          "requires": sample.get("requires", []), "actions": fixtures + steps,
+                          "teardown": [{"name": "delete", "request": {"method": "DELETE", "path": path, "auth": auth}}]
+                          + teardown})
     return scenarios

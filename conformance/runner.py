@@ -5,7 +5,8 @@ skipped with the reason), `setup`, `actions` and `teardown` steps. A step: `name
 `path` relative to the base, `headers`, `body` JSON or `text`, `auth`: `default`, `none`, `limited` or
 `patient`),
 `assert` (asserts.py), `skip_if_status` (statuses that mean the credential may not do this: a skip, and in a
-`sequential` scenario the steps after it are skipped too) and `capture` (`{"var": "location.id" | "header:ETag" | "body:<path>"}`). `${var}`
+`sequential` scenario the steps after it are skipped too, unless the step is `optional`; `skip_reason` says why
+instead, e.g. for a search form the server may refuse) and `capture` (`{"var": "location.id" | "header:ETag" | "body:<path>"}`). `${var}`
 anywhere in a request is replaced by a captured value, `${name}` also by a `--var name=value`, `${unique}` by a fresh token (`${uniquenum}`: 14 digits or less), `${base}` by the base.
 Each action is one check; setup and teardown are not reported unless setup fails (then the actions fail).
 """
@@ -84,8 +85,8 @@ def run(scenario: dict, context: Context, declared: Declared) -> Iterator[Result
                 yield Result(tag, scenario["name"], step["name"], "fail", f"no answer: {error}")
                 continue
             if response.status_code in step.get("skip_if_status", []):
-                why = f"the credential may not do this ({response.status_code}): not a capability failure"
-                skipped = why if scenario.get("sequential") else None
+                why = step.get("skip_reason", "the credential may not do this") + f" ({response.status_code})"
+                skipped = why if scenario.get("sequential") and not step.get("optional") else None
                 yield Result(tag, scenario["name"], step["name"], "skip", why)
                 continue
             failure = _failure(step, response, variables)

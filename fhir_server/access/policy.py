@@ -41,6 +41,7 @@ PATIENT_OWN = ("Consent", "AuditEvent")  # never shown to professionals
 CLOSED_CONTENT = ("DocumentReference", "List", "Binary")  # what a closed record hides from everyone
 WRITER = "x:writer"  # index field: who wrote a resource's first version (IDNPS, or Patient/<id>)
 _PATIENT_REF = re.compile(r"Patient/([A-Za-z0-9\-.]{1,64})")
+_RECORD_FIELDS = ("r:patient", "r:subject")  # the references naming the patient whose record a resource is in
 # patient id, notification kind, time, de-duplication key
 Notify = Callable[[str, str, datetime, str | None], None]
 
@@ -369,10 +370,11 @@ def _patient_params(resource_type: str) -> tuple[str, ...]:
 
 
 def _named_patients(resource_type: str, query: dict) -> list[str] | None:
-    """The patients a search is restricted to by one of its criteria (`_id` for Patient, a Patient reference
-    parameter otherwise), or None when it names none."""
+    """The patients a search is restricted to by one of its criteria (`_id` for Patient, the patient or
+    subject parameter otherwise, whose Patient is the one the resource is about: another reference to a
+    Patient, such as DocumentReference `related`, restricts nothing), or None when it names none."""
     for field, condition in single_criteria(query):
-        if resource_type == "Patient" and field != "_id" or resource_type != "Patient" and not field.startswith("r:"):
+        if field not in (("_id",) if resource_type == "Patient" else _RECORD_FIELDS):
             continue
         values = condition["$in"] if isinstance(condition, dict) and list(condition) == ["$in"] else [condition]
         if not isinstance(values, list) or not values:

@@ -376,6 +376,8 @@ def version_document(resource_type: str, resource_id: str, resource: dict | None
         meta["versionId"] = str(version)
         meta["lastUpdated"] = format_instant(ts)
         resource = {**resource, "id": resource_id, "meta": meta}
+        # the `_lastUpdated` search fields (search/values.py's date representation), known only now
+        index = {**(index or {}), "dl:_lastUpdated": meta["lastUpdated"], "dh:_lastUpdated": meta["lastUpdated"]}
     doc = {"_id": _history_id(resource_type, resource_id, version), "type": resource_type,
            "rid": resource_id, "vid": version, "ts": ts, "method": method, "deleted": resource is None,
            "json": dumps(resource) if resource is not None else None, **(index or {})}

@@ -1,6 +1,7 @@
 """Search over HTTP: GET and POST _search, parameter types, paging, strictness, conditional update/delete."""
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -168,3 +169,31 @@ def test_conditional_update_with_a_body_that_is_not_a_resource_is_400(http, base
                         headers=HEADERS)
     assert response.status_code == 400
     assert response.json()["resourceType"] == "OperationOutcome"
+
+
+def test_last_updated_is_searched_and_sorted_on(http, base, patients, family):
+    """`_lastUpdated` is the time the server wrote the version (it did not exist when the index was computed)."""
+    first = min(p["meta"]["lastUpdated"] for p in patients)
+    everyone = sorted(p["id"] for p in patients)
+    assert sorted(ids(search(http, base, "Patient", family=family, _lastUpdated=f"ge{first}"))) == everyone
+    assert ids(search(http, base, "Patient", family=family, _lastUpdated=f"lt{first}")) == []
+    assert ids(search(http, base, "Patient", family=family, **{"_lastUpdated:missing": "true"})) == []
+    time.sleep(0.01)  # stamps keep milliseconds: the update is strictly later than the creations
+    updated = http.put(f"{base}/Patient/{patients[1]['id']}", json={**patients[1], "gender": "other"}, headers=HEADERS)
+    stamp = updated.json()["meta"]["lastUpdated"]
+    assert ids(search(http, base, "Patient", family=family, _lastUpdated=f"ge{stamp}")) == [patients[1]["id"]]
+    assert ids(search(http, base, "Patient", family=family, _sort="-_lastUpdated"))[0] == patients[1]["id"]
+
+
+def test_a_reference_to_another_patient_is_searched_like_any_reference(http, base, patients):
+    """`related` names a Patient that is not the document's: it filters, it does not restrict the search to
+    that Patient's record (only `patient` and `subject` do)."""
+    about, other = patients[0]["id"], patients[1]["id"]
+    document = post(http, base, {
+        "resourceType": "DocumentReference", "status": "current", "subject": {"reference": f"Patient/{about}"},
+        "context": {"related": [{"reference": f"Patient/{other}"}]},
+        "content": [{"attachment": {"contentType": "text/plain", "data": "eA=="}}]})["id"]
+    assert ids(search(http, base, "DocumentReference", related=f"Patient/{other}")) == [document]
+    assert ids(search(http, base, "DocumentReference", related=f"Patient/{about}")) == []
+    assert ids(search(http, base, "DocumentReference", subject=f"Patient/{about}", related=f"Patient/{other}")) \
+        == [document]

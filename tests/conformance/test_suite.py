@@ -59,6 +59,12 @@ def test_our_server_passes_everything_it_declares(base, credentials, patient_tok
     summary = done.stdout.strip().splitlines()[-1]
     passed = int(summary.split(",")[0].split(": ")[1])
     assert passed > 100 and "failed: 0" in summary, summary
+    lines = done.stdout.splitlines()
+    filtering = [line for line in lines if "search parameters filter" in line]
+    assert len(filtering) > 800 and all(line.startswith("PASS") for line in filtering)  # every form we take
+    for kind in ("Patient", "DocumentReference", "List", "Consent", "RelatedPerson", "Practitioner", "Organization"):
+        assert f"PASS [capability] {kind} search parameters filter: {kind}?_lastUpdated=ge2000-01-01 finds it" in lines
+        assert f"PASS [capability] {kind} interactions: {kind} patch (JSON Patch)" in lines
     suites = etree.parse(str(junit)).getroot()
     tags = {suite.get("name") for suite in suites}
     assert {"capability", "crud", "history", "search", "transaction", "xml", "errors", "security"} <= tags

@@ -1,0 +1,100 @@
+"""The capability checks that each declared search parameter filters: for each type we hold a searchable
+instance of (searchable.json), the instance is created, then every declared parameter we have values for is
+searched with a value that matches it (it is found) and one that does not (it is not), each with `_id` of the
+instance so that no other resource of the server is concerned. From those two values come the forms of the
+parameter's type (search.html): `:missing`; string `:exact`, `:contains`, prefix; token `:not`, code alone,
+`system|`; date prefixes `eq ne gt lt ge le` and a coarser precision; reference by id and `:Type`; uri
+`:below`. A server may refuse a form it does not support (400: a skip with that reason); ignoring one is a
+failure, since it then finds what the form excludes."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from urllib.parse import quote
+
+from .capability import Declared
+from .fixtures import fixture_steps
+
+DATA = json.loads((Path(__file__).resolve().parent / "searchable.json").read_text(encoding="utf-8"))
+_DATE = re.compile(r"\d{4}(-\d{2}(-\d{2})?)?(T[0-9:.]+(Z|[+-]\d{2}:\d{2})?)?$")
+_UNSUPPORTED = "the server does not support this form of the parameter"
+
+
+def covered(kind: str) -> set[str]:
+    """The parameters of `kind` these scenarios check (the others are only checked to be accepted)."""
+    entry = DATA["types"].get(kind)
+    return set(DATA["common"]) | set(entry["parameters"]) if entry else set()
+
+
+def search_scenarios(declared: Declared) -> list[dict]:
+    scenarios = []
+    for kind, resource in sorted(declared.resources.items()):
+        codes = {i.get("code") for i in resource.get("interaction") or []}
+        entry = DATA["types"].get(kind)
+        if entry is None or not {"create", "search-type"} <= codes:
+            continue
+        auth = entry.get("auth", "default")
+        types = {p.get("name"): p.get("type") for p in resource.get("searchParam") or []}
+        values = {**DATA["common"], **entry["parameters"]}
+        checks = [check for name in sorted(types) if name in values
+                  for check in _checks(kind, name, types[name], values[name], auth)]
+        steps, teardown = fixture_steps(entry.get("needs", []), kind)
+        body = {**entry["resource"], "meta": DATA["meta"]}
+        steps.append({"name": f"{kind}: a searchable instance is created", "skip_if_status": [401, 403],
+                      "request": {"method": "POST", "path": kind, "auth": auth, "body": body},
+                      "assert": [{"status": 201}], "capture": {"id": "location.id"}})
+        scenarios.append({"name": f"{kind} search parameters filter", "tags": ["capability"], "sequential": True,
+                          "requires": entry.get("requires", []), "actions": steps + checks,
+                          "teardown": [{"name": "delete", "request": {"method": "DELETE", "path": f"{kind}/${{id}}",
+                                                                        "auth": auth}}] + teardown})
+    return scenarios
+
+
+def _checks(kind: str, name: str, kind_of: str | None, value: list | dict, auth: str) -> list[dict]:
+    match, miss, forms = (value["match"], value["miss"], value.get("forms", True)) if isinstance(value, dict) \
+        else (value[0], value[1], True)
+    found = [(f"{name}={match}", True, False), (f"{name}={miss}", False, False)]
+    if forms and name != "_id":
+        found += [(query, finds, True) for query, finds in _forms(name, kind_of, match)]
+    return [_check(kind, query, finds, optional, auth) for query, finds, optional in found]
+
+
+def _forms(name: str, kind_of: str | None, match: str) -> list[tuple[str, bool]]:
+    """Other queries derived from a matching value, and whether each finds the instance."""
+    forms = [(f"{name}:missing=false", True), (f"{name}:missing=true", False)]
+    if kind_of == "string":
+        forms += [(f"{name}:exact={match}", True), (f"{name}={match[:3].lower()}", True)]
+        if match.swapcase() != match:
+            forms.append((f"{name}:exact={match.swapcase()}", False))
+        if len(match) >= 4:
+            forms.append((f"{name}:contains={match[1:-1].upper()}", True))
+    elif kind_of == "token":
+        forms.append((f"{name}:not={match}", False))
+        system, bar, code = match.rpartition("|")
+        if bar and system:
+            forms += [(f"{name}={code}", True), (f"{name}={system}|", True)]
+    elif kind_of == "date" and _DATE.match(match):
+        forms += [(f"{name}={prefix}{match}", finds) for prefix, finds in (
+            ("eq", True), ("ne", False), ("ge", True), ("le", True), ("gt", False), ("lt", False))]
+        if len(match) > 4:
+            forms.append((f"{name}={match[:4]}", True))
+    elif kind_of == "reference" and re.fullmatch(r"[A-Z][A-Za-z]+/[^/]+", match):
+        target, _, identity = match.partition("/")
+        forms += [(f"{name}={identity}", True), (f"{name}:{target}={identity}", True)]
+    elif kind_of == "uri" and "/" in match.split("//", 1)[-1]:
+        forms.append((f"{name}:below={match.rsplit('/', 1)[0]}", True))
+    return forms
+
+
+def _check(kind: str, query: str, finds: bool, optional: bool, auth: str) -> dict:
+    name, _, value = query.partition("=")
+    criteria = f"{name}={quote(value, safe='/:|${}')}"
+    path = f"{kind}?{criteria}" if name == "_id" else f"{kind}?_id=${{id}}&{criteria}"
+    step = {"name": f"{kind}?{query} {'finds' if finds else 'does not find'} it",
+            "request": {"method": "GET", "path": path, "auth": auth, "headers": {"Prefer": "handling=strict"}},
+            "assert": [{"status": 200}, {"path": "type", "equals": "searchset"},
+                       {"path": "entry.resource.id", "contains" if finds else "excludes": "${id}"}]}
+    if optional:
+        step.update(skip_if_status=[400], skip_reason=_UNSUPPORTED, optional=True)
+    return step
