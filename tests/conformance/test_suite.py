@@ -65,6 +65,8 @@ def test_our_server_passes_everything_it_declares(base, credentials, patient_tok
     for kind in ("Patient", "DocumentReference", "List", "Consent", "RelatedPerson", "Practitioner", "Organization"):
         assert f"PASS [capability] {kind} search parameters filter: {kind}?_lastUpdated=ge2000-01-01 finds it" in lines
         assert f"PASS [capability] {kind} interactions: {kind} patch (JSON Patch)" in lines
+    for check in ("patient.identifier finds the document", "_has finds the patient with such a document"):
+        assert f"PASS [search] chained parameters and _has: {check}" in lines  # we support chains: not skipped
     suites = etree.parse(str(junit)).getroot()
     tags = {suite.get("name") for suite in suites}
     assert {"capability", "crud", "history", "search", "transaction", "xml", "errors", "security"} <= tags
