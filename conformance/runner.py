@@ -2,8 +2,8 @@
 
 A scenario: `name`, `tags`, `requires` (what the CapabilityStatement must declare, else every check is
 skipped with the reason), `setup`, `actions` and `teardown` steps. A step: `name`, `request` (`method`,
-`path` relative to the base, `headers`, `body` JSON or `text`, `auth`: `default`, `none`, `limited` or
-`patient`),
+`path` relative to the base, `headers`, `body` JSON or `text`, `auth`: `default`, `none`, `limited`,
+`patient` or `emergency`),
 `assert` (asserts.py), `skip_if_status` (statuses that mean the credential may not do this: a skip, and in a
 `sequential` scenario the steps after it are skipped too, unless the step is `optional`; `skip_reason` says why
 instead, e.g. for a search form the server may refuse) and `capture` (`{"var": "location.id" | "header:ETag" | "body:<path>"}`). `${var}`
@@ -32,14 +32,15 @@ _VARIABLE = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 
 class Context:
     def __init__(self, base: str, auth: Auth, limited: Auth | None, session: requests.Session,
-                 patient: Auth | None = None, variables: dict[str, str] | None = None) -> None:
+                 patient: Auth | None = None, variables: dict[str, str] | None = None,
+                 emergency: Auth | None = None) -> None:
         self.base, self.auth, self.limited, self.session = base.rstrip("/"), auth, limited, session
-        self.patient, self.variables = patient, variables or {}
+        self.patient, self.variables, self.emergency = patient, variables or {}, emergency
 
     def send(self, request: dict, variables: dict[str, str]) -> requests.Response:
         request = _substituted(request, variables)
         credentials = {"default": self.auth, "none": None, "limited": self.limited,
-                       "patient": self.patient}[request.get("auth", "default")]
+                       "patient": self.patient, "emergency": self.emergency}[request.get("auth", "default")]
         headers = {**(credentials.headers() if credentials else {}), **request.get("headers", {})}
         body = request.get("body")
         data = json.dumps(body) if body is not None else request.get("text")
@@ -105,6 +106,8 @@ def _missing(requirement: dict, declared: Declared, context: Context) -> str | N
         return "needs a second, limited credential (--limited-auth)"
     if requirement.get("credential") == "patient" and context.patient is None:
         return "needs a patient's credential (--patient-auth)"
+    if requirement.get("credential") == "emergency" and context.emergency is None:
+        return "needs an emergency (break-glass) credential (--emergency-claims)"
     if "variable" in requirement and requirement["variable"] not in context.variables:
         return f"needs --var {requirement['variable']}=..."
     return declared.missing(requirement)

@@ -53,7 +53,8 @@ def test_our_server_passes_everything_it_declares(base, credentials, patient_tok
     everything, limited = credentials
     junit, page = tmp_path / "junit.xml", tmp_path / "report.html"
     done = conformance(base, "--auth", everything, "--limited-auth", limited, "--assertion-claims",
-                       json.dumps(PROFESSIONAL), "--patient-auth", f"bearer:{patient_token}", "--var",
+                       json.dumps(PROFESSIONAL), "--patient-auth", f"bearer:{patient_token}", "--emergency-claims",
+                       json.dumps({"purpose_of_use": "ETREAT"}), "--var",
                        f"practitioner={PROFESSIONAL['practitioner']}", "--report", str(junit), "--report", str(page))
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
     summary = done.stdout.strip().splitlines()[-1]
@@ -72,7 +73,10 @@ def test_our_server_passes_everything_it_declares(base, credentials, patient_tok
     assert {"capability", "crud", "history", "search", "transaction", "xml", "errors", "security"} <= tags
     assert all(suite.get("failures") == "0" for suite in suites)
     consent = next(suite for suite in suites if suite.get("name") == "consent")
-    assert consent.get("skipped") == "0" and int(consent.get("tests")) >= 10  # the patient's rules ran too
+    assert consent.get("skipped") == "0" and int(consent.get("tests")) >= 25  # the patient's rules ran too
+    for check in ("the patient hides a document from professionals: the professional no longer knows the document",
+                  "emergency (break-glass) access: emergency access no longer knows the record"):
+        assert f"PASS [consent] {check}" in lines
     html = page.read_text(encoding="utf-8")
     assert "<table>" in html and "capability" in html and "PASS" in html
 
