@@ -30,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     command.add_argument("--patient-auth", help="a patient's credential (bearer:TOKEN): the record's rules")
     command.add_argument("--emergency-claims", help="JSON claims that make --auth's SMART assertion an emergency "
                          "(break-glass) access, e.g. {\"purpose_of_use\": \"ETREAT\"}")
+    command.add_argument("--representative-auth", help="the credential (bearer:TOKEN) of a minor's legal "
+                         "representative acting for the minor")
     command.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
                          help="a scenario variable, e.g. practitioner=<the IDNPS --auth acts for>")
     command.add_argument("--only", action="append", default=[], help="run only scenarios with this tag")
@@ -39,10 +41,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         claims = json.loads(args.assertion_claims)
         auth = Auth(args.auth, args.base, claims, args.scope, session)
-        limited = Auth(args.limited_auth, args.base, claims, args.limited_scope, session) if args.limited_auth else None
-        patient = Auth(args.patient_auth, args.base, session=session) if args.patient_auth else None
-        emergency = (Auth(args.auth, args.base, {**claims, **json.loads(args.emergency_claims)}, args.scope, session)
-                     if args.emergency_claims else None)
+        others = {"limited": Auth(args.limited_auth, args.base, claims, args.limited_scope, session)
+                  if args.limited_auth else None,
+                  "patient": Auth(args.patient_auth, args.base, session=session) if args.patient_auth else None,
+                  "emergency": Auth(args.auth, args.base, {**claims, **json.loads(args.emergency_claims)}, args.scope,
+                                    session) if args.emergency_claims else None,
+                  "representative": Auth(args.representative_auth, args.base, session=session)
+                  if args.representative_auth else None}
         variables = dict(item.split("=", 1) for item in args.var)
         metadata = session.get(f"{args.base.rstrip('/')}/metadata", headers={"Accept": "application/fhir+json"},
                                timeout=60)
@@ -51,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError, RuntimeError, requests.RequestException) as error:
         print(f"fhir-conformance: {error}", file=sys.stderr)
         return 2
-    context = Context(args.base, auth, limited, session, patient, variables, emergency)
+    context = Context(args.base, auth, session, {name: given for name, given in others.items() if given}, variables)
     scenarios = capability_scenarios(declared) + load()
     if args.only:
         scenarios = [s for s in scenarios if set(s["tags"]) & set(args.only)]

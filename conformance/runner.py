@@ -3,7 +3,7 @@
 A scenario: `name`, `tags`, `requires` (what the CapabilityStatement must declare, else every check is
 skipped with the reason), `setup`, `actions` and `teardown` steps. A step: `name`, `request` (`method`,
 `path` relative to the base, `headers`, `body` JSON or `text`, `auth`: `default`, `none`, `limited`,
-`patient` or `emergency`),
+`patient`, `emergency` or `representative`),
 `assert` (asserts.py), `skip_if_status` (statuses that mean the credential may not do this: a skip, and in a
 `sequential` scenario the steps after it are skipped too, unless the step is `optional`; `skip_reason` says why
 instead, e.g. for a search form the server may refuse) and `capture` (`{"var": "location.id" | "header:ETag" | "body:<path>"}`). `${var}`
@@ -30,17 +30,23 @@ SCENARIOS = Path(__file__).resolve().parent / "scenarios"
 _VARIABLE = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 
 
+# The credentials a scenario step may name (`auth`), and the CLI option that gives each one.
+CREDENTIALS = {"limited": "a second, limited credential (--limited-auth)",
+               "patient": "a patient's credential (--patient-auth)",
+               "emergency": "an emergency (break-glass) credential (--emergency-claims)",
+               "representative": "a minor's legal representative's credential (--representative-auth)"}
+
+
 class Context:
-    def __init__(self, base: str, auth: Auth, limited: Auth | None, session: requests.Session,
-                 patient: Auth | None = None, variables: dict[str, str] | None = None,
-                 emergency: Auth | None = None) -> None:
-        self.base, self.auth, self.limited, self.session = base.rstrip("/"), auth, limited, session
-        self.patient, self.variables, self.emergency = patient, variables or {}, emergency
+    def __init__(self, base: str, auth: Auth, session: requests.Session, others: dict[str, Auth] | None = None,
+                 variables: dict[str, str] | None = None) -> None:
+        """`others`: the credentials named in CREDENTIALS that were given."""
+        self.base, self.session, self.variables = base.rstrip("/"), session, variables or {}
+        self.credentials: dict[str, Auth | None] = {**(others or {}), "default": auth, "none": None}
 
     def send(self, request: dict, variables: dict[str, str]) -> requests.Response:
         request = _substituted(request, variables)
-        credentials = {"default": self.auth, "none": None, "limited": self.limited,
-                       "patient": self.patient, "emergency": self.emergency}[request.get("auth", "default")]
+        credentials = self.credentials[request.get("auth", "default")]
         headers = {**(credentials.headers() if credentials else {}), **request.get("headers", {})}
         body = request.get("body")
         data = json.dumps(body) if body is not None else request.get("text")
@@ -102,12 +108,8 @@ def run(scenario: dict, context: Context, declared: Declared) -> Iterator[Result
 
 
 def _missing(requirement: dict, declared: Declared, context: Context) -> str | None:
-    if requirement.get("credential") == "limited" and context.limited is None:
-        return "needs a second, limited credential (--limited-auth)"
-    if requirement.get("credential") == "patient" and context.patient is None:
-        return "needs a patient's credential (--patient-auth)"
-    if requirement.get("credential") == "emergency" and context.emergency is None:
-        return "needs an emergency (break-glass) credential (--emergency-claims)"
+    if (name := requirement.get("credential")) and name not in context.credentials:
+        return f"needs {CREDENTIALS[name]}"
     if "variable" in requirement and requirement["variable"] not in context.variables:
         return f"needs --var {requirement['variable']}=..."
     return declared.missing(requirement)

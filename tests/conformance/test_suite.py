@@ -18,7 +18,8 @@ from fhir_server.auth.clients import ClientRegistry
 from tests.conftest import REPO_ROOT
 
 from ..access.test_record_rules import patient_session
-from ..auth.test_patients import REDIRECT, activated
+from ..auth.test_patients import REDIRECT, activated, code_from, exchange, patient_app  # noqa: F401
+from ..auth.test_representatives import born, choose, link, record
 
 PROFESSIONAL = {"practitioner": "810000000042", "profession": "10"}
 
@@ -49,12 +50,24 @@ def patient_token(http, base, database, db) -> str:
     return patient_session(base, app, ins).headers["Authorization"].removeprefix("Bearer ")
 
 
-def test_our_server_passes_everything_it_declares(base, credentials, patient_token, tmp_path):
+@pytest.fixture()
+def representative_token(http, base, database, patient_app) -> str:  # noqa: F811
+    """The access token of a parent acting for their 10-year-old child."""
+    origin = base.removesuffix("/fhir")
+    _, parent_ins = activated(http, base, database)
+    child = record(http, base, born(10), "Mineur")
+    link(http, base, child, parent_ins)
+    answer = choose(origin, patient_app.client_id, parent_ins, lambda values: child)
+    return exchange(origin, patient_app.client_id, code_from(answer), answer.verifier).json()["access_token"]
+
+
+def test_our_server_passes_everything_it_declares(base, credentials, patient_token, representative_token, tmp_path):
     everything, limited = credentials
     junit, page = tmp_path / "junit.xml", tmp_path / "report.html"
     done = conformance(base, "--auth", everything, "--limited-auth", limited, "--assertion-claims",
                        json.dumps(PROFESSIONAL), "--patient-auth", f"bearer:{patient_token}", "--emergency-claims",
-                       json.dumps({"purpose_of_use": "ETREAT"}), "--var",
+                       json.dumps({"purpose_of_use": "ETREAT"}), "--representative-auth",
+                       f"bearer:{representative_token}", "--var",
                        f"practitioner={PROFESSIONAL['practitioner']}", "--report", str(junit), "--report", str(page))
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
     summary = done.stdout.strip().splitlines()[-1]
@@ -73,9 +86,10 @@ def test_our_server_passes_everything_it_declares(base, credentials, patient_tok
     assert {"capability", "crud", "history", "search", "transaction", "xml", "errors", "security"} <= tags
     assert all(suite.get("failures") == "0" for suite in suites)
     consent = next(suite for suite in suites if suite.get("name") == "consent")
-    assert consent.get("skipped") == "0" and int(consent.get("tests")) >= 25  # the patient's rules ran too
+    assert consent.get("skipped") == "0" and int(consent.get("tests")) >= 30  # the patient's rules ran too
     for check in ("the patient hides a document from professionals: the professional no longer knows the document",
-                  "emergency (break-glass) access: emergency access no longer knows the record"):
+                  "emergency (break-glass) access: emergency access no longer knows the record",
+                  "a minor's legal representative: but not the one kept from legal representatives"):
         assert f"PASS [consent] {check}" in lines
     html = page.read_text(encoding="utf-8")
     assert "<table>" in html and "capability" in html and "PASS" in html
@@ -91,7 +105,7 @@ def test_only_and_skips_with_their_reason(base, credentials):
 
 
 def test_a_failed_assertion_shows_the_request_and_response_and_undeclared_is_skipped(base, credentials):
-    context = Context(base, Auth(credentials[0], base, PROFESSIONAL), None, requests.Session())
+    context = Context(base, Auth(credentials[0], base, PROFESSIONAL), requests.Session())
     declared = Declared(requests.get(f"{base}/metadata").json())
     wrong = {"name": "wrong", "tags": ["crud"], "actions": [{
         "name": "expects 418", "request": {"method": "GET", "path": "Patient/nobody-${unique}"},
