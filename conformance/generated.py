@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from .capability import Declared
 from .fixtures import fixture_steps
-from .searched import covered, search_scenarios
+from .searched import covered, found_scenarios, search_scenarios
 
 MINIMAL = json.loads((Path(__file__).resolve().parent / "minimal-resources.json").read_text(encoding="utf-8"))
 
@@ -29,7 +29,8 @@ def capability_scenarios(declared: Declared) -> list[dict]:
                    {"path": "fhirVersion", "contains": "4.0."}, {"path": "rest.mode", "contains": "server"},
                    {"path": "format", "min_count": 1}, {"path": "status", "exists": True},
                    {"path": "kind", "exists": True}]}]}
-    scenarios = [statement, _interactions(declared)] + _lifecycles(declared) + search_scenarios(declared)
+    scenarios = [statement, _interactions(declared)] + _lifecycles(declared) + search_scenarios(declared) \
+        + found_scenarios(declared)
     for kind, resource in sorted(declared.resources.items()):
         if "search-type" not in {i.get("code") for i in resource.get("interaction") or []}:
             continue

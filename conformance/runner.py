@@ -6,8 +6,12 @@ skipped with the reason), `setup`, `actions` and `teardown` steps. A step: `name
 `patient`, `emergency` or `representative`),
 `assert` (asserts.py), `skip_if_status` (statuses that mean the credential may not do this: a skip, and in a
 `sequential` scenario the steps after it are skipped too, unless the step is `optional`; `skip_reason` says why
-instead, e.g. for a search form the server may refuse) and `capture` (`{"var": "location.id" | "header:ETag" | "body:<path>"}`). `${var}`
-anywhere in a request is replaced by a captured value, `${name}` also by a `--var name=value`, `${unique}` by a fresh token (`${uniquenum}`: 14 digits or less), `${base}` by the base.
+instead, e.g. for a search form the server may refuse) and `capture` (`{"var": "location.id" | "header:ETag" |
+"body:<path>" | "search:<path>"}`; `search:` takes the first value as a search parameter value, a Coding or
+Identifier as `system|code`, percent-encoded; with `capture_optional`, a name that finds nothing is left unset
+instead of failing the step, and a later step that `needs_captured` it is skipped). `${var}` anywhere in a
+request is replaced by a captured value, `${name}` also by a `--var name=value`, `${unique}` by a fresh token
+(`${uniquenum}`: 14 digits or less), `${base}` by the base.
 Each action is one check; setup and teardown are not reported unless setup fails (then the actions fail).
 """
 from __future__ import annotations
@@ -17,6 +21,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import requests
 
@@ -86,6 +91,11 @@ def run(scenario: dict, context: Context, declared: Declared) -> Iterator[Result
             if skipped:
                 yield Result(tag, scenario["name"], step["name"], "skip", skipped)
                 continue
+            uncaptured = [name for name in step.get("needs_captured", []) if name not in variables]
+            if uncaptured:
+                yield Result(tag, scenario["name"], step["name"], "skip",
+                             f"the instance found holds no value to search by ({', '.join(uncaptured)})")
+                continue
             try:
                 response = context.send(step["request"], variables)
             except requests.RequestException as error:
@@ -119,7 +129,9 @@ def _failure(step: dict, response: requests.Response, variables: dict[str, str])
     problems = [why for spec in _substituted(step.get("assert", []), variables) if (why := check(spec, response))]
     for name, source in step.get("capture", {}).items():
         value = _captured(source, response)
-        if value is None:
+        if value is None and step.get("capture_optional"):
+            variables.pop(name, None)
+        elif value is None:
             problems.append(f"nothing to capture as {name} from {source}")
         else:
             variables[name] = value
@@ -137,7 +149,26 @@ def _captured(source: str, response: requests.Response) -> str | None:
     if source.startswith("body:"):
         found = values(body_of(response), source[5:])
         return str(found[0]) if found else None
+    if source.startswith("search:"):
+        found = [token for value in values(body_of(response), source[7:])
+                 for item in (value if isinstance(value, list) else [value]) if (token := _search_value(item))]
+        return quote(found[0], safe="/:|") if found else None
     raise ValueError(f"unknown capture source {source!r}")
+
+
+def _search_value(value: object) -> str | None:
+    """A value as a search parameter takes it: a string or number as it is, a CodeableConcept by its first
+    coding, a Coding or Identifier as `system|code` (the code alone without a system)."""
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, dict):
+        return None
+    if value.get("coding"):
+        return _search_value(value["coding"][0])
+    code = value.get("code", value.get("value"))
+    if not isinstance(code, str):
+        return None
+    return f"{value['system']}|{code}" if value.get("system") else code
 
 
 def _substituted(value, variables: dict[str, str]):

@@ -5,7 +5,11 @@ instance so that no other resource of the server is concerned. From those two va
 parameter's type (search.html): `:missing`; string `:exact`, `:contains`, prefix; token `:not`, code alone,
 `system|`; date prefixes `eq ne gt lt ge le` and a coarser precision; reference by id and `:Type`; uri
 `:below`. A server may refuse a form it does not support (400: a skip with that reason); ignoring one is a
-failure, since it then finds what the form excludes."""
+failure, since it then finds what the form excludes.
+
+Types a client cannot create (AuditEvent, written by the server) are `found` instead: an instance the
+server holds is searched for, and each parameter's matching value is captured from it, so a parameter whose
+elements the server's instances leave empty is skipped with that reason."""
 from __future__ import annotations
 
 import json
@@ -23,6 +27,8 @@ _UNSUPPORTED = "the server does not support this form of the parameter"
 
 def covered(kind: str) -> set[str]:
     """The parameters of `kind` these scenarios check (the others are only checked to be accepted)."""
+    if kind in DATA["found"]:
+        return set(DATA["found"][kind]["parameters"])
     entry = DATA["types"].get(kind)
     return set(DATA["common"]) | set(entry["parameters"]) if entry else set()
 
@@ -51,38 +57,80 @@ def search_scenarios(declared: Declared) -> list[dict]:
     return scenarios
 
 
+def found_scenarios(declared: Declared) -> list[dict]:
+    """The same checks for the types a client cannot create (AuditEvent): on an instance the server holds,
+    with matching values taken from it."""
+    scenarios = []
+    for kind, entry in sorted(DATA["found"].items()):
+        resource = declared.resources.get(kind)
+        if resource is None or "search-type" not in {i.get("code") for i in resource.get("interaction") or []}:
+            continue
+        auth = entry["auth"]
+        types = {p.get("name"): p.get("type") for p in resource.get("searchParam") or []}
+        values = {name: value for name, value in entry["parameters"].items() if name in types}
+        steps, teardown = fixture_steps(entry.get("needs", []), kind)
+        steps += [{**step, "skip_if_status": [401, 403]} for step in entry["before"]]
+        captures = {found_variable(name): f"search:entry[0].resource.{value['from']}"
+                    for name, value in values.items() if "from" in value}
+        steps.append({"name": f"{kind}: an instance is found", "skip_if_status": [401, 403],
+                      "request": {"method": "GET", "path": entry["search"], "auth": auth},
+                      "assert": [{"status": 200}, {"path": "entry", "min_count": 1}],
+                      "capture": {"id": "body:entry[0].resource.id", **captures}, "capture_optional": True})
+        checks = [check for name in sorted(values) for check in _checks(kind, name, types[name], values[name], auth)]
+        scenarios.append({"name": f"{kind} search parameters filter", "tags": ["capability"], "sequential": True,
+                          "requires": entry.get("requires", []), "actions": steps + checks, "teardown": teardown})
+    return scenarios
+
+
+def found_variable(name: str) -> str:
+    """The variable a found instance's value of parameter `name` is captured in."""
+    return "found_" + name.replace("-", "_")
+
+
 def _checks(kind: str, name: str, kind_of: str | None, value: list | dict, auth: str) -> list[dict]:
-    match, miss, forms = (value["match"], value["miss"], value.get("forms", True)) if isinstance(value, dict) \
-        else (value[0], value[1], True)
-    found = [(f"{name}={match}", True, False), (f"{name}={miss}", False, False)]
-    if forms and name != "_id":
-        found += [(query, finds, True) for query, finds in _forms(name, kind_of, match)]
-    return [_check(kind, query, finds, optional, auth) for query, finds, optional in found]
+    """The checks of one parameter; a value taken `from` the instance found is a variable, so only the forms
+    that leave it whole are made (`:missing`, token `:not`, string `:exact`, date prefixes)."""
+    if isinstance(value, list):
+        value = {"match": value[0], "miss": value[1]}
+    captured = found_variable(name) if "from" in value else None
+    match = f"${{{captured}}}" if captured else value["match"]
+    found = [(f"{name}={match}", True, False), (f"{name}={value['miss']}", False, False)]
+    if value.get("forms", True) and name != "_id":
+        forms = _forms(name, kind_of, match, whole=bool(captured))
+        found += [(query, finds, True) for query, finds in forms]
+    checks = [_check(kind, query, finds, optional, auth) for query, finds, optional in found]
+    if not captured:
+        return checks
+    return [{**check, "name": check["name"].replace(match, f"<its {value['from']}>"), "needs_captured": [captured]}
+            for check in checks]
 
 
-def _forms(name: str, kind_of: str | None, match: str) -> list[tuple[str, bool]]:
-    """Other queries derived from a matching value, and whether each finds the instance."""
+def _forms(name: str, kind_of: str | None, match: str, whole: bool = False) -> list[tuple[str, bool]]:
+    """Other queries derived from a matching value, and whether each finds the instance; `whole`: only those
+    that take the value as it is (a variable, known at run time)."""
     forms = [(f"{name}:missing=false", True), (f"{name}:missing=true", False)]
     if kind_of == "string":
-        forms += [(f"{name}:exact={match}", True), (f"{name}={match[:3].lower()}", True)]
-        if match.swapcase() != match:
-            forms.append((f"{name}:exact={match.swapcase()}", False))
-        if len(match) >= 4:
-            forms.append((f"{name}:contains={match[1:-1].upper()}", True))
+        forms.append((f"{name}:exact={match}", True))
+        if not whole:
+            forms.append((f"{name}={match[:3].lower()}", True))
+            if match.swapcase() != match:
+                forms.append((f"{name}:exact={match.swapcase()}", False))
+            if len(match) >= 4:
+                forms.append((f"{name}:contains={match[1:-1].upper()}", True))
     elif kind_of == "token":
         forms.append((f"{name}:not={match}", False))
         system, bar, code = match.rpartition("|")
-        if bar and system:
+        if bar and system and not whole:
             forms += [(f"{name}={code}", True), (f"{name}={system}|", True)]
-    elif kind_of == "date" and _DATE.match(match):
+    elif kind_of == "date" and (whole or _DATE.match(match)):
         forms += [(f"{name}={prefix}{match}", finds) for prefix, finds in (
             ("eq", True), ("ne", False), ("ge", True), ("le", True), ("gt", False), ("lt", False))]
-        if len(match) > 4:
+        if len(match) > 4 and not whole:
             forms.append((f"{name}={match[:4]}", True))
-    elif kind_of == "reference" and re.fullmatch(r"[A-Z][A-Za-z]+/[^/]+", match):
+    elif kind_of == "reference" and not whole and re.fullmatch(r"[A-Z][A-Za-z]+/[^/]+", match):
         target, _, identity = match.partition("/")
         forms += [(f"{name}={identity}", True), (f"{name}:{target}={identity}", True)]
-    elif kind_of == "uri" and "/" in match.split("//", 1)[-1]:
+    elif kind_of == "uri" and not whole and "/" in match.split("//", 1)[-1]:
         forms.append((f"{name}:below={match.rsplit('/', 1)[0]}", True))
     return forms
 

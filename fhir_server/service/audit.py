@@ -10,6 +10,7 @@ from ..search.values import index_fields
 from ..storage.resources import ResourceStore
 from ..storage.transactions import Write
 from .ids import new_id
+from .profiles import supported_profiles
 
 SERVER_CHAIN = "-"  # the chain of events that concern no patient's record
 
@@ -24,6 +25,7 @@ class AuditTrail:
         """Appends the access to the patient's chain (the server's when None), then stores the event."""
         event_id = new_id()
         event = audit_event(dataclasses.replace(access, patient=patient_id), event_id, self.server)
+        event = {**event, "meta": {"profile": supported_profiles("AuditEvent")}}  # outside the chain's hash
         event = self.chain.append(patient_id or SERVER_CHAIN, event)
         # An event is written once and never changed: its first version and current document are inserted
         # directly (no write journal, no projection loop: nothing can race it).

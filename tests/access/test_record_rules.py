@@ -14,12 +14,14 @@ import requests
 from fhir_server.auth.backend_client import register
 from fhir_server.auth.clients import ClientRegistry
 from tests.conftest import REPO_ROOT
+from validation import validate_profile
 
 from ..api.client import HEADERS, INS, JSON
 from ..auth.test_patients import REDIRECT, activated, code_from, exchange, patient_app, pkce, sign_in  # noqa: F401
 from ..auth.test_representatives import born, choose, link
 from ..auth.test_representatives import record as minor
 
+AUDIT_PROFILE = "https://fhir-server.org/StructureDefinition/record-audit-event"
 LOINC = "http://loinc.org"
 VISIBILITY = "urn:oid:1.2.250.1.213.1.1.4.13"
 TYPES = {"consultation": "11488-4", "lab": "11502-2", "prescription": "57833-6", "discharge": "11490-0"}
@@ -231,8 +233,12 @@ def test_the_patient_reads_their_activity_history_newest_first(world, base, read
     record = world["records"]["none"]
     readers[("10", "TREAT")].get(f"{base}/Patient/{record['patient']}")
     history = record["owner"].get(f"{base}/AuditEvent", params={"patient": record["patient"]}).json()
-    recorded = [e["resource"]["recorded"] for e in history["entry"] if e["search"]["mode"] == "match"]
+    events = [e["resource"] for e in history["entry"] if e["search"]["mode"] == "match"]
+    recorded = [event["recorded"] for event in events]
     assert recorded == sorted(recorded, reverse=True) and len(recorded) >= 2
+    for event in events:  # each claims the shared record's AuditEvent profile, and conforms to it
+        assert event["meta"]["profile"] == [AUDIT_PROFILE]
+        assert [i for i in validate_profile(event, AUDIT_PROFILE) if i.severity == "error"] == [], event
     reads = record["owner"].get(f"{base}/AuditEvent", params={"patient": record["patient"], "action": "R"}).json()
     assert all(e["resource"]["action"] == "R" for e in reads.get("entry", []) if e["search"]["mode"] == "match")
     other = world["records"]["hidden"]["patient"]

@@ -3,6 +3,7 @@ the reports are written, and the runner reports failures and skips with their re
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -13,6 +14,7 @@ from lxml import etree
 from conformance.auth import Auth
 from conformance.capability import Declared
 from conformance.runner import Context, run
+from conformance.searched import found_variable
 from fhir_server.auth.backend_client import register
 from fhir_server.auth.clients import ClientRegistry
 from tests.conftest import REPO_ROOT
@@ -22,6 +24,9 @@ from ..auth.test_patients import REDIRECT, activated, code_from, exchange, patie
 from ..auth.test_representatives import born, choose, link, record
 
 PROFESSIONAL = {"practitioner": "810000000042", "profession": "10"}
+# AuditEvent parameters whose elements our events leave empty (audit/events.py), so the suite cannot search by them
+NOT_IN_OUR_EVENTS = ("_security", "_source", "_tag", "agent", "agent-name", "altid", "entity-name", "policy", "site",
+                     "source")
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +81,13 @@ def test_our_server_passes_everything_it_declares(base, credentials, patient_tok
     assert passed > 100 and "failed: 0" in summary, summary
     lines = done.stdout.splitlines()
     filtering = [line for line in lines if "search parameters filter" in line]
-    assert len(filtering) > 800 and all(line.startswith("PASS") for line in filtering)  # every form we take
+    skipped = {re.search(r"\((found_\w+)\)$", line)[1] if "holds no value" in line else line
+               for line in filtering if not line.startswith("PASS")}
+    assert len(filtering) > 900 and skipped == set(map(found_variable, NOT_IN_OUR_EVENTS))  # every form we take
+    for name in ("_id", "_lastUpdated", "_profile", "action", "address", "agent-role", "date", "entity",
+                 "entity-role", "entity-type", "outcome", "subtype", "type"):  # what our AuditEvents hold
+        assert any(line.startswith(f"PASS [capability] AuditEvent search parameters filter: AuditEvent?{name}=<its ")
+                   and line.endswith("> finds it") for line in lines), name
     for kind in ("Patient", "DocumentReference", "List", "Consent", "RelatedPerson", "Practitioner", "Organization"):
         assert f"PASS [capability] {kind} search parameters filter: {kind}?_lastUpdated=ge2000-01-01 finds it" in lines
         assert f"PASS [capability] {kind} interactions: {kind} patch (JSON Patch)" in lines
