@@ -151,6 +151,22 @@ def cmd_audit(args: argparse.Namespace) -> int:
         return verify_command(db, AuditTrail(ResourceStore(db)).read_event, args.patient)
 
 
+def cmd_reindex(args: argparse.Namespace) -> int:
+    """`reindex [--type T]...`: computes the stored search fields again (after an upgrade that changed them)."""
+    from .registry import RESOURCES
+    from .service.reindex import reindex
+    from .storage.resources import ResourceStore
+
+    unknown = sorted(set(args.type or []) - set(RESOURCES))
+    if unknown:
+        print(f"not a resource type this server stores: {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    with _database(args.data) as db:
+        for resource_type, changed in reindex(ResourceStore(db), args.type).items():
+            print(f"{resource_type}: {changed} documents reindexed")
+    return 0
+
+
 def cmd_notifications(args: argparse.Namespace) -> int:
     """`notifications send`: one round of e-mail delivery (FHIR_SMTP_* settings)."""
     from .notifications.smtp import SmtpSettings
@@ -319,6 +335,11 @@ def main(argv: list[str] | None = None) -> int:
         "verify", help="report the first broken link of each chain (exit 1)")
     verify.add_argument("--patient", help="only this patient's chain")
     audit.set_defaults(run=cmd_audit)
+
+    reindexing = commands.add_parser("reindex", parents=[data_option],
+                                     help="compute the stored search fields again (after an upgrade that changed them)")
+    reindexing.add_argument("--type", action="append", help="only this resource type (repeatable)")
+    reindexing.set_defaults(run=cmd_reindex)
 
     notifications = commands.add_parser("notifications", parents=[data_option], help="patients' e-mail notifications")
     notifications.add_subparsers(dest="action", required=True).add_parser("send", help="deliver what is due now")

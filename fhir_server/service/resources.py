@@ -269,7 +269,8 @@ class ResourceService:
         """The index fields to store, once the access rules allow the write (a Consent's denials apply at
         once: see `RecordAccess.tighten_rules`)."""
         access = self.access()
-        index = access.check_write(resource_type, resource_id, resource, _index(resource_type, resource), current)
+        index = access.check_write(resource_type, resource_id, resource, search_index(resource_type, resource),
+                                   current)
         if resource_type == "Consent":
             for patient_id in access.patients_of(resource_type, resource_id, index):
                 access.tighten_rules(patient_id, resource)
@@ -316,6 +317,6 @@ def _parse_etag(value: str) -> int:
     return int(match.group(1))
 
 
-def _index(resource_type: str, resource: dict) -> dict:
+def search_index(resource_type: str, resource: dict) -> dict:
     """The search fields stored with a resource (none for types that are not searched)."""
     return index_fields(resource_type, resource) if RESOURCES[resource_type].supports("search-type") else {}

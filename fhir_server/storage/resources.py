@@ -37,11 +37,13 @@ them together: storage/transactions.py.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import bson
 import pymongo
+from pymongo.collection import Collection
 from pymongo.database import Database
 
 from ..formats.fhir_json import dumps, loads
@@ -97,7 +99,7 @@ def _now() -> datetime:
 def _from_doc(doc: dict) -> StoredVersion:
     return StoredVersion(type=doc["type"], id=doc["rid"], version=doc["vid"], last_updated=doc["ts"],
                          deleted=doc["deleted"], method=doc["method"], text=doc.get("json"),
-                         content=doc.get("content"), index={k: v for k, v in doc.items() if ":" in k})
+                         content=doc.get("content"), index=_index_of(doc))
 
 
 @dataclass
@@ -285,6 +287,53 @@ class ResourceStore:
         self.postings.mark_built()
         return listed
 
+    def reindex(self, resource_type: str, index_of: Callable[[dict, dict], dict]) -> int:
+        """Recomputes the search fields of every stored version of `resource_type`, for a database written
+        when indexing differed: `index_of(resource, fields it has)` gives a version's fields but for
+        `_lastUpdated` (from its own meta). A current document, a copy of its latest version, is reindexed
+        the same way (on FerretDB also added to its posting lists), then projected again, so that a write
+        racing it still leaves the latest version current. Returns how many documents changed.
+        A version a transaction under way reserved (`tx`) is left to its writer, which indexes it and then
+        updates it (storage/transactions.py): on FerretDB, which reads, then writes a whole document, two
+        updates of one document could lose one. Updates address documents by `_id` alone, the one filter
+        FerretDB does not answer by scanning the collection."""
+        changed, lists = 0, {}
+        for doc in self.history.find({"type": resource_type}):
+            if "tx" not in doc and self._reindexed(self.history, doc, index_of):
+                changed += 1
+        collection = self.db[resource_type]
+        for current in collection.find({}):
+            if not self._reindexed(collection, current, index_of, current=True):
+                continue
+            changed += 1
+            self.project(resource_type, current["_id"])
+            if self.postings is not None and not current["deleted"]:
+                fields = _index_of(collection.find_one({"_id": current["_id"]}) or {})
+                for key in posting_keys(resource_type, fields):
+                    lists.setdefault(key, []).append(current["_id"])
+        if self.postings is not None:
+            self.postings.add(lists)
+        return changed
+
+    def _reindexed(self, collection: Collection, doc: dict, index_of: Callable[[dict, dict], dict],
+                   current: bool = False) -> bool:
+        """Gives `doc` the search fields of its resource instead of its own; whether they differed. A
+        current document is updated only while it holds the same version (on MongoDB: FerretDB has no
+        atomic conditional update, the projection after it settles a race)."""
+        old = _index_of(doc)
+        fields = {} if doc.get("json") is None else _with_last_updated(
+            index_of(loads(doc["json"]), old), format_instant(doc["ts"]))
+        if old == fields:
+            return False
+        update = {"$set": fields} if fields else {}
+        if stale := [name for name in old if name not in fields]:
+            update["$unset"] = dict.fromkeys(stale, "")
+        query = {"_id": doc["_id"]}
+        if current and not self.ferretdb:
+            query["vid"] = doc["vid"]
+        collection.update_one(query, update)
+        return True
+
     def recover(self) -> int:
         """Completes the writes a crash left unfinished (named in the journal); returns how many."""
         entries = list(self.journal.find({}))
@@ -376,12 +425,21 @@ def version_document(resource_type: str, resource_id: str, resource: dict | None
         meta["versionId"] = str(version)
         meta["lastUpdated"] = format_instant(ts)
         resource = {**resource, "id": resource_id, "meta": meta}
-        # the `_lastUpdated` search fields (search/values.py's date representation), known only now
-        index = {**(index or {}), "dl:_lastUpdated": meta["lastUpdated"], "dh:_lastUpdated": meta["lastUpdated"]}
+        index = _with_last_updated(index or {}, meta["lastUpdated"])  # known only now
     doc = {"_id": _history_id(resource_type, resource_id, version), "type": resource_type,
            "rid": resource_id, "vid": version, "ts": ts, "method": method, "deleted": resource is None,
            "json": dumps(resource) if resource is not None else None, **(index or {})}
     return resource, doc
+
+
+def _with_last_updated(index: dict, last_updated: str) -> dict:
+    """The `_lastUpdated` search fields added (search/values.py's date representation)."""
+    return {**index, "dl:_lastUpdated": last_updated, "dh:_lastUpdated": last_updated}
+
+
+def _index_of(doc: dict) -> dict:
+    """A stored document's search fields (`r:subject`...)."""
+    return {name: value for name, value in doc.items() if ":" in name}
 
 
 def _history_id(resource_type: str, resource_id: str, version: int) -> str:

@@ -1,0 +1,89 @@
+"""`fhir-server reindex`: a database written before a change in indexing (here: without the `_lastUpdated`
+fields, with a stale family text and without a document's patient reference) is found by searches again once
+reindexed, who wrote each resource is kept, and a second run has nothing left to change."""
+from __future__ import annotations
+
+import uuid
+
+import pymongo
+import pytest
+import requests
+from pymongo.collection import Collection
+
+from fhir_server.auth.backend_client import register
+from tests.access.test_record_rules import cli
+from tests.api.client import LOINC, post, search
+from tests.conftest import Server
+
+STALE = {"$unset": {"dl:_lastUpdated": "", "dh:_lastUpdated": "", "r:patient": "", "r:subject": ""},
+         "$set": {"s:family": ["stale"], "x:writer": "810000000042"}}
+
+
+@pytest.fixture(scope="module")
+def own(database, tmp_path_factory):
+    """A database of this module's own, served: reindexing the session's whole database would test its size.
+    (database (uri, name), pymongo database, server base URL, a session of software allowed everything)."""
+    uri, name = database[0], f"{database[1]}_reindex"
+    client = pymongo.MongoClient(uri, tz_aware=True)
+    server = Server(uri, name, tmp_path_factory.mktemp("reindex") / "server.log")
+    try:
+        server.wait_ready()
+        vendor = register(client[name], server.base.removesuffix("/fhir"), "Reindexed vendor", ["system/*.cruds"])
+        with requests.Session() as http:
+            http.headers.update(vendor.headers())
+            yield (uri, name), client[name], server.base, http
+    finally:
+        server.stop()
+        client.drop_database(name)
+        client.close()
+
+
+def documents(db, resource_type: str, resource_id: str) -> list[tuple[Collection, dict]]:
+    """(collection, document) of the current document and of every history version of a resource."""
+    return [(db[resource_type], db[resource_type].find_one({"_id": resource_id})),
+            *((db["history"], doc) for doc in db["history"].find({"type": resource_type, "rid": resource_id}))]
+
+
+def found(http, base, resource_type: str, resource_id: str, **params: str) -> bool:
+    bundle = search(http, base, resource_type, {"_id": resource_id, **params})
+    return [e["resource"]["id"] for e in bundle.get("entry", [])] == [resource_id]
+
+
+def test_reindex_gives_an_older_database_the_fields_searches_need(own):
+    database, db, base, http = own
+    family = f"Reindex{uuid.uuid4().hex[:10]}"
+    patient = post(http, base, {"resourceType": "Patient", "name": [{"family": family}]})
+    assert http.put(f"{base}/Patient/{patient['id']}", json={**patient, "gender": "female"}).status_code == 200
+    document = post(http, base, {
+        "resourceType": "DocumentReference", "status": "current", "subject": {"reference": f"Patient/{patient['id']}"},
+        "type": {"coding": [{"system": LOINC, "code": "11488-4"}]},
+        "content": [{"attachment": {"contentType": "text/plain", "url": "Binary/reindexed"}}]})
+    for resource_type, resource_id in (("Patient", patient["id"]), ("DocumentReference", document["id"])):
+        for collection, doc in documents(db, resource_type, resource_id):
+            collection.update_one({"_id": doc["_id"]}, STALE)
+    searches = [("Patient", patient["id"], {"_lastUpdated": "ge2000-01-01"}),
+                ("Patient", patient["id"], {"family": family}),
+                ("DocumentReference", document["id"], {"patient": patient["id"]})]
+    assert not any(found(http, base, kind, rid, **params) for kind, rid, params in searches)
+
+    ran = cli(database, "reindex", "--type", "Patient", "--type", "DocumentReference")
+    assert ran.returncode == 0, ran.stderr
+    counts = dict(line.split(": ") for line in ran.stdout.splitlines())
+    assert counts == {"Patient": "3 documents reindexed", "DocumentReference": "2 documents reindexed"}
+    assert all(found(http, base, kind, rid, **params) for kind, rid, params in searches)
+    for resource_type, resource_id in (("Patient", patient["id"]), ("DocumentReference", document["id"])):
+        for _, doc in documents(db, resource_type, resource_id):
+            assert doc["x:writer"] == "810000000042"  # not in the resource: kept
+            if not doc["deleted"]:
+                assert doc["dl:_lastUpdated"] == doc["dh:_lastUpdated"] and doc["dl:_lastUpdated"].startswith("20")
+    assert [doc["s:family"] for _, doc in documents(db, "Patient", patient["id"])] == [[family.lower()]] * 3
+
+    again = cli(database, "reindex")  # every type
+    assert again.returncode == 0, again.stderr
+    assert "Patient: 0 documents reindexed" in again.stdout.splitlines()
+    assert all(line.endswith(": 0 documents reindexed") for line in again.stdout.splitlines()), again.stdout
+
+
+def test_reindex_refuses_a_type_the_server_does_not_store(database):
+    ran = cli(database, "reindex", "--type", "Spaceship")
+    assert ran.returncode == 2 and "Spaceship" in ran.stderr
