@@ -20,12 +20,13 @@ class AuditTrail:
         self.store = store
         self.chain = AuditChain(store.db)
         self.server = server
+        self.meta = {"profile": supported_profiles("AuditEvent")}  # what every event claims; outside the hash
 
     def record(self, access: Access, patient_id: str | None) -> dict:
         """Appends the access to the patient's chain (the server's when None), then stores the event."""
         event_id = new_id()
         event = audit_event(dataclasses.replace(access, patient=patient_id), event_id, self.server)
-        event = {**event, "meta": {"profile": supported_profiles("AuditEvent")}}  # outside the chain's hash
+        event = {**event, "meta": self.meta}
         event = self.chain.append(patient_id or SERVER_CHAIN, event)
         # An event is written once and never changed: its first version and current document are inserted
         # directly (no write journal, no projection loop: nothing can race it).

@@ -17,4 +17,4 @@ def reindex(store: ResourceStore, resource_types: list[str] | None = None) -> di
 
 
 def _fields(resource_type: str, resource: dict, stored: dict) -> dict:
-    return {**search_index(resource_type, resource), **{name: v for name, v in stored.items() if name == WRITER}}
+    return {**search_index(resource_type, resource), **({WRITER: stored[WRITER]} if WRITER in stored else {})}

@@ -299,16 +299,16 @@ class ResourceStore:
         FerretDB does not answer by scanning the collection."""
         changed, lists = 0, {}
         for doc in self.history.find({"type": resource_type}):
-            if "tx" not in doc and self._reindexed(self.history, doc, index_of):
+            if "tx" not in doc and self._reindexed(self.history, doc, index_of) is not None:
                 changed += 1
         collection = self.db[resource_type]
         for current in collection.find({}):
-            if not self._reindexed(collection, current, index_of, current=True):
+            fields = self._reindexed(collection, current, index_of, current=True)
+            if fields is None:
                 continue
             changed += 1
             self.project(resource_type, current["_id"])
-            if self.postings is not None and not current["deleted"]:
-                fields = _index_of(collection.find_one({"_id": current["_id"]}) or {})
+            if self.postings is not None:
                 for key in posting_keys(resource_type, fields):
                     lists.setdefault(key, []).append(current["_id"])
         if self.postings is not None:
@@ -316,15 +316,16 @@ class ResourceStore:
         return changed
 
     def _reindexed(self, collection: Collection, doc: dict, index_of: Callable[[dict, dict], dict],
-                   current: bool = False) -> bool:
-        """Gives `doc` the search fields of its resource instead of its own; whether they differed. A
+                   current: bool = False) -> dict | None:
+        """Gives `doc` the search fields of its resource instead of its own; those fields, or None when
+        they were its own already (a tombstone's are none, so it names no posting list). A
         current document is updated only while it holds the same version (on MongoDB: FerretDB has no
         atomic conditional update, the projection after it settles a race)."""
         old = _index_of(doc)
         fields = {} if doc.get("json") is None else _with_last_updated(
             index_of(loads(doc["json"]), old), format_instant(doc["ts"]))
         if old == fields:
-            return False
+            return None
         update = {"$set": fields} if fields else {}
         if stale := [name for name in old if name not in fields]:
             update["$unset"] = dict.fromkeys(stale, "")
@@ -332,7 +333,7 @@ class ResourceStore:
         if current and not self.ferretdb:
             query["vid"] = doc["vid"]
         collection.update_one(query, update)
-        return True
+        return fields
 
     def recover(self) -> int:
         """Completes the writes a crash left unfinished (named in the journal); returns how many."""

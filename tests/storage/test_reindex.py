@@ -11,6 +11,10 @@ import requests
 from pymongo.collection import Collection
 
 from fhir_server.auth.backend_client import register
+from fhir_server.service.reindex import reindex
+from fhir_server.service.resources import search_index
+from fhir_server.storage.resources import ResourceStore
+from fhir_server.storage.transactions import Write
 from tests.access.test_record_rules import cli
 from tests.api.client import LOINC, post, search
 from tests.conftest import Server
@@ -82,6 +86,26 @@ def test_reindex_gives_an_older_database_the_fields_searches_need(own):
     assert again.returncode == 0, again.stderr
     assert "Patient: 0 documents reindexed" in again.stdout.splitlines()
     assert all(line.endswith(": 0 documents reindexed") for line in again.stdout.splitlines()), again.stdout
+
+
+def test_reindex_leaves_a_transactions_version_to_its_writer_and_keeps_the_latest_version_current(own):
+    _, db, base, http = own
+    store = ResourceStore(db)
+    racing, pending = (post(http, base, {"resourceType": "Patient", "name": [{"family": f"Race{n}"}]}) for n in (1, 2))
+    # A write racing the reindex: its version 2 is in the history, the current document still holds version 1.
+    newer = {**racing, "gender": "male"}
+    store.reserve(Write("Patient", racing["id"], newer, 1, "PUT", None, search_index("Patient", newer)))
+    db["Patient"].update_one({"_id": racing["id"]}, STALE)
+    # A transaction under way reserved version 2 of the other: its writer indexes and updates it.
+    changed = {**pending, "gender": "female"}
+    reserved = store.reserve(Write("Patient", pending["id"], changed, 1, "PUT", None, {}), tx="under-way")
+    try:
+        assert reindex(store, ["Patient"])["Patient"] >= 1
+        current = db["Patient"].find_one({"_id": racing["id"]})
+        assert current["vid"] == 2 and "male" in current["t:gender"] and "dl:_lastUpdated" in current
+        assert "t:gender" not in db["history"].find_one({"_id": reserved.doc["_id"]})  # left as it was
+    finally:
+        db["history"].delete_one({"_id": reserved.doc["_id"]})
 
 
 def test_reindex_refuses_a_type_the_server_does_not_store(database):
