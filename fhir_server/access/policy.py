@@ -21,26 +21,24 @@ only their own documents otherwise.
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import datetime, timezone
 
 from ..audit.events import Actor
 from ..errors import Forbidden, NotFound, Unprocessable
-from ..registry import RESOURCES
-from ..search.registry import parameters
-from ..service.compartment import patient_compartment
 from ..storage.candidates import single_criteria
 from ..storage.records import OPEN, Records
 from ..storage.resources import ResourceStore, StoredVersion
 from .consents import (HIDDEN_FROM_PATIENT, HIDDEN_FROM_PROFESSIONALS, HIDDEN_FROM_REPRESENTATIVES, consent_rules,
                        label_tokens, visibility_codes)
 from .matrix import readable_types
+from .membership import (RECORD, RECORD_TYPES, Resolver, binary_context, pointed_binaries, record_of,
+                         valid_id)
 
 PATIENT_OWN = ("Consent", "AuditEvent")  # never shown to professionals
 CLOSED_CONTENT = ("DocumentReference", "List", "Binary")  # what a closed record hides from everyone
 WRITER = "x:writer"  # index field: who wrote a resource's first version (IDNPS, or Patient/<id>)
-_PATIENT_REF = re.compile(r"Patient/([A-Za-z0-9\-.]{1,64})")
+NOTHING = {"_id": {"$in": []}}
 _RECORD_FIELDS = ("r:patient", "r:subject")  # the references naming the patient whose record a resource is in
 # patient id, notification kind, time, de-duplication key
 Notify = Callable[[str, str, datetime, str | None], None]
@@ -48,7 +46,7 @@ Notify = Callable[[str, str, datetime, str | None], None]
 
 class RecordAccess:
     def __init__(self, store: ResourceStore, records: Records, actor: Actor | None,
-                 notify: Notify | None = None, pushed_for: tuple[str, ...] | None = None) -> None:
+                 notify: Notify | None = None, pushed_for: tuple[str, ...] | None = None, base: str = "") -> None:
         """`actor` None: no caller restrictions (the server's own jobs). `pushed_for`: a server-side push (an
         import, an MLLP message) made for these professionals (IDNPS, the documents' authors): a patient who
         blocked one of them refuses it, and is told of the documents it adds or changes, as for a
@@ -63,6 +61,19 @@ class RecordAccess:
         self.emergency = False  # whether an emergency access opened a record
         self._told: set[str] = set()
         self._lifted: dict[str, None] = {}  # patients whose Consent is being deleted: their rules are recomputed
+        self.base = base  # this server's public FHIR base (absolute references to it are relative ones)
+        self.pending: dict[str, dict] = {}  # "Type/id" -> stored fields of the writes planned in this request
+        self.expected: dict[str, dict] = {}  # "Type/id" -> resources a transaction under way will write
+        self.job = ""  # the server's job this principal runs (`for_job`), named in the audit trail
+
+    @classmethod
+    def for_job(cls, store: ResourceStore, records: Records, job: str, notify: Notify | None = None,
+                pushed_for: tuple[str, ...] | None = None) -> "RecordAccess":
+        """The system principal of one of the server's own jobs (an import, an MLLP push, a test's set-up):
+        no caller's restrictions, but the record's state, oppositions and the blocking of `pushed_for`."""
+        rules = cls(store, records, None, notify, pushed_for)
+        rules.job = job
+        return rules
 
     # -- who -----------------------------------------------------------------------------------
     @property
@@ -77,6 +88,15 @@ class RecordAccess:
         if self.actor is None:
             return self.pushed_for[0] if self.pushed_for else ""
         return f"Patient/{self.actor.patient}" if self.actor and self.actor.patient else ""
+
+    @property
+    def caller(self) -> str:
+        """Who this caller is, as a key (whose kept search pages are whose)."""
+        actor = self.actor
+        if actor is None:
+            return f"server:{self.job}:" + ",".join(self.pushed_for or ())
+        return "|".join(str(part or "") for part in (actor.kind, actor.client_id, actor.practitioner,
+                                                       actor.purpose_of_use, actor.patient, actor.representative))
 
     # -- records -------------------------------------------------------------------------------
     def _record(self, patient_id: str) -> dict:
@@ -95,49 +115,59 @@ class RecordAccess:
             return False
         return not (self.actor.purpose_of_use == "ETREAT" and record.get("no_emergency"))
 
-    def patients_of(self, resource_type: str, resource_id: str, index: dict) -> list[str]:
-        """The patients whose record holds a resource (Patient: itself; others: by their reference fields)."""
-        if resource_type == "Patient":
-            return [resource_id]
-        found: dict[str, None] = {}
-        for param in patient_compartment().get(resource_type, ()):
-            for value in index.get(f"r:{param}", []):
-                match = _PATIENT_REF.fullmatch(value) if isinstance(value, str) else None
-                if match:
-                    found[match[1]] = None
-        return list(found)
+    def resolver(self) -> Resolver:
+        """How this caller's writes find the Patients their references name (access/membership.py)."""
+        def patients_with(system: str, value: str) -> list[str]:
+            ids, _ = self.store.search_ids("Patient", {"t:identifier": f"{system}|{value}", "deleted": False},
+                                          [], 10, False)
+            return ids
+
+        def exists(patient_id: str) -> bool:
+            patient = self.store.current("Patient", patient_id)
+            return patient is not None and not patient.deleted
+        return Resolver(exists, patients_with, self.base, self.expected)
 
     # -- reads ---------------------------------------------------------------------------------
+    # `visible` (one resource) and `search_conditions` (the same rule as a query) are the one visibility
+    # function: both decide on the stored fields alone (record, writer, labels, type) and the record's state.
     def visible(self, version: StoredVersion) -> bool:
-        """Whether the caller may see this resource (its current or an earlier version)."""
+        """Whether the caller may see this resource (its current or an earlier version; a deletion is judged
+        by the version it deleted)."""
         if self.actor is None:
             return True
-        if version.type == "Binary":
-            documents = self._documents_of(version.id)
-            seen = any(self.visible(d) for d in documents) if documents else True
-            if seen and not documents and not self.professional:
-                seen = False  # a patient's token reaches only what their record holds
-        elif self.professional and version.type in PATIENT_OWN:
+        record = record_id(version.type, version.id, version.index)
+        if self.professional and version.type in PATIENT_OWN:
             seen = False
+        elif record is None:
+            seen = (version.type not in RECORD_TYPES and self.professional) or self._wrote(version)
+        elif not self.record_open(record):
+            seen = False
+        elif not self.professional and self._closed(version.type):
+            seen = False
+        elif version.type == "DocumentReference":
+            seen = self._document_visible(version)
+        elif version.type == "Binary":
+            seen = self._binary_visible(version, record)
         else:
-            patients = self.patients_of(version.type, version.id, version.index)
-            reachable = [p for p in patients if self.record_open(p)]
-            seen = bool(reachable) or (not patients and self.professional)
-            if seen and not self.professional and self._closed(version.type):
-                seen = False
-            if seen and version.type == "DocumentReference" and version.resource is not None:
-                seen = self._document_visible(version)
-            self.patients.update(dict.fromkeys(patients))
-            if seen:
-                self.touched[f"{version.type}/{version.id}"] = patients
-            if seen and reachable and self.actor.purpose_of_use == "ETREAT":
-                self._emergency(reachable)
-        if seen and version.type == "Binary":
-            self.touched[f"Binary/{version.id}"] = [p for d in self._documents_of(version.id) for p in
-                                                    self.touched.get(f"DocumentReference/{d.id}", [])]
-        elif seen and f"{version.type}/{version.id}" not in self.touched:
-            self.touched[f"{version.type}/{version.id}"] = []
+            seen = True
+        if record is not None:
+            self.patients[record] = None
+        if seen:
+            self.touched[f"{version.type}/{version.id}"] = [record] if record else []
+            if record and self.professional and self.actor.purpose_of_use == "ETREAT":
+                self._emergency([record])
         return seen
+
+    def _wrote(self, version: StoredVersion) -> bool:
+        return bool(self.me) and version.index.get(WRITER) == self.me
+
+    def _binary_visible(self, binary: StoredVersion, record: str) -> bool:
+        """Seen with a document of its record that points at it; while none does, by its writer and its
+        record's owner only."""
+        documents = [d for d in self._documents_of(binary.id) if record_id(d.type, d.id, d.index) == record]
+        if documents:
+            return any(self.visible(d) for d in documents)
+        return self._wrote(binary) or not self.professional
 
     def _emergency(self, patients: list[str]) -> None:
         """An emergency access opened these records: audited as such, and each patient told (once a day per
@@ -157,18 +187,16 @@ class RecordAccess:
         return resource_type in CLOSED_CONTENT and self._record(str(self.actor.patient)).get("state") != OPEN
 
     def _document_visible(self, version: StoredVersion) -> bool:
-        labels = visibility_codes(version.resource or {})
+        labels = set(version.index.get("t:security-label", []))
         if self.professional:
-            if version.index.get(WRITER) == self.me:
+            if self._wrote(version):
                 return True
-            if HIDDEN_FROM_PROFESSIONALS in labels:
+            if labels & set(label_tokens(HIDDEN_FROM_PROFESSIONALS)):
                 return False
             allowed = readable_types(self.actor.profession)
             return allowed is None or bool(set(version.index.get("t:type", [])) & set(allowed))
-        hidden = {HIDDEN_FROM_PATIENT}
-        if self.actor.representative:
-            hidden.add(HIDDEN_FROM_REPRESENTATIVES)
-        return not labels & hidden
+        hidden = [HIDDEN_FROM_PATIENT] + ([HIDDEN_FROM_REPRESENTATIVES] if self.actor.representative else [])
+        return not labels & {t for code in hidden for t in label_tokens(code)}
 
     def _documents_of(self, binary_id: str) -> list[StoredVersion]:
         """The current DocumentReferences whose content points at a Binary."""
@@ -190,39 +218,44 @@ class RecordAccess:
     def history_exclusions(self, resource_type: str) -> list[str] | None:
         """Type-level history: Patients of records a professional may not see are left out; the other types of
         records have none (a type's whole history spans every record: ask for a resource's history)."""
-        if not self.professional:
+        if self.actor is None or (not self.professional and resource_type not in RECORD_TYPES):
             return None
-        if resource_type == "Patient":
-            return self.records.denied(self.me, self.actor.purpose_of_use == "ETREAT")
-        if resource_type == "Binary" or resource_type in _record_types():
+        if not self.professional or resource_type != "Patient":
             raise Forbidden(f"The history of every {resource_type} spans all patients' records: ask for one "
                             f"resource's history")
-        return None
+        return self.records.denied(self.me, self.actor.purpose_of_use == "ETREAT")
 
     def search_conditions(self, resource_type: str, query: dict) -> list[dict]:
-        """Criteria ANDed with a search's own, leaving out what the caller may not see."""
+        """Criteria ANDed with a search's own, leaving out what the caller may not see: `visible` as a query."""
         if self.actor is None:
             return []
         self.check_search(resource_type)
-        conditions: list[dict] = []
-        if self.professional and (resource_type == "Patient" or "patient" in _patient_params(resource_type)):
-            field = "_id" if resource_type == "Patient" else "r:patient"
-            named = _named_patients(resource_type, query)
-            if named is not None:
-                allowed = [p for p in named if self.record_open(p)]
-                self.patients.update(dict.fromkeys(named))
-                if allowed and self.actor.purpose_of_use == "ETREAT":
-                    self._emergency(allowed)
-                conditions.append({field: {"$in": [_ref(resource_type, p) for p in allowed]}})
-            else:
-                denied = self.records.denied(self.me, self.actor.purpose_of_use == "ETREAT")
-                if denied:
-                    conditions.append({field: {"$nin": [_ref(resource_type, p) for p in denied]}})
-        if not self.professional and self._closed(resource_type):
-            conditions.append({"_id": {"$in": []}})
+        if resource_type not in RECORD_TYPES:
+            return [] if self.professional else [NOTHING]
+        if not self.professional:
+            if self._closed(resource_type):
+                return [NOTHING]
+            conditions = [_in_records(resource_type, [str(self.actor.patient)])]
+        else:
+            conditions = [self._records_condition(resource_type, query)]
         if resource_type == "DocumentReference":
             conditions += self._document_conditions()
         return conditions
+
+    def _records_condition(self, resource_type: str, query: dict) -> dict:
+        """A professional's search: resources of records open to them, or in no record and written by them."""
+        named = _named_patients(resource_type, query)
+        if named is not None:
+            allowed = [p for p in named if self.record_open(p)]
+            self.patients.update(dict.fromkeys(named))
+            if allowed and self.actor.purpose_of_use == "ETREAT":
+                self._emergency(allowed)
+            return _in_records(resource_type, allowed)
+        denied = self.records.denied(self.me, self.actor.purpose_of_use == "ETREAT")
+        if resource_type == "Patient":
+            return {"_id": {"$nin": denied}}
+        in_records = {RECORD: {"$nin": [f"Patient/{p}" for p in denied], "$exists": True}}
+        return {"$or": [in_records, {RECORD: {"$exists": False}, WRITER: self.me}]}
 
     def _document_conditions(self) -> list[dict]:
         if not self.professional:
@@ -237,27 +270,84 @@ class RecordAccess:
     # -- writes --------------------------------------------------------------------------------
     def check_write(self, resource_type: str, resource_id: str, resource: dict | None, index: dict,
                     current: StoredVersion | None) -> dict:
-        """Refuses a write the rules forbid; returns the index fields to store (with the writer)."""
+        """Refuses a write the rules forbid; returns the fields to store: the search index, the record the
+        resource belongs to (decided here: access/membership.py) and its writer. A deletion keeps them."""
         if current is not None and not current.deleted and not self.visible(current):
             raise NotFound(f"{resource_type}/{resource_id} is not known")
         if self.professional and resource_type in PATIENT_OWN:
             raise Forbidden(f"{resource_type} resources are written by the patient (or the server), not by "
                             f"professionals")
         old = current.index if current is not None and not current.deleted else {}
-        patients = self.patients_of(resource_type, resource_id, index if resource is not None else old)
-        if self.actor is not None and not self.professional and resource is not None and not patients \
-                and resource_type in _record_types():
+        patient_id = record_id(resource_type, resource_id, old) if resource is None else \
+            self._place(resource_type, resource_id, resource, old)
+        if self.actor is not None and not self.professional and resource is not None and patient_id is None \
+                and resource_type in RECORD_TYPES and resource_type != "Binary":
             raise Forbidden(f"A patient writes in their own record only: this {resource_type} does not name them")
-        for patient_id in patients:
+        if patient_id is not None:
             self._check_record(resource_type, resource_id, resource, patient_id)
-        if resource is None and resource_type == "Consent":
-            self._lifted.update(dict.fromkeys(patients))
+        if resource is None and resource_type == "Consent" and patient_id is not None:
+            self._lifted[patient_id] = None
+        if resource_type == "DocumentReference" and resource is not None:
+            self._check_binaries(resource, patient_id)
         if resource_type == "DocumentReference" and self.actor is not None:
             self._check_labels(current if old else None, resource)
-        if resource is None:
-            return index
         writer = old.get(WRITER) or self.me
-        return {**index, WRITER: writer} if writer else index
+        fields = {**(index if resource is not None else {}), **({WRITER: writer} if writer else {})}
+        if patient_id is not None and resource_type != "Patient":  # a Patient's record is its id
+            fields[RECORD] = f"Patient/{patient_id}"
+        if resource is not None:
+            self.pending[f"{resource_type}/{resource_id}"] = fields
+            self.expected[f"{resource_type}/{resource_id}"] = resource
+        return fields
+
+    def _place(self, resource_type: str, resource_id: str, resource: dict, old: dict) -> str | None:
+        """The patient whose record the resource being written belongs to (None: no record)."""
+        if resource_type != "Binary":
+            record = record_of(resource_type, resource_id, resource, self.resolver())
+            return record.partition("/")[2] if record else None
+        fixed = record_id("Binary", resource_id, old)
+        named = self._context_record(resource)
+        if fixed is not None and named not in (None, fixed):
+            raise Unprocessable("Binary.securityContext: a Binary stays in the record it was first written in",
+                                code="business-rule")
+        return fixed or named
+
+    def _context_record(self, binary: dict) -> str | None:
+        """The record a Binary's `securityContext` names: a Patient's, or that of a document the caller may
+        read (or writes in the same transaction)."""
+        context = binary_context(binary)
+        if context is None or context[0] not in ("Patient", "DocumentReference"):
+            return None
+        kind, target = context
+        refused = Unprocessable(f"Binary.securityContext: {kind}/{target} is not a {kind} you may read",
+                                code="business-rule")
+        if kind == "Patient":
+            if not self.resolver().patient(target):
+                raise refused
+            return target
+        planned = self.pending.get(f"DocumentReference/{target}")
+        if planned is not None:
+            return record_id("DocumentReference", target, planned)
+        document = self.store.current("DocumentReference", target)
+        if document is None or document.deleted or not self.visible(document):
+            raise refused
+        return record_id("DocumentReference", target, document.index)
+
+    def _check_binaries(self, document: dict, patient_id: str | None) -> None:
+        """A document points only at Binaries of its own record that its writer may read; one in no record
+        (posted before its document) joins the document's record once the document is written (`written`).
+        An unknown Binary, one the caller may not read and one of another record get the same answer."""
+        for n, binary_id in pointed_binaries(document):
+            planned = self.pending.get(f"Binary/{binary_id}")
+            if planned is None and f"Binary/{binary_id}" in self.expected:
+                continue  # written later in the same transaction: its own record is decided then
+            binary = None if planned is not None else self.store.current("Binary", binary_id)
+            fields = planned if planned is not None else (binary.index if binary and not binary.deleted else None)
+            readable = fields is not None and (binary is None or self.visible(binary))
+            record = record_id("Binary", binary_id, fields or {})
+            if not readable or record not in (None, patient_id):
+                raise Unprocessable(f"DocumentReference.content[{n}].attachment.url: Binary/{binary_id} is not a "
+                                    f"Binary of this record that you may read", code="business-rule")
 
     def _check_record(self, resource_type: str, resource_id: str, resource: dict | None, patient_id: str) -> None:
         if resource is not None and self._opposed(resource_type, resource, patient_id):
@@ -322,18 +412,29 @@ class RecordAccess:
                 for patient_id in self._lifted:
                     self.refresh_rules(patient_id)
                     self._records.pop(patient_id, None)
-            index = version.index if not version.deleted else {}
-            patients = self.patients_of(version.type, version.id, index)
+            patient_id = record_id(version.type, version.id, version.index)
+            patients = [patient_id] if patient_id else []
             self.touched[f"{version.type}/{version.id}"] = patients
+            if version.type == "DocumentReference" and patient_id and not version.deleted:
+                self._adopt(version, patient_id)
             for patient_id in patients:
                 self.patients[patient_id] = None
-                if version.type != "Patient" and self.records.open_if_new(patient_id, now):
+                if version.type != "Patient" and not version.deleted and self.records.open_if_new(patient_id, now):
                     self.notify(patient_id, "record-created", now, None)
                 if version.type == "Consent":
                     self.refresh_rules(patient_id)
                 if version.type == "DocumentReference" and (self.professional or self.pushed_for is not None):
                     self.notify(patient_id, "document-changed", now, f"{version.id}/{version.version}")
                 self._records.pop(patient_id, None)
+
+    def _adopt(self, document: StoredVersion, patient_id: str) -> None:
+        """The Binaries in no record a document points at join the document's record (`_check_binaries`
+        allowed only those of the document's writer)."""
+        for _, binary_id in pointed_binaries(document.resource or {}):
+            binary = self.store.current("Binary", binary_id)
+            if binary is not None and not binary.deleted and RECORD not in binary.index \
+                    and binary.index.get(WRITER) == document.index.get(WRITER):
+                self.store.set_fields("Binary", binary_id, {RECORD: f"Patient/{patient_id}"})
 
     def refresh_rules(self, patient_id: str) -> None:
         """The record's rules recomputed from the patient's active Consents."""
@@ -357,31 +458,33 @@ def _without_masking(resource: dict | None) -> dict:
     return {k: v for k, v in (resource or {}).items() if k not in ("meta", "securityLabel", "text")}
 
 
-def _record_types() -> tuple[str, ...]:
-    return tuple(patient_compartment())
+def record_id(resource_type: str, resource_id: str, index: dict) -> str | None:
+    """The patient whose record a stored resource (its index fields) belongs to, or None."""
+    if resource_type == "Patient":
+        return resource_id
+    record = index.get(RECORD)
+    return record.partition("/")[2] if isinstance(record, str) and record.startswith("Patient/") else None
 
 
-def _ref(resource_type: str, patient_id: str) -> str:
-    return patient_id if resource_type == "Patient" else f"Patient/{patient_id}"
-
-
-def _patient_params(resource_type: str) -> tuple[str, ...]:
-    return tuple(parameters(resource_type)) if resource_type in RESOURCES else ()
+def _in_records(resource_type: str, patients: list[str]) -> dict:
+    """The resources of these patients' records."""
+    if resource_type == "Patient":
+        return {"_id": {"$in": patients}}
+    return {RECORD: {"$in": [f"Patient/{p}" for p in patients]}}
 
 
 def _named_patients(resource_type: str, query: dict) -> list[str] | None:
     """The patients a search is restricted to by one of its criteria (`_id` for Patient, the patient or
-    subject parameter otherwise, whose Patient is the one the resource is about: another reference to a
-    Patient, such as DocumentReference `related`, restricts nothing), or None when it names none."""
+    subject parameter otherwise), or None when it names none. Values that are no FHIR id name nobody."""
     for field, condition in single_criteria(query):
         if field not in (("_id",) if resource_type == "Patient" else _RECORD_FIELDS):
             continue
         values = condition["$in"] if isinstance(condition, dict) and list(condition) == ["$in"] else [condition]
-        if not isinstance(values, list) or not values:
+        if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
             continue
-        if resource_type == "Patient" and all(isinstance(v, str) for v in values):
-            return list(values)
-        matches = [_PATIENT_REF.fullmatch(v) if isinstance(v, str) else None for v in values]
-        if all(matches):
-            return [m[1] for m in matches]
+        if resource_type != "Patient":
+            if not all(v.startswith("Patient/") for v in values):
+                continue
+            values = [v.partition("/")[2] for v in values]
+        return [v for v in values if valid_id(v)]
     return None

@@ -36,7 +36,7 @@ def record(response: Response) -> Response:
     """The blueprint's after-request hook (refusals included: they are responses too)."""
     if request.endpoint == "fhir.metadata":
         return response
-    rules = access.current()
+    rules = access.active()
     actor = rules.actor if rules is not None and rules.actor is not None else Actor(
         kind="anonymous", address=request.remote_addr)
     interaction = INTERACTIONS.get(request.endpoint or "", "operation")

@@ -55,8 +55,10 @@ def authorize() -> None:
                            "no longer referenced", error="invalid_token")
     g.caller = claims
     services = current_app.extensions["fhir"]
+    configured = services.settings.base_url
+    base = configured.rstrip("/") if configured else request.host_url.rstrip("/") + "/fhir"
     g.access = access.use(RecordAccess(services.store, services.resources.records, actor(claims),
-                                       services.resources.notify))
+                                       services.resources.notify, base=base))
     patient = claims.get("patient")
     g.grants = Grants(str(claims.get("scope", "")).split(), patient_context=bool(patient))
     if patient:

@@ -39,10 +39,13 @@ def too_broad(what: str) -> BadRequest:
                       f"narrow the inner criteria", code="too-costly")
 
 
-def store_resolver(store: PageSource, limit: int = MAX_LINKED) -> Resolver:
-    """The resolver of a search service: one bounded page of the other type's current resources."""
+def store_resolver(store: PageSource, restrict: Callable[[str, dict], dict], limit: int = MAX_LINKED) -> Resolver:
+    """The resolver of a search service: one bounded page of the other type's current resources, the inner
+    query restricted by `restrict(type, query)` (the caller's access rules: an inner search never finds
+    what the caller may not see)."""
     def resolve(resource_type: str, query: dict, field: str | None) -> list:
-        versions, _ = store.search_page(resource_type, query, [], 0, limit + 1, with_total=False)
+        versions, _ = store.search_page(resource_type, restrict(resource_type, query), [], 0, limit + 1,
+                                        with_total=False)
         if len(versions) > limit:
             raise too_broad(resource_type)
         if field is None:

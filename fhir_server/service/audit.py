@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from ..access.membership import RECORD
 from ..audit.chain import AuditChain
 from ..audit.events import Access, audit_event
 from ..search.values import index_fields
@@ -30,7 +31,8 @@ class AuditTrail:
         event = self.chain.append(patient_id or SERVER_CHAIN, event)
         # An event is written once and never changed: its first version and current document are inserted
         # directly (no write journal, no projection loop: nothing can race it).
-        write = Write("AuditEvent", event_id, event, 0, "POST", None, index_fields("AuditEvent", event))
+        index = {**index_fields("AuditEvent", event), **({RECORD: f"Patient/{patient_id}"} if patient_id else {})}
+        write = Write("AuditEvent", event_id, event, 0, "POST", None, index)
         self.store.project_new([reserved.doc for reserved in self.store.reserve_all([write])])
         return event
 

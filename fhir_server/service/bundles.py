@@ -115,6 +115,8 @@ def _transaction(service: ResourceService, transactions: Transactions, bundle: d
     if mhd.is_provide_bundle(bundle, [e.resource for e in entries if e.resource is not None]):
         supersede = mhd.check_provide_bundle(service.store, entries)
     writes = [e for e in ordered if e.method not in ("GET", "HEAD")]
+    service.access().expected.update({f"{e.target[0]}/{e.target[1]}": e.resource for e in writes
+                                      if e.target and isinstance(e.resource, dict)})
     for entry in writes:
         entry.planned = _in_entry(entry.index, lambda: _plan(service, entry))
     _check_distinct(writes)
@@ -246,6 +248,8 @@ def _if_none_exist(service: ResourceService, resource_type: str, entry: Entry) -
     if matches:
         entry.planned = Planned(None, existing=matches[0])
         return matches[0].id
+    if resource_type == "Patient":
+        service.refuse_hidden_patient(criteria)
     return None
 
 

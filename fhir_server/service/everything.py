@@ -1,8 +1,7 @@
 """`Patient/[id]/$everything` (FHIR R4 patient-operation-everything): the patient and their whole record.
 
-The record is the patient's compartment (the official Patient CompartmentDefinition: each type with the
-parameters that tie it to the patient, e.g. DocumentReference by `subject` or `author`), restricted to the
-types this server stores, and the Binaries holding the content of its DocumentReferences. `_type` keeps
+The record is every resource stored in the patient's record (decided when it was written:
+access/membership.py) and the Binaries holding the content of its DocumentReferences. `_type` keeps
 some types, `_since` the resources changed since an instant (the patient always comes first), `_count`
 sizes the pages; the matches are kept for paging as a search's are (storage/search_pages.py).
 """
@@ -14,6 +13,8 @@ from urllib.parse import urlencode
 
 from ..errors import BadRequest, Gone
 from ..storage.resources import StoredVersion
+from ..access import current as current_access
+from ..access.membership import RECORD
 from .compartment import document_binaries, patient_compartment
 from .resources import ResourceService
 from .search import PAGES, PAGES_OFFSET, SearchContext, page_links, visible
@@ -35,16 +36,13 @@ def everything_bundle(service: ResourceService, context: SearchContext, patient_
     wanted = _types(controls.get("_type"))
     references = [f"Patient/{patient.id}"]
     documents: list[str] = []
-    for resource_type, params in patient_compartment().items():
+    for resource_type in patient_compartment():
         if resource_type not in wanted and not (resource_type == "DocumentReference" and "Binary" in wanted):
             continue
-        ids: dict[str, None] = {}
-        for param in params:
-            query = {"$and": [{f"r:{param}": f"Patient/{patient.id}"}, {"deleted": False}]}
-            found, _ = context.store.search_ids(resource_type, query, [("ts", -1)], context.max_results, False)
-            ids.update(dict.fromkeys(found))
+        query = {"$and": [{RECORD: f"Patient/{patient.id}"}, {"deleted": False}]}
+        ids, _ = context.store.search_ids(resource_type, query, [("ts", -1)], context.max_results, False)
         if resource_type == "DocumentReference":
-            documents = list(ids)
+            documents = ids
         if resource_type in wanted:
             references += [f"{resource_type}/{i}" for i in ids]
     if "Binary" in wanted:
@@ -57,13 +55,14 @@ def everything_bundle(service: ResourceService, context: SearchContext, patient_
     base = f"{context.base}/Patient/{patient.id}/{OPERATION}"
     links = [{"relation": "self", "url": f"{base}?{urlencode(items)}" if items else base}]
     if count and len(references) > count:
-        token = context.pages.save(f"Patient/{patient.id}/{OPERATION}", [], references, len(references))
+        token = context.pages.save(f"Patient/{patient.id}/{OPERATION}", [], references, len(references),
+                                   current_access().caller)
         links += page_links(base, token, 0, count, len(references))[1:]
     return _bundle(context, versions[:count], len(references), links)
 
 
 def _stored_page(service: ResourceService, context: SearchContext, patient_id: str, controls: dict) -> dict:
-    search = context.pages.load(controls[PAGES])
+    search = context.pages.load(controls[PAGES], current_access().caller)
     if search is None or search["type"] != f"Patient/{patient_id}/{OPERATION}":
         raise Gone(f"Page set '{controls[PAGES]}' is unknown or has expired; ask for $everything again")
     offset, count = controls.get(PAGES_OFFSET, "0"), controls.get("_count")

@@ -33,14 +33,13 @@ def history_bundle(store: ResourceStore, base: str, resource_type: str, resource
     before = _instant(params, "_before") or datetime.now(timezone.utc)
     before = before.replace(microsecond=before.microsecond // 1000 * 1000)  # as precise as the links
     access = current_access()
-    excluded = access.history_exclusions(resource_type) if access and resource_id is None else None
-    if access is not None and resource_id is not None:
+    excluded = access.history_exclusions(resource_type) if resource_id is None else None
+    if resource_id is not None:
         current = store.current(resource_type, resource_id)
-        if current is not None and not current.deleted:
-            access.check_visible(current)
+        if current is None:
+            raise NotFound(f"{resource_type}/{resource_id} is not known")
+        access.check_visible(current)  # a deleted resource too, judged by the version it deleted
     versions, total = store.history_page(resource_type, resource_id, since, before, offset, count, excluded)
-    if resource_id is not None and total == 0 and store.current(resource_type, resource_id) is None:
-        raise NotFound(f"{resource_type}/{resource_id} is not known")
 
     path = f"{base}/{resource_type}" + (f"/{resource_id}" if resource_id else "") + "/_history"
     fixed = {k: params[k] for k in ("_since", "_format", "_pretty") if k in params}

@@ -153,15 +153,15 @@ def store_transaction(service: ResourceService, transactions, audit: AuditTrail,
     patient's blocking of the documents' authors; the patient is told of new documents), audited as
     `operation` by `actor` for the first author named. Returns "imported", "duplicate" (everything was there
     already), or why it was refused."""
-    if already_stored(service.store, bundle):
-        return "duplicate"
     authors = document_authors(bundle)
     if authors:
         actor = replace(actor, kind="professional", practitioner=authors[0])
-    rules = RecordAccess(service.store, service.records, None, service.notify, pushed_for=authors)
+    rules = RecordAccess.for_job(service.store, service.records, operation, service.notify, pushed_for=authors)
     token = access.use(rules)
     status, result = 200, "imported"
     try:
+        if already_stored(service.store, bundle):
+            return "duplicate"
         response = process_bundle(service, transactions, bundle, "", _no_reads, max_entries, lambda *_: None)
         statuses = [str(e.get("response", {}).get("status", "")) for e in response.get("entry", [])]
         if statuses and all(s.startswith("200") for s in statuses):

@@ -19,6 +19,7 @@ from ..storage.mongo import LETTERS, PATIENT_ACCOUNTS
 from ..storage.purge import purge
 from ..storage.records import Records
 from ..storage.resources import ResourceStore
+from ..access.membership import RECORD, RECORD_TYPES
 from .compartment import document_binaries, patient_compartment
 
 
@@ -74,24 +75,27 @@ class RecordLifecycle:
         """Every resource of the record, deleted ones included (their earlier versions hold its data)."""
         reference = f"Patient/{patient_id}"
         targets: dict[tuple[str, str], None] = {("Patient", patient_id): None}
-        for resource_type, params in patient_compartment().items():
+        for resource_type in [t for t in RECORD_TYPES if t != "Patient"]:
+            params = patient_compartment().get(resource_type, ())
             listed = self.store.postings.members(f"{resource_type}>{reference}") if self.store.postings else None
             ids = set(listed or [])  # every id ever listed (lists are never pruned); else the history scanned
             if listed is None:
-                for param in params:
-                    ids.update(self.store.history.distinct("rid", {"type": resource_type, f"r:{param}": reference}))
+                for field in (RECORD, *(f"r:{param}" for param in params)):
+                    ids.update(self.store.history.distinct("rid", {"type": resource_type, field: reference}))
             targets.update(dict.fromkeys((resource_type, i) for i in sorted(ids)))
         for resource_type, resource_id in list(targets):
             if resource_type == "DocumentReference":
-                targets.update(dict.fromkeys(("Binary", b) for b in self._binaries(resource_id)))
+                targets.update(dict.fromkeys(("Binary", b) for b in self._binaries(resource_id, reference)))
         return list(targets)
 
-    def _binaries(self, document_id: str) -> set[str]:
-        """The Binaries any version of a document pointed at."""
+    def _binaries(self, document_id: str, record: str) -> set[str]:
+        """The Binaries any version of a document pointed at that are in this record or in none (written before
+        records were kept with each resource): another record's Binary is never purged with this one."""
         found: set[str] = set()
         current = self.store.current("DocumentReference", document_id)
         for number in range(1, (current.version if current else 0) + 1):
             version = self.store.version("DocumentReference", document_id, number)
             found.update(document_binaries((version.resource if version else None) or {}))
-        return found
+        binaries = {b: self.store.current("Binary", b) for b in found}
+        return {b for b, v in binaries.items() if v is not None and v.index.get(RECORD) in (None, record)}
 

@@ -16,14 +16,14 @@ import jsonpointer
 
 from validation import validate_resource
 
-from ..errors import (BadRequest, Conflict, Gone, NotFound, PayloadTooLarge,
+from ..errors import (BadRequest, Conflict, Forbidden, Gone, NotFound, PayloadTooLarge,
                       PreconditionFailed, Unprocessable, information)
 from ..registry import RESOURCES
 from ..search.values import index_fields
 from ..storage.resources import ResourceStore, ResourceTooLarge, StoredVersion, VersionConflict
 from ..access import current as current_access
 from ..access.consents import with_confidentiality
-from ..access.policy import Notify, RecordAccess
+from ..access.policy import Notify, RecordAccess, record_id
 from ..auth.patients import welcome
 from ..storage.records import Records
 from ..storage.transactions import Write
@@ -71,29 +71,29 @@ class ResourceService:
         current = self.store.current(resource_type, resource_id)
         if current is None:
             raise NotFound(f"{resource_type}/{resource_id} is not known")
+        self.access().check_visible(current)  # a deletion too: what the caller may not see was never there
         if current.deleted:
             raise Gone(f"{resource_type}/{resource_id} was deleted",
                        headers={"ETag": f'W/"{current.version}"'})
-        self.access().check_visible(current)
         return current
 
     def vread(self, resource_type: str, resource_id: str, version_id: str) -> StoredVersion:
         check_type(resource_type, "vread")
         check_id(resource_id)
-        if not version_id.isdigit():
-            raise NotFound(f"{resource_type}/{resource_id} has no version '{version_id}'")
-        version = self.store.version(resource_type, resource_id, int(version_id))
+        current = self.store.current(resource_type, resource_id)
+        if current is None:
+            raise NotFound(f"{resource_type}/{resource_id} is not known")
+        self.access().check_visible(current)  # before anything is said of its versions
+        version = self.store.version(resource_type, resource_id, int(version_id)) if version_id.isdigit() else None
         if version is None:
-            raise NotFound(f"{resource_type}/{resource_id} has no version {version_id}")
+            raise NotFound(f"{resource_type}/{resource_id} has no version '{version_id}'")
         if version.deleted:
             raise Gone(f"Version {version_id} of {resource_type}/{resource_id} is a deletion")
-        current = self.store.current(resource_type, resource_id)
-        self.access().check_visible(current if current is not None and not current.deleted else version)
         return version
 
     def access(self) -> RecordAccess:
-        """The request's access rules (access/policy.py); the server's own, unrestricted, outside a request."""
-        return current_access() or RecordAccess(self.store, self.records, None, self.notify)
+        """The rules of the caller being served (access/policy.py); raises when none were set (fail closed)."""
+        return current_access()
 
     def full_resource(self, version: StoredVersion) -> dict:
         """The resource as clients see it: a Binary gets its content back as base64 `data`; a List, only the
@@ -183,10 +183,10 @@ class ResourceService:
             matches = matching(self.store, resource_type, if_none_exist, limit=2)
             if len(matches) > 1:
                 raise PreconditionFailed(f"If-None-Exist '{if_none_exist}' matches more than one {resource_type}")
-            if matches and not self.access().visible(matches[0]):  # answered without showing it
-                raise Conflict(f"If-None-Exist '{if_none_exist}' matches a {resource_type} this caller may not read")
             if matches:
                 return Planned(None, existing=matches[0])
+            if resource_type == "Patient":
+                self.refuse_hidden_patient(if_none_exist)
         resource_id = resource_id or new_id()
         index = self._permitted(resource_type, resource_id, resource, None)
         return Planned(Write(resource_type, resource_id, resource, 0, "POST", content, index), created=True)
@@ -200,6 +200,8 @@ class ResourceService:
                              f"({resource_id!r})", code="invalid")
         resource, content = self._checked(resource_type, resource, content)
         current = self.store.current(resource_type, resource_id)
+        if current is not None and not self.access().visible(current):  # as if it did not exist: 404
+            raise NotFound(f"{resource_type}/{resource_id} is not known")
         previous = current.version if current else 0
         expected = _parse_etag(if_match) if if_match is not None else None
         if expected is not None and (current is None or current.deleted or expected != current.version):
@@ -258,12 +260,23 @@ class ResourceService:
         check_type(resource_type, "delete")
         check_id(resource_id)
         current = self.store.current(resource_type, resource_id)
-        if current is None or current.deleted:
+        if current is None or current.deleted or not self.access().visible(current):  # all three alike
             return Planned(None, message=f"{resource_type}/{resource_id} does not exist: nothing was deleted")
         self.access().check_write(resource_type, resource_id, None, {}, current)
         return Planned(Write(resource_type, resource_id, None, current.version, "DELETE"))
 
     # -- helpers -------------------------------------------------------------------------------
+    def refuse_hidden_patient(self, criteria: str) -> None:
+        """A conditional create of a Patient whose criteria match only a Patient the caller may not see
+        neither shows it nor makes a second record for the same person: it is refused with what the record's
+        rules let the caller know (the record is not accessible to them), and that patient's activity
+        history records the attempt."""
+        hidden = matching(self.store, resource_type="Patient", criteria=criteria, limit=1, restrict=False)
+        if hidden:
+            self.access().patients[hidden[0].id] = None
+            raise Forbidden("This patient's record is not accessible to you (the patient's choices, or a closed "
+                            "record): nothing was created")
+
     def _permitted(self, resource_type: str, resource_id: str, resource: dict,
                    current: StoredVersion | None) -> dict:
         """The index fields to store, once the access rules allow the write (a Consent's denials apply at
@@ -271,9 +284,9 @@ class ResourceService:
         access = self.access()
         index = access.check_write(resource_type, resource_id, resource, search_index(resource_type, resource),
                                    current)
-        if resource_type == "Consent":
-            for patient_id in access.patients_of(resource_type, resource_id, index):
-                access.tighten_rules(patient_id, resource)
+        patient_id = record_id(resource_type, resource_id, index)
+        if resource_type == "Consent" and patient_id is not None:
+            access.tighten_rules(patient_id, resource)
         return index
 
     def _checked(self, resource_type: str, resource: object, content: bytes | None) -> tuple[dict, bytes | None]:

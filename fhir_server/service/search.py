@@ -63,7 +63,7 @@ def search_bundle(context: SearchContext, resource_type: str, items: list[tuple[
         count = 0
     with_total = request.total != "none" or count == 0
     store = context.store
-    query = restricted(resource_type, search_filter(request, resolve=store_resolver(store)))
+    query = restricted(resource_type, search_filter(request, resolve=caller_resolver(store)))
     ids, total = store.search_ids(resource_type, query, sort_fields(request), context.max_results, with_total)
     page = ids[request.offset:request.offset + count]
     problems = [("not-supported", f"Parameter '{name}' was ignored") for name in request.ignored + includes.ignored]
@@ -75,7 +75,8 @@ def search_bundle(context: SearchContext, resource_type: str, items: list[tuple[
     kept += [d.query_pair() for d in includes.directives]
     token = None
     if count and (request.offset > 0 or len(ids) > request.offset + count):
-        token = context.pages.save(resource_type, kept, ids, total if with_total else None)
+        token = context.pages.save(resource_type, kept, ids, total if with_total else None,
+                                   current_access().caller)
     links = [{"relation": "self", "url": _url(context.base, resource_type, [
         *kept, ("_count", str(count)), *([("_offset", str(request.offset))] if request.offset else [])])}]
     if token:
@@ -94,7 +95,7 @@ def _stored_page(context: SearchContext, resource_type: str, items: list[tuple[s
     token, offset, count = controls[PAGES], controls.get(PAGES_OFFSET, "0"), controls.get("_count")
     if not offset.isdigit() or (count is not None and not count.isdigit()):
         raise BadRequest(f"{PAGES_OFFSET} and _count take non-negative integers")
-    search = context.pages.load(token)
+    search = context.pages.load(token, current_access().caller)
     if search is None:
         raise Gone(f"Search '{token}' is unknown or has expired; run the search again")
     if search["type"] != resource_type:
@@ -112,16 +113,20 @@ def _stored_page(context: SearchContext, resource_type: str, items: list[tuple[s
 
 def restricted(resource_type: str, query: dict) -> dict:
     """The query with the caller's access conditions ANDed in (access/policy.py): what they may not see is
-    neither counted nor paged."""
-    access = current_access()
-    conditions = access.search_conditions(resource_type, query) if access is not None else []
+    neither counted, paged, nor matched by a chain, `_has` or a conditional interaction."""
+    conditions = current_access().search_conditions(resource_type, query)
     return {**query, "$and": [*query.get("$and", []), *conditions]} if conditions else query
 
 
 def visible(versions: list[StoredVersion]) -> list[StoredVersion]:
     """The versions the caller may see (and, for the audit trail, has seen)."""
     access = current_access()
-    return versions if access is None else [v for v in versions if access.visible(v)]
+    return [v for v in versions if access.visible(v)]
+
+
+def caller_resolver(store: ResourceStore):
+    """The resolver of chained and `_has` criteria: their inner searches run under the caller's rules."""
+    return store_resolver(store, restrict=restricted)
 
 
 def _page_size(context: SearchContext, asked: int | None) -> int:
@@ -241,9 +246,11 @@ def _subsetted(resource: dict) -> dict:
     return {**resource, "meta": meta}
 
 
-def matching(store: ResourceStore, resource_type: str, criteria: str, limit: int) -> list[StoredVersion]:
-    """Current resources matching the criteria of a conditional interaction (`identifier=...`); every
-    criterion must be understood (an ignored one could match the wrong resource)."""
+def matching(store: ResourceStore, resource_type: str, criteria: str, limit: int,
+             restrict: bool = True) -> list[StoredVersion]:
+    """Current resources matching the criteria of a conditional interaction (`identifier=...`) that the caller
+    may see (what they may not see matches nothing); every criterion must be understood (an ignored one
+    could match the wrong resource). `restrict` False: every resource, for a decision that shows none."""
     try:
         items = parse_qsl(criteria.lstrip("?"), keep_blank_values=True, strict_parsing=True)
     except ValueError:
@@ -252,5 +259,7 @@ def matching(store: ResourceStore, resource_type: str, criteria: str, limit: int
     if not items:
         raise BadRequest("Conditional criteria are empty: they must name at least one search parameter")
     request = parse_search(resource_type, items, strict=True)
-    versions, _ = store.search_page(resource_type, search_filter(request, resolve=store_resolver(store)), [], 0, limit, with_total=False)
+    query = search_filter(request, resolve=caller_resolver(store))
+    versions, _ = store.search_page(resource_type, restricted(resource_type, query) if restrict else query, [], 0,
+                                    limit, with_total=False)
     return versions

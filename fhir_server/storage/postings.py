@@ -4,8 +4,8 @@ FerretDB v1 (SQLite) hands SQLite one filter only, a lone `{_id: <string>}`; eve
 the whole collection in Go, whatever indexes exist. So that the common searches (a patient's documents, a
 record found by its INS, a document by its identifier) do not scan a million documents there, the store keeps,
 for a few selective values, the list of the resources of a type that hold them, in documents found by `_id`:
-- `<Type>>Patient/<id>`: the resources of Type referring to that Patient in any reference parameter (the
-  Patient compartment: `patient=`, `subject=Patient/..`, `subject:Patient=..`...);
+- `<Type>>Patient/<id>`: the resources of Type in that Patient's record (`x:record`) or referring to that
+  Patient in any reference parameter (the Patient compartment: `patient=`, `subject=Patient/..`, `subject:Patient=..`...);
 - `<Type>|<param>|<sha256 of system|value>`: those with that identifier (`t:identifier` tokens with a
   system), hashed so that no key names a person (a purged record leaves no identifier behind);
 - `<Type>>Binary/<id>`: the documents whose attachment points at that Binary (`u:location`).
@@ -37,6 +37,7 @@ _PATIENT = re.compile(r"Patient/[A-Za-z0-9\-.]{1,64}")
 _IDENTIFIER_FIELDS = ("t:identifier",)
 _BINARY = re.compile(r"Binary/[A-Za-z0-9\-.]{1,64}")
 _LOCATION = "u:location"
+RECORD = "x:record"  # the record a resource belongs to (access/membership.py): listed with its references
 
 
 def _identifier_token(value: object) -> bool:
@@ -55,7 +56,7 @@ def posting_keys(resource_type: str, index: dict) -> list[str]:
     keys: list[str] = []
     for field, values in index.items():
         values = values if isinstance(values, list) else [values]
-        if field.startswith("r:"):
+        if field.startswith("r:") or field == RECORD:
             keys += [f"{resource_type}>{v}" for v in values if isinstance(v, str) and _PATIENT.fullmatch(v)]
         elif field == _LOCATION:
             keys += [f"{resource_type}>{v}" for v in values if isinstance(v, str) and _BINARY.fullmatch(v)]
@@ -73,7 +74,8 @@ def criterion_keys(resource_type: str, field: str, condition: object) -> list[st
         values = condition["$in"]
     else:
         values = [condition]
-    if field.startswith("r:") and all(isinstance(v, str) and _PATIENT.fullmatch(v) for v in values):
+    if (field.startswith("r:") or field == RECORD) and all(isinstance(v, str) and _PATIENT.fullmatch(v)
+                                                          for v in values):
         return [f"{resource_type}>{v}" for v in values]
     if field == _LOCATION and all(isinstance(v, str) and _BINARY.fullmatch(v) for v in values):
         return [f"{resource_type}>{v}" for v in values]

@@ -318,11 +318,14 @@ class ResourceStore:
     def _reindexed(self, collection: Collection, doc: dict, index_of: Callable[[dict, dict], dict],
                    current: bool = False) -> dict | None:
         """Gives `doc` the search fields of its resource instead of its own; those fields, or None when
-        they were its own already (a tombstone's are none, so it names no posting list). A
+        they were its own already (a tombstone is left as it is: it keeps the record and writer of what it
+        deleted, and no search finds it). A
         current document is updated only while it holds the same version (on MongoDB: FerretDB has no
         atomic conditional update, the projection after it settles a race)."""
         old = _index_of(doc)
-        fields = {} if doc.get("json") is None else _with_last_updated(
+        if doc.get("json") is None:
+            return None  # a tombstone keeps the record and writer of what it deleted
+        fields = _with_last_updated(
             index_of(loads(doc["json"]), old), format_instant(doc["ts"]))
         if old == fields:
             return None
@@ -334,6 +337,18 @@ class ResourceStore:
             query["vid"] = doc["vid"]
         collection.update_one(query, update)
         return fields
+
+    def set_fields(self, resource_type: str, resource_id: str, fields: dict) -> None:
+        """Adds stored fields to every version of a resource (a Binary joining its record: access/policy.py),
+        history first and the current document last, each by `_id`; on FerretDB its posting lists first."""
+        current = self.db[resource_type].find_one({"_id": resource_id})
+        if current is None:
+            return
+        if self.postings is not None:
+            self.postings.add({key: [resource_id] for key in posting_keys(resource_type, fields)})
+        for history_id in versions_ids(resource_type, resource_id, range(1, current["vid"] + 1)):
+            self.history.update_one({"_id": history_id}, {"$set": fields})
+        self.db[resource_type].update_one({"_id": resource_id}, {"$set": fields})
 
     def recover(self) -> int:
         """Completes the writes a crash left unfinished (named in the journal); returns how many."""

@@ -26,8 +26,10 @@ class SearchPages:
         self.ttl = timedelta(seconds=ttl_seconds)
         self._cleaned = 0.0
 
-    def save(self, resource_type: str, query: list[tuple[str, str]], ids: list[str], total: int | None) -> str:
-        """Stores a search's ordered ids; returns its token."""
+    def save(self, resource_type: str, query: list[tuple[str, str]], ids: list[str], total: int | None,
+             owner: str) -> str:
+        """Stores a search's ordered ids for `owner` (who ran it: its pages are theirs alone); returns its
+        token."""
         self._expire()
         token = secrets.token_urlsafe(16)
         created = datetime.now(timezone.utc)
@@ -36,15 +38,17 @@ class SearchPages:
             self.collection.insert_many(
                 [{"_id": f"{token}:{n}", "ids": chunk, "created": created} for n, chunk in enumerate(chunks)])
         self.collection.insert_one({"_id": token, "type": resource_type, "query": urlencode(query),
-                                    "size": len(ids), "total": total, "created": created})
+                                    "size": len(ids), "total": total, "created": created, "owner": owner})
         return token
 
-    def load(self, token: str) -> dict | None:
-        """The stored search (`type`, `query`, `size`, `total`), None if unknown or expired."""
+    def load(self, token: str, owner: str) -> dict | None:
+        """The stored search (`type`, `query`, `size`, `total`), None if unknown, expired or another caller's
+        (whose pages, counts included, are theirs: answered as unknown)."""
         if ":" in token:
             return None
         search = self.collection.find_one({"_id": token})
-        if search is None or search["created"] < datetime.now(timezone.utc) - self.ttl:
+        if search is None or search["created"] < datetime.now(timezone.utc) - self.ttl \
+                or search.get("owner") != owner:
             return None
         search["query"] = parse_qsl(search["query"], keep_blank_values=True)  # FerretDB has no nested arrays
         return search

@@ -182,11 +182,14 @@ def test_professionals_write_nothing_in_a_closed_or_blocking_record(world, reade
                                  json=pushed(world["records"][state]["patient"]))
         assert refused.status_code == status and says in refused.json()["issue"][0]["diagnostics"]
     assert physician.get(f"{base}/Consent").status_code == 403
-    # A conditional create matching a document hidden from them neither shows it nor writes a copy.
+    # A conditional create whose criteria match only a document hidden from them matches nothing, as if it did
+    # not exist: their own document is created, and the hidden one is neither shown nor changed.
     hidden, _ = world["records"]["hidden"]["documents"]["lab"]
+    before = world["writer"].get(f"{base}/DocumentReference/{hidden}").json()["meta"]["versionId"]
     matched = physician.post(f"{base}/DocumentReference", json=pushed(world["records"]["none"]["patient"]),
                              headers={**HEADERS, "If-None-Exist": f"_id={hidden}"})
-    assert matched.status_code == 409 and "may not read" in matched.text and "subject" not in matched.text
+    assert matched.status_code == 201 and matched.json()["id"] != hidden
+    assert world["writer"].get(f"{base}/DocumentReference/{hidden}").json()["meta"]["versionId"] == before
     # A type's whole history spans every record: refused for documents, and a blocking patient's left out.
     assert physician.get(f"{base}/DocumentReference/_history").status_code == 403
     blocked = world["records"]["blocked"]["patient"]
@@ -334,10 +337,13 @@ def test_retention_and_opposition(http, base, database, db):
     opposed = cli(database, "records", "oppose", f"{INS}|{ins}")
     assert opposed.returncode == 0 and "records purged: 1" in opposed.stdout
     assert writer.get(f"{base}/DocumentReference/{document_id}").status_code == 404
-    for refused in (writer.post(f"{base}/Patient", headers=HEADERS, json={
-                        "resourceType": "Patient", "identifier": [{"system": INS, "value": ins}]}),
-                    writer.post(f"{base}/DocumentReference", headers=HEADERS, json=pushed(patient_id))):
-        assert refused.status_code == 422 and "opposed" in refused.json()["issue"][0]["diagnostics"]
+    refused = writer.post(f"{base}/Patient", headers=HEADERS, json={
+        "resourceType": "Patient", "identifier": [{"system": INS, "value": ins}]})
+    assert refused.status_code == 422 and "opposed" in refused.json()["issue"][0]["diagnostics"]
+    by_insured = {**pushed(patient_id), "subject": {"identifier": {"system": INS, "value": ins}}}
+    for document_push in (pushed(patient_id), by_insured):  # the purged Patient is no one's record any more
+        refused = writer.post(f"{base}/DocumentReference", headers=HEADERS, json=document_push)
+        assert refused.status_code == 422 and "DocumentReference.subject" in refused.json()["issue"][0]["diagnostics"]
     assert db["Patient"].count_documents({"t:identifier": f"{INS}|{ins}"}) == 0
     assert db["DocumentReference"].count_documents({"r:patient": f"Patient/{patient_id}"}) == 0
     assert cli(database, "records", "withdraw-opposition", f"{INS}|{ins}").returncode == 0

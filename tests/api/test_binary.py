@@ -10,8 +10,9 @@ JSON = "application/fhir+json"
 
 def test_large_binary_round_trips_raw_and_as_fhir(http, base, db):
     content = os.urandom(20 * 1024 * 1024)
+    patient = http.post(f"{base}/Patient", json={"resourceType": "Patient"}, headers={"Content-Type": JSON}).json()
     created = http.post(f"{base}/Binary", data=content,
-                        headers={"Content-Type": "application/pdf", "X-Security-Context": "Patient/123",
+                        headers={"Content-Type": "application/pdf", "X-Security-Context": f"Patient/{patient['id']}",
                                  "Prefer": "return=minimal"})
     assert created.status_code == 201
     location = created.headers["Location"]
@@ -25,7 +26,7 @@ def test_large_binary_round_trips_raw_and_as_fhir(http, base, db):
 
     resource = http.get(f"{base}/Binary/{binary_id}", headers={"Accept": JSON}).json()
     assert resource["contentType"] == "application/pdf"
-    assert resource["securityContext"] == {"reference": "Patient/123"}
+    assert resource["securityContext"] == {"reference": f"Patient/{patient['id']}"}
     assert base64.b64decode(resource["data"]) == content
 
     stored = db["Binary"].find_one({"_id": binary_id})

@@ -106,8 +106,8 @@ def test_conditional_entries_and_references(http, base):
     existing = post(http, base, patient(nir, "Existing"))
     answer = send(http, base, transaction(
         entry("POST", "Patient", patient(nir), "urn:uuid:p", ifNoneExist=f"identifier={INS}|{nir}"),
-        entry("POST", "DocumentReference", document("urn:uuid:p", "Binary/1")),
-        entry("POST", "DocumentReference", document(f"Patient?identifier={INS}|{nir}", "Binary/2")),
+        entry("POST", "DocumentReference", document("urn:uuid:p", "https://documents.example.org/1.pdf")),
+        entry("POST", "DocumentReference", document(f"Patient?identifier={INS}|{nir}", "https://documents.example.org/2.pdf")),
         entry("PUT", f"Patient?identifier={INS}|{nir}-new", patient(f"{nir}-new", "Upserted")),
     ))
     first, by_uuid, by_criteria, upserted = (e["response"] for e in answer["entry"])
@@ -122,7 +122,7 @@ def test_conditional_entries_and_references(http, base):
     ambiguous = post(http, base, patient(nir, "Twin"))["id"]
     assert ambiguous
     failed = send(http, base, transaction(entry("POST", "DocumentReference",
-                                                document(f"Patient?identifier={INS}|{nir}", "Binary/3"))), 412)
+                                                document(f"Patient?identifier={INS}|{nir}", "https://documents.example.org/3.pdf"))), 412)
     assert "more than one" in failed["issue"][0]["diagnostics"]
 
 
@@ -206,7 +206,7 @@ def test_absolute_full_urls_and_typed_if_none_exist(http, base):
     is `http://other.example/fhir/Patient/a2`, and `ifNoneExist` may start with the type."""
     nir = unique()
     answer = send(http, base, transaction(
-        entry("POST", "DocumentReference", document("Patient/a2", "Binary/9")),
+        entry("POST", "DocumentReference", document("Patient/a2", "https://documents.example.org/9.pdf")),
         entry("POST", "Patient", patient(nir), "http://other.example/fhir/Patient/a2",
               ifNoneExist=f"Patient?identifier={INS}|{nir}"),
     ))

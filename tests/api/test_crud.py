@@ -92,11 +92,12 @@ def test_prefer_return(http, base):
 
 
 def test_json_patch_masks_a_document_as_the_french_record_does(http, base):
+    patient = create(http, base, {"resourceType": "Patient"}).json()
     document = {
         "resourceType": "DocumentReference", "status": "current",
         "type": {"coding": [{"system": "http://loinc.org", "code": "11488-4"}]},
-        "subject": {"reference": "Patient/123"},
-        "content": [{"attachment": {"contentType": "application/pdf", "url": "Binary/1"}}],
+        "subject": {"reference": f"Patient/{patient['id']}"},
+        "content": [{"attachment": {"contentType": "application/pdf", "url": "https://documents.example.org/1.pdf"}}],
     }
     created = create(http, base, document).json()
     label = {"system": "urn:oid:1.2.250.1.213.1.1.4.13", "code": "MASQUE_PS"}

@@ -76,7 +76,7 @@ def test_documents_of_a_patient_by_type_and_date_sorted_and_paged(http, base, pa
                           "type": {"coding": [{"system": "http://loinc.org",
                                                "code": "11488-4" if number < 3 else "57833-6"}]},
                           "subject": {"reference": subject},
-                          "content": [{"attachment": {"contentType": "application/pdf", "url": f"Binary/{number}"}}]})
+                          "content": [{"attachment": {"contentType": "application/pdf", "url": f"https://documents.example.org/{number}.pdf"}}]})
     bundle = search(http, base, "DocumentReference", patient=subject, type="http://loinc.org|11488-4",
                     date="ge2024-01-01", _sort="-date")
     assert [e["resource"]["date"] for e in bundle["entry"]] == sorted(dates[:3], reverse=True)

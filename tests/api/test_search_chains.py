@@ -22,7 +22,7 @@ def document(subject: str, code: str, tag: str) -> dict:
     return {"resourceType": "DocumentReference", "status": "current", "subject": {"reference": subject},
             "type": {"coding": [{"system": LOINC, "code": code}]},
             "identifier": [{"system": "urn:test", "value": tag}],
-            "content": [{"attachment": {"contentType": "application/pdf", "url": "Binary/x"}}]}
+            "content": [{"attachment": {"contentType": "application/pdf", "url": "https://documents.example.org/x.pdf"}}]}
 
 
 @pytest.fixture()

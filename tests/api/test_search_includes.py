@@ -24,7 +24,7 @@ def document(subject: str, code: str) -> dict:
     return {"resourceType": "DocumentReference", "status": "current", "subject": {"reference": subject},
             "type": {"coding": [{"system": LOINC, "code": "11488-4"}]},
             "identifier": [{"system": "urn:test", "value": code}],
-            "content": [{"attachment": {"contentType": "application/pdf", "url": "Binary/x"}}]}
+            "content": [{"attachment": {"contentType": "application/pdf", "url": "https://documents.example.org/x.pdf"}}]}
 
 
 def listing(entity: str, code: str) -> dict:

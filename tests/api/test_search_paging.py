@@ -28,7 +28,7 @@ def follow(http, url: str) -> dict:
 def document(subject: str, date: str) -> dict:
     return {"resourceType": "DocumentReference", "status": "current", "date": date,
             "type": {"coding": [{"system": LOINC, "code": "11488-4"}]}, "subject": {"reference": subject},
-            "content": [{"attachment": {"contentType": "application/pdf", "url": "Binary/x"}}]}
+            "content": [{"attachment": {"contentType": "application/pdf", "url": "https://documents.example.org/x.pdf"}}]}
 
 
 @pytest.fixture()

@@ -279,7 +279,11 @@ def test_a_patient_adds_documents_to_their_own_record_only(http, base, database,
     other = http.get(f"{base}/DocumentReference/{other_document}", headers=HEADERS).json()
     assert requests.put(f"{base}/DocumentReference/{other_document}", headers=mine,
                         json={**other, "status": "entered-in-error"}).status_code == 404
-    assert requests.delete(f"{base}/DocumentReference/{other_document}", headers=mine).status_code == 404
+    hidden = requests.delete(f"{base}/DocumentReference/{other_document}", headers=mine)
+    unknown = requests.delete(f"{base}/DocumentReference/no-such-document", headers=mine)
+    assert hidden.status_code == unknown.status_code == 200  # deleting what one may not see: as deleting nothing
+    assert hidden.json()["issue"][0]["diagnostics"] == unknown.json()["issue"][0]["diagnostics"].replace(
+        "no-such-document", other_document)
     assert requests.get(f"{base}/Binary/{binary.json()['id']}", headers={**mine, "Accept": "*/*"}).content == b"my notes"
     assert requests.delete(f"{base}/DocumentReference/{created.json()['id']}", headers=mine).status_code == 200
     assert requests.post(f"{base}/Practitioner", headers=mine, json={"resourceType": "Practitioner"}).status_code == 403

@@ -143,11 +143,11 @@ def test_store_resolver_gives_ids_or_index_values_and_caps_the_page():
     documents = [{"resourceType": "DocumentReference", "id": f"d{i}", "status": "current",
                   "subject": {"reference": f"Patient/p{i}"}, "content": []} for i in range(3)]
     store = FakeStore(documents)
-    resolve = store_resolver(store, limit=5)
+    resolve = store_resolver(store, lambda _, query: query, limit=5)
     assert resolve("DocumentReference", {"q": 1}, None) == ["d0", "d1", "d2"]
     assert store.asked[0] == ("DocumentReference", {"q": 1}, 6, False)
     assert resolve("DocumentReference", {}, "r:subject") == ["Patient/p0", "p0", "Patient/p1", "p1",
                                                             "Patient/p2", "p2"]
     with pytest.raises(BadRequest, match="too broad"):
-        store_resolver(store, limit=2)("DocumentReference", {}, None)
+        store_resolver(store, lambda _, query: query, limit=2)("DocumentReference", {}, None)
     assert chains.MAX_LINKED == 1000

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pymongo
 import pytest
 from pymongo import monitoring
 
+from fhir_server import access
+from fhir_server.access.policy import RecordAccess
 from fhir_server.registry import RESOURCES
 from fhir_server.search import INDEXES
 from fhir_server.search.chains import store_resolver
@@ -55,10 +59,27 @@ def test_a_stale_hint_cannot_take_an_old_position_again(db):
     assert postings.members(f"Patient|identifier|urn:test|{uuid.uuid4().hex}") == []
 
 
+@contextmanager
+def server_service(store: ResourceStore) -> Iterator[ResourceService]:
+    """The resource service under a job's system principal (as an import runs)."""
+    service = ResourceService(store)
+    with access.acting(RecordAccess.for_job(store, service.records, "test")):
+        yield service
+
+
+def new_patient(service: ResourceService) -> str:
+    """A stored Patient's reference: a document is stored only in the record of a Patient the server holds."""
+    return f"Patient/{service.create('Patient', {'resourceType': 'Patient'}).version.id}"
+
+
 def test_an_overflowing_list_is_no_longer_used(db, store, monkeypatch):
     monkeypatch.setattr(postings_module, "MAX_IDS", 2)
-    service = ResourceService(store)
-    subject = f"Patient/{uuid.uuid4().hex}"
+    with server_service(store) as service:
+        _overflow(store, service)
+
+
+def _overflow(store: ResourceStore, service: ResourceService) -> None:
+    subject = new_patient(service)
     for _ in range(3):
         service.create("DocumentReference", document(subject, "2024-01-01T00:00:00Z"))
     assert store.postings.members(f"DocumentReference>{subject}") is None
@@ -68,7 +89,7 @@ def test_an_overflowing_list_is_no_longer_used(db, store, monkeypatch):
 def document(subject: str, date: str | None, code: str = "11488-4", identifier: str | None = None) -> dict:
     resource = {"resourceType": "DocumentReference", "status": "current",
                 "type": {"coding": [{"system": LOINC, "code": code}]}, "subject": {"reference": subject},
-                "content": [{"attachment": {"contentType": "text/plain", "url": "Binary/1"}}]}
+                "content": [{"attachment": {"contentType": "text/plain", "data": "eA=="}}]}
     if date:
         resource["date"] = date
     if identifier:
@@ -78,7 +99,7 @@ def document(subject: str, date: str | None, code: str = "11488-4", identifier: 
 
 def search(store: ResourceStore, resource_type: str, items: list[tuple[str, str]]) -> list[str]:
     request = parse_search(resource_type, items, strict=True)
-    ids, total = store.search_ids(resource_type, search_filter(request, resolve=store_resolver(store)),
+    ids, total = store.search_ids(resource_type, search_filter(request, resolve=store_resolver(store, lambda _, query: query)),
                                   sort_fields(request), 100, with_total=True)
     assert total == len(ids)
     return ids
@@ -95,16 +116,20 @@ def search(store: ResourceStore, resource_type: str, items: list[tuple[str, str]
     [("patient", "{patient},{other}"), ("_sort", "date")],
 ])
 def test_posting_lists_give_the_answers_of_a_scan(store, items):
-    service = ResourceService(store)
-    patient = uuid.uuid4().hex
-    other = uuid.uuid4().hex
+    with server_service(store) as service:
+        _lists_and_scan(store, service, items)
+
+
+def _lists_and_scan(store: ResourceStore, service: ResourceService, items: list[tuple[str, str]]) -> None:
+    patient = new_patient(service).partition("/")[2]
+    other = new_patient(service).partition("/")[2]
     code = uuid.uuid4().hex
     dates = ["2024-03-01T10:00:00Z", None, "2024-01-15T00:00:00Z", "2024-02-10T08:00:00+02:00", "2024-02-10T00:00:00Z"]
     for n, date in enumerate(dates):
         service.create("DocumentReference", document(f"Patient/{patient}", date, ["11488-4", "57833-6"][n % 2],
                                                      f"{code}-{n}"))
     service.create("DocumentReference", document(f"Patient/{other}", "2024-02-20T00:00:00Z"))
-    service.create("DocumentReference", document(f"Patient/{uuid.uuid4().hex}", "2024-02-20T00:00:00Z",
+    service.create("DocumentReference", document(new_patient(service), "2024-02-20T00:00:00Z",
                                                  identifier=f"{code}-9"))
     values = {"patient": patient, "subject": f"Patient/{patient}", "code": code, "other": other}
     items = [(name, value.format(**values)) for name, value in items]
@@ -143,10 +168,10 @@ def test_the_common_hospital_search_uses_an_index(database, store):
     """`DocumentReference?patient=..&type=..&date=..&_sort=-date`. On FerretDB every database read is a lone
     `_id` filter, which FerretDB hands to SQLite, whose plan uses the `_id` index; on MongoDB the query's
     winning plan scans the (patient, date) index. Both checked with explain."""
-    service = ResourceService(store)
-    subject = f"Patient/{uuid.uuid4().hex}"
-    for month in range(1, 7):
-        service.create("DocumentReference", document(subject, f"2024-0{month}-01T00:00:00Z"))
+    with server_service(store) as service:
+        subject = new_patient(service)
+        for month in range(1, 7):
+            service.create("DocumentReference", document(subject, f"2024-0{month}-01T00:00:00Z"))
     items = [("patient", subject), ("type", f"{LOINC}|11488-4"), ("date", "ge2024-03-01"), ("_sort", "-date")]
     recorder = Recorder()
     uri, name = database
@@ -204,16 +229,16 @@ def test_a_database_from_before_the_lists_gets_them_built_once(database, db):
         ensure_indexes(legacy, list(RESOURCES), INDEXES)
         old = ResourceStore(legacy)
         old.postings = None  # written as a version without posting lists did
-        subject = f"Patient/{uuid.uuid4().hex}"
-        service = ResourceService(old)
-        for _ in range(3):
-            service.create("DocumentReference", document(subject, "2024-01-01T00:00:00Z"))
-        service.create("Patient", {"resourceType": "Patient", "identifier": [{"system": "urn:test", "value": "1"}]})
+        with server_service(old) as service:
+            subject = new_patient(service)
+            for _ in range(3):
+                service.create("DocumentReference", document(subject, "2024-01-01T00:00:00Z"))
+            service.create("Patient", {"resourceType": "Patient", "identifier": [{"system": "urn:test", "value": "1"}]})
         store = ResourceStore(legacy)
         if store.postings is None:
             store.postings = Postings(legacy)
         assert not store.postings.is_built()
-        assert store.build_postings(list(RESOURCES)) == 4
+        assert store.build_postings(list(RESOURCES)) == 5
         assert store.build_postings(list(RESOURCES)) == 0  # once
         assert len(store.postings.members(f"DocumentReference>{subject}")) == 3
         assert len(search(store, "DocumentReference", [("patient", subject)])) == 3

@@ -84,8 +84,8 @@ def make_record(store: ResourceStore, shared_identifier: str) -> dict:
     ids = [i for _, i in targets]
     files = [d["content"]["file"] for d in store.history.find({"rid": {"$in": ids}}) if d.get("content")]
     pages = SearchPages(store.db, ttl_seconds=600)
-    searches = [pages.save("DocumentReference", [("patient", pid)], [d0, d1], 2),
-                pages.save("DocumentReference", [], [f"other-{n}" for n in range(CHUNK)] + [d1], None)]
+    searches = [pages.save("DocumentReference", [("patient", pid)], [d0, d1], 2, "someone"),
+                pages.save("DocumentReference", [], [f"other-{n}" for n in range(CHUNK)] + [d1], None, "someone")]
     return {"patient": pid, "ins": ins, "documents": [d0, d1, d2], "binaries": [b0, b1], "targets": targets,
             "ids": ids, "files": files, "searches": searches}
 
@@ -95,7 +95,7 @@ def make_other(store: ResourceStore, shared_identifier: str) -> dict:
     write(store, "Patient", pid, patient(ins, "Bernard"))
     write(store, "Binary", bin_, binary(pid), content=b"other report")
     write(store, "DocumentReference", doc, document(pid, bin_, shared_identifier))
-    search = SearchPages(store.db, ttl_seconds=600).save("DocumentReference", [("patient", pid)], [doc], 1)
+    search = SearchPages(store.db, ttl_seconds=600).save("DocumentReference", [("patient", pid)], [doc], 1, "someone")
     return {"patient": pid, "ins": ins, "document": doc, "binary": bin_, "search": search}
 
 

@@ -61,7 +61,7 @@ def test_reindex_gives_an_older_database_the_fields_searches_need(own):
     document = post(http, base, {
         "resourceType": "DocumentReference", "status": "current", "subject": {"reference": f"Patient/{patient['id']}"},
         "type": {"coding": [{"system": LOINC, "code": "11488-4"}]},
-        "content": [{"attachment": {"contentType": "text/plain", "url": "Binary/reindexed"}}]})
+        "content": [{"attachment": {"contentType": "text/plain", "data": "eA=="}}]})
     for resource_type, resource_id in (("Patient", patient["id"]), ("DocumentReference", document["id"])):
         for collection, doc in documents(db, resource_type, resource_id):
             collection.update_one({"_id": doc["_id"]}, STALE)
