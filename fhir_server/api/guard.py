@@ -67,6 +67,12 @@ def authorize() -> None:
     needs = route.needs
     if route.interaction == "create" and "If-None-Exist" in request.headers:
         needs += "s"
+    _require_declared(route, needs)
+
+
+def _require_declared(route: Route, needs: str) -> None:
+    """Raises Forbidden unless the caller's scopes allow `needs` on each type the route's permissions apply
+    to: its declared ones, else the URL's (a type this server does not serve is answered further on)."""
     if needs:
         for resource_type in _resource_types(route):
             if resource_type in RESOURCES:
@@ -74,7 +80,6 @@ def authorize() -> None:
 
 
 def _resource_types(route: Route) -> tuple[str, ...]:
-    """The types a route's permissions apply to: its declared ones, else the URL's."""
     return route.resource_types or ((request.view_args or {}).get("resource_type", ""),)
 
 
@@ -89,7 +94,7 @@ def _patient_request(patient_id: str, route: Route) -> None:
     if route.patient is Reach.RECORD:
         if args.get("patient_id") != patient_id:
             raise Forbidden("A patient's token reaches their own record only")
-        return require(resource_type, route.needs)
+        return _require_declared(route, route.needs)
     if route.patient is Reach.BY_ID and resource_type in RESOURCES:
         require(resource_type, route.needs)
         if resource_type == "Patient" and args.get("resource_id") != patient_id:
