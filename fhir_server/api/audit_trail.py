@@ -1,6 +1,7 @@
 """The activity history: every FHIR interaction, allowed or refused, recorded as AuditEvents.
 
-After each request under /fhir (but the public CapabilityStatement) the interaction is described from what
+After each request under /fhir and /xds (but the public CapabilityStatement) the interaction is described:
+its restful-interaction code and operation as its route declares them (api/routes.py), and from what
 the access rules saw (access/policy.py: the patients whose records it concerned, the resources shown or
 written, whether an emergency access opened a record) and recorded by the audit service: one AuditEvent per
 patient concerned (IHE BALP), in that patient's hash chain, or one in the server's chain when it concerned
@@ -15,31 +16,22 @@ from flask import Response, current_app, g, request
 
 from .. import access
 from ..storage import DatabaseError
-from . import errors
 from ..audit.events import Access, Actor
+from . import errors, routes
+from .routes import Route
 
-INTERACTIONS = {
-    "fhir.read": "read", "fhir.vread": "vread", "fhir.update": "update", "fhir.conditional_update": "update",
-    "fhir.patch": "patch", "fhir.delete": "delete", "fhir.conditional_delete": "delete", "fhir.create": "create",
-    "fhir.search": "search-type", "fhir.search_by_post": "search-type", "fhir.type_history": "history-type",
-    "fhir.instance_history": "history-instance", "fhir.bundle": "batch", "fhir.everything": "operation",
-    "fhir.validate_type": "operation", "fhir.validate_instance": "operation", "fhir.close_record": "operation",
-    "fhir.reopen_record": "operation", "fhir.delete_record": "operation", "fhir.ingest": "operation",
-    "xds.registry": "search-type", "xds.repository": "read",
-}
-OPERATIONS = {"fhir.everything": "everything", "fhir.validate_type": "validate", "fhir.validate_instance": "validate",
-              "fhir.close_record": "close-record", "fhir.reopen_record": "reopen-record",
-              "fhir.delete_record": "delete-record", "fhir.ingest": "ingest"}
+UNDECLARED = Route("operation")  # how a route without a declaration (refused: api/guard.py) is recorded
 
 
 def record(response: Response) -> Response:
     """The blueprint's after-request hook (refusals included: they are responses too)."""
-    if request.endpoint == "fhir.metadata":
+    route = routes.current() or UNDECLARED
+    if route.public:
         return response
     rules = access.active()
     actor = rules.actor if rules is not None and rules.actor is not None else Actor(
         kind="anonymous", address=request.remote_addr)
-    interaction = INTERACTIONS.get(request.endpoint or "", "operation")
+    interaction = route.interaction
     if interaction == "batch":
         interaction = g.get("bundle_type") or "batch"
     args = request.view_args or {}
@@ -58,11 +50,11 @@ def record(response: Response) -> Response:
     patients = list(rules.patients) if rules is not None else []
     if not patients and args.get("patient_id"):
         patients = [args["patient_id"]]
-    if request.endpoint == "fhir.delete_record" and response.status_code == 200:
+    if route.operation == "delete-record" and response.status_code == 200:
         # The record and its chain are gone: the purge's trace goes to the server's chain, naming the id only.
         patients, touched, asked = [], {}, f"Patient/{args['patient_id']}"
     event = Access(interaction=interaction, status=response.status_code, recorded=datetime.now(timezone.utc),
-                   actor=actor, query=query, operation=OPERATIONS.get(request.endpoint or ""),
+                   actor=actor, query=query, operation=route.operation,
                    emergency=bool(rules and rules.emergency), description=_refusal(response))
     trail = current_app.extensions["fhir"].audit
     try:

@@ -1,16 +1,18 @@
-"""Every FHIR request but the CapabilityStatement needs an access token whose scopes allow it.
+"""Every FHIR and XDS request but the CapabilityStatement needs an access token whose scopes allow it.
 
 The token (auth/server.py) must be active: signed by this server, not expired, not revoked, and its client
-still referenced; otherwise 401 with a `WWW-Authenticate: Bearer` challenge. Its SMART scopes must then
-allow the interaction on the resource type (auth/scopes.py), else 403: create `c`, read and vread `r`,
-update and patch `u`, delete `d`, search `s`; conditional interactions also need `s` (they search);
-instance history and `$everything` read (`r`), type history searches (`s`). Each entry of a Bundle is
-checked the same way (service/bundles.py), chained and `_has` criteria need `s` on the types they search,
-and resources of types the token cannot read are left out of `_include`, `_revinclude` and `$everything`. Routes not listed here are refused: a new route must say
-what it needs. A patient's token (`patient` claim, `patient/` scopes) reaches their own record only: see
-`_patient_request`. The caller (client, professional, profession, purpose of use, or patient) is `g.caller`,
-and the record's rules for this caller (access/policy.py: consents, labels, profession) are set for the
-request here and applied by the service layer.
+still referenced; otherwise 401 with a `WWW-Authenticate: Bearer` challenge. What it must then allow is the
+route's declaration (api/routes.py, next to each view): its SMART scopes must hold the route's permissions on
+the resource type (auth/scopes.py), else 403: create `c`, read and vread `r`, update and patch `u`, delete
+`d`, search `s`; conditional interactions also need `s` (they search); instance history and `$everything`
+read (`r`), type history searches (`s`). Each entry of a Bundle is checked the same way (service/bundles.py),
+chained and `_has` criteria need `s` on the types they search, and resources of types the token cannot read
+are left out of `_include`, `_revinclude` and `$everything`. A route without a declaration is refused to
+every caller: a new route must say what it needs. A patient's token (`patient` claim, `patient/` scopes)
+reaches their own record only, through the routes declaring a `Reach`: see `_patient_request`. The caller
+(client, professional, profession, purpose of use, or patient) is `g.caller`, and the record's rules for this
+caller (access/policy.py: consents, labels, profession) are set for the request here and applied by the
+service layer.
 """
 from __future__ import annotations
 
@@ -23,27 +25,19 @@ from ..auth.representatives import still_represents
 from ..auth.scopes import Grants
 from ..errors import Forbidden, Unauthorized
 from ..registry import RESOURCES
+from . import routes
+from .routes import Reach, Route
 
-PUBLIC = {"fhir.metadata", "oauth.smart_configuration"}
 # What a patient may write in their own record (adding documents, as France's record lets them).
-PATIENT_WRITES = {"fhir.create": "c", "fhir.update": "u", "fhir.patch": "u", "fhir.delete": "d"}
 PATIENT_WRITABLE = ("DocumentReference", "List", "Binary", "Consent")
 # Types a patient may search, each restricted to their record by its `patient` parameter (`_id` for Patient).
-# Decisions on the record itself, the owner's alone (a professional's token has no rule for them: 403).
-RECORD_DECISIONS = ("fhir.close_record", "fhir.reopen_record", "fhir.delete_record")
 PATIENT_SEARCHES = ("Patient", "DocumentReference", "List", "Consent", "AuditEvent", "RelatedPerson")
-NEEDS = {
-    "fhir.create": "c", "fhir.search": "s", "fhir.search_by_post": "s", "fhir.conditional_update": "us",
-    "fhir.conditional_delete": "ds", "fhir.read": "r", "fhir.vread": "r", "fhir.update": "u", "fhir.patch": "u",
-    "fhir.delete": "d", "fhir.type_history": "s", "fhir.instance_history": "r", "fhir.everything": "r",
-    "fhir.validate_type": "", "fhir.validate_instance": "r", "fhir.bundle": "", "fhir.ingest": "",  # per entry
-    "xds.registry": "", "xds.repository": "",  # checked by the routes (api/xds.py)
-}
 
 
 def authorize() -> None:
-    """The FHIR blueprint's before-request check (see the module docstring)."""
-    if request.endpoint in PUBLIC:
+    """The FHIR and XDS blueprints' before-request check (see the module docstring)."""
+    route = routes.current()
+    if route is not None and route.public:
         return
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -61,50 +55,60 @@ def authorize() -> None:
                                        services.resources.notify, base=base))
     patient = claims.get("patient")
     g.grants = Grants(str(claims.get("scope", "")).split(), patient_context=bool(patient))
+    if route is None:
+        raise Forbidden(f"No access rule covers {request.method} {request.path}")
     if patient:
         representative = claims.get("representative")
         if representative and not still_represents(current_app.extensions["fhir"].store, str(representative),
                                                    str(patient)):
             raise Forbidden("The right to act for this record has ended (the patient is of age, or the "
                             "representation was withdrawn)")
-        return _patient_request(str(patient))
-    if request.endpoint not in NEEDS:
+        return _patient_request(str(patient), route)
+    if route.owner_only:
         raise Forbidden(f"No access rule covers {request.method} {request.path}")
-    resource_type = "Patient" if request.endpoint == "fhir.everything" else (request.view_args or {}).get(
-        "resource_type")
-    needs = NEEDS[request.endpoint]
-    if request.endpoint == "fhir.create" and "If-None-Exist" in request.headers:
+    needs = route.needs
+    if route.interaction == "create" and "If-None-Exist" in request.headers:
         needs += "s"
-    if needs and resource_type in RESOURCES:
-        require(resource_type, needs)
+    _require_declared(route, needs)
 
 
-def _patient_request(patient_id: str) -> None:
-    """A patient's own token (with `patient/` scopes allowing it) reaches their record only: their Patient,
-    the resources of their compartment by id (others answer 404: their existence is not revealed), searches
-    restricted to their record (rest.py adds the criterion; `_include`/`_revinclude` refused), `$everything`
-    of their record, and creating, updating or deleting DocumentReference, List and Binary in it."""
+def _require_declared(route: Route, needs: str) -> None:
+    """Raises Forbidden unless the caller's scopes allow `needs` on each type the route's permissions apply
+    to: its declared ones, else the URL's (a type this server does not serve is answered further on)."""
+    if needs:
+        for resource_type in _resource_types(route):
+            if resource_type in RESOURCES:
+                require(resource_type, needs)
+
+
+def _resource_types(route: Route) -> tuple[str, ...]:
+    return route.resource_types or ((request.view_args or {}).get("resource_type", ""),)
+
+
+def _patient_request(patient_id: str, route: Route) -> None:
+    """A patient's own token (with `patient/` scopes allowing it) reaches their record only, as the route's
+    `Reach` says: their record as a whole (`$everything`, the decisions on it) when it is theirs; their
+    Patient and the resources of their compartment by id (others answer 404: their existence is not
+    revealed); searches restricted to their record (rest.py adds the criterion; `_include`/`_revinclude`
+    refused); creating, updating or deleting the types they write, in their record."""
     args = request.view_args or {}
-    endpoint = request.endpoint
-    if endpoint == "fhir.everything" or endpoint in RECORD_DECISIONS:
+    resource_type = _resource_types(route)[0]
+    if route.patient is Reach.RECORD:
         if args.get("patient_id") != patient_id:
             raise Forbidden("A patient's token reaches their own record only")
-        return require("Patient", "u" if endpoint in RECORD_DECISIONS else "r")
-    resource_type = args.get("resource_type")
-    if endpoint in ("fhir.read", "fhir.vread", "fhir.instance_history") and resource_type in RESOURCES:
-        require(resource_type, "r")
-        if resource_type == "Patient":
-            if args.get("resource_id") != patient_id:
-                raise Forbidden("A patient's token reaches their own record only")
-            return None
+        return _require_declared(route, route.needs)
+    if route.patient is Reach.BY_ID and resource_type in RESOURCES:
+        require(resource_type, route.needs)
+        if resource_type == "Patient" and args.get("resource_id") != patient_id:
+            raise Forbidden("A patient's token reaches their own record only")
         return None  # access/policy.py answers 404 for what is not in their record
-    if endpoint in PATIENT_WRITES and resource_type in PATIENT_WRITABLE:
-        require(resource_type, PATIENT_WRITES[endpoint])
+    if route.patient is Reach.WRITES and resource_type in PATIENT_WRITABLE:
+        require(resource_type, route.needs)
         if "If-None-Exist" in request.headers:  # its search would reach other records
             raise Forbidden("A patient's token cannot make conditional creates")
         return None  # access/policy.py keeps what they write in their record
-    if endpoint in ("fhir.search", "fhir.search_by_post") and resource_type in PATIENT_SEARCHES:
-        require(resource_type, "s")
+    if route.patient is Reach.SEARCHES and resource_type in PATIENT_SEARCHES:
+        require(resource_type, route.needs)
         if any(name.partition(":")[0] in ("_include", "_revinclude") for name in request.values):
             raise Forbidden("_include and _revinclude are not available to a patient's token")
         return None

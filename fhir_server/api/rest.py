@@ -19,6 +19,7 @@ from ..service.search import SearchContext, search_bundle
 from ..service.validate import validate_operation
 from ..storage.resources import StoredVersion
 from . import audit_trail, guard
+from .routes import Reach, Route
 from .negotiation import (accepts_media_type, body_format, parse_body, render, response_format, version_headers,
                           wants_fhir_format)
 
@@ -77,6 +78,7 @@ def _incoming(resource_type: str) -> tuple[object, bytes | None]:
 
 @bp.post("")
 @bp.post("/")
+@Route("batch")  # each entry is checked as its own request (service/bundles.py)
 def bundle() -> Response:
     """POST [base]: a batch or transaction Bundle (service/bundles.py)."""
     services = current_app.extensions["fhir"]
@@ -88,6 +90,7 @@ def bundle() -> Response:
 
 
 @bp.post("/$ingest", endpoint="ingest")
+@Route("operation", operation="ingest")  # checked per entry, as a transaction
 def ingest_route() -> Response:
     """A push in the sender's own format (service/ingest.py), answered in that format."""
     services = current_app.extensions["fhir"]
@@ -123,11 +126,13 @@ def _read_entry(url: str) -> dict:
 
 
 @bp.get("/metadata")
+@Route("capabilities", public=True)
 def metadata() -> Response:
     return _reply(capability_statement())
 
 
 @bp.post("/<resource_type>")
+@Route("create", needs="c", patient=Reach.WRITES)  # `s` too with If-None-Exist (api/guard.py)
 def create(resource_type: str) -> Response:
     check_type(resource_type, "create")
     resource, content = _incoming(resource_type)
@@ -140,11 +145,13 @@ def create(resource_type: str) -> Response:
 
 
 @bp.get("/<resource_type>")
+@Route("search-type", needs="s", patient=Reach.SEARCHES)
 def search(resource_type: str) -> Response:
     return _search(resource_type, list(request.args.items(multi=True)))
 
 
 @bp.post("/<resource_type>/_search")
+@Route("search-type", needs="s", patient=Reach.SEARCHES)
 def search_by_post(resource_type: str) -> Response:
     """POST [type]/_search: parameters in an application/x-www-form-urlencoded body (and the URL)."""
     check_type(resource_type, "search-type")
@@ -171,6 +178,7 @@ def _search_context() -> SearchContext:
 
 
 @bp.put("/<resource_type>")
+@Route("update", needs="us")
 def conditional_update(resource_type: str) -> Response:
     check_type(resource_type, "update")
     criteria = _criteria()
@@ -180,6 +188,7 @@ def conditional_update(resource_type: str) -> Response:
 
 
 @bp.delete("/<resource_type>")
+@Route("delete", needs="ds")
 def conditional_delete(resource_type: str) -> Response:
     version, outcome = _service().conditional_delete(resource_type, _criteria())
     return _reply(outcome, 200, {"ETag": f'W/"{version.version}"'} if version else {})
@@ -193,6 +202,7 @@ def _criteria() -> str:
 
 
 @bp.get("/<resource_type>/<resource_id>")
+@Route("read", needs="r", patient=Reach.BY_ID)
 def read(resource_type: str, resource_id: str) -> Response:
     if resource_type == "DocumentReference" and HL7_V2 in request.headers.get("Accept", ""):
         return Response(mdm_message(_service(), resource_id), 200, content_type=HL7_V2)
@@ -212,6 +222,7 @@ def _not_modified(version: StoredVersion) -> bool:
 
 
 @bp.get("/<resource_type>/<resource_id>/_history/<version_id>")
+@Route("vread", needs="r", patient=Reach.BY_ID)
 def vread(resource_type: str, resource_id: str, version_id: str) -> Response:
     return _read_reply(_service().vread(resource_type, resource_id, version_id))
 
@@ -229,6 +240,7 @@ def _read_reply(version: StoredVersion) -> Response:
 
 
 @bp.put("/<resource_type>/<resource_id>")
+@Route("update", needs="u", patient=Reach.WRITES)
 def update(resource_type: str, resource_id: str) -> Response:
     check_type(resource_type, "update")
     resource, content = _incoming(resource_type)
@@ -239,6 +251,7 @@ def update(resource_type: str, resource_id: str) -> Response:
 
 
 @bp.patch("/<resource_type>/<resource_id>")
+@Route("patch", needs="u", patient=Reach.WRITES)
 def patch(resource_type: str, resource_id: str) -> Response:
     check_type(resource_type, "patch")
     operations = parse_body(request, allow_patch=True)
@@ -249,6 +262,7 @@ def patch(resource_type: str, resource_id: str) -> Response:
 
 
 @bp.delete("/<resource_type>/<resource_id>")
+@Route("delete", needs="d", patient=Reach.WRITES)
 def delete(resource_type: str, resource_id: str) -> Response:
     version, outcome = _service().delete(resource_type, resource_id)
     headers = {"ETag": f'W/"{version.version}"'} if version else {}
@@ -256,11 +270,13 @@ def delete(resource_type: str, resource_id: str) -> Response:
 
 
 @bp.get("/<resource_type>/_history")
+@Route("history-type", needs="s")
 def type_history(resource_type: str) -> Response:
     return _history(resource_type, None)
 
 
 @bp.get("/<resource_type>/<resource_id>/_history")
+@Route("history-instance", needs="r", patient=Reach.BY_ID)
 def instance_history(resource_type: str, resource_id: str) -> Response:
     return _history(resource_type, resource_id)
 
@@ -273,12 +289,20 @@ def _history(resource_type: str, resource_id: str | None) -> Response:
 
 
 @bp.get("/Patient/<patient_id>/$everything")
+@Route("operation", needs="r", resource_types=("Patient",), operation="everything", patient=Reach.RECORD)
 def everything(patient_id: str) -> Response:
     items = [(k, v) for k, v in request.args.items(multi=True) if k not in ("_format", "_pretty")]
     return _reply(everything_bundle(_service(), _search_context(), patient_id, items))
 
 
+def _owners_decision(operation: str) -> Route:
+    """A decision on the record itself: its owner's alone (their token with `u` on their Patient)."""
+    return Route("operation", needs="u", resource_types=("Patient",), operation=operation, patient=Reach.RECORD,
+                 owner_only=True)
+
+
 @bp.post("/Patient/<patient_id>/$close-record")
+@_owners_decision("close-record")
 def close_record(patient_id: str) -> Response:
     """The owner closes their record: its content is inaccessible to everyone, kept, and can be reopened."""
     _service().read("Patient", patient_id)
@@ -288,6 +312,7 @@ def close_record(patient_id: str) -> Response:
 
 
 @bp.post("/Patient/<patient_id>/$reopen-record")
+@_owners_decision("reopen-record")
 def reopen_record(patient_id: str) -> Response:
     _service().read("Patient", patient_id)
     if not _lifecycle().reopen(patient_id):
@@ -296,6 +321,7 @@ def reopen_record(patient_id: str) -> Response:
 
 
 @bp.post("/Patient/<patient_id>/$delete-record")
+@_owners_decision("delete-record")
 def delete_record(patient_id: str) -> Response:
     """Definitive deletion, beyond recovery: asked with `confirm=true`."""
     if request.args.get("confirm") != "true":
@@ -311,11 +337,13 @@ def _lifecycle():
 
 
 @bp.route("/<resource_type>/$validate", methods=["GET", "POST"])
+@Route("operation", operation="validate")
 def validate_type(resource_type: str) -> Response:
     return _validate(resource_type, None)
 
 
 @bp.route("/<resource_type>/<resource_id>/$validate", methods=["GET", "POST"])
+@Route("operation", needs="r", operation="validate")
 def validate_instance(resource_type: str, resource_id: str) -> Response:
     return _validate(resource_type, resource_id)
 
