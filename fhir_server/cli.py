@@ -142,13 +142,15 @@ def cmd_retention(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    """`audit verify [--patient ID]`: re-hashes the AuditEvent chains; exit 1 at the first broken link."""
-    from .audit.chain import verify_command
+    """`audit verify [--patient ID]`: recomputes the AuditEvent chains with the audit key and holds them to
+    their checkpoints; exit 1 at the first broken link."""
+    from .audit.verify import verify_command
     from .service.audit import AuditTrail
     from .storage.resources import ResourceStore
 
     with _database(args.data) as db:
-        return verify_command(db, AuditTrail(ResourceStore(db)).read_event, args.patient)
+        trail = AuditTrail(ResourceStore(db))
+        return verify_command(trail.chain, trail.read_event, args.patient)
 
 
 def cmd_reindex(args: argparse.Namespace) -> int:
@@ -332,7 +334,8 @@ def main(argv: list[str] | None = None) -> int:
 
     audit = commands.add_parser("audit", parents=[data_option], help="the AuditEvent hash chains")
     verify = audit.add_subparsers(dest="action", required=True).add_parser(
-        "verify", help="report the first broken link of each chain (exit 1)")
+        "verify", help="report the first broken link of each chain (exit 1), with the audit key and checkpoints "
+                       "(FHIR_AUDIT_KEY_FILE, FHIR_AUDIT_CHECKPOINTS)")
     verify.add_argument("--patient", help="only this patient's chain")
     audit.set_defaults(run=cmd_audit)
 
