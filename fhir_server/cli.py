@@ -143,11 +143,15 @@ def cmd_retention(args: argparse.Namespace) -> int:
 
 def cmd_audit(args: argparse.Namespace) -> int:
     """`audit verify [--patient ID]`: recomputes the AuditEvent chains with the audit key and holds them to
-    their checkpoints; exit 1 at the first broken link."""
+    their checkpoints; exit 1 at the first broken link, 2 for an --patient that is not a Patient id."""
+    from .audit.chain import CHAIN_KEY
     from .audit.verify import verify_command
     from .service.audit import AuditTrail
     from .storage.resources import ResourceStore
 
+    if args.patient is not None and not CHAIN_KEY.fullmatch(args.patient):
+        print(f"not a Patient id: {args.patient}", file=sys.stderr)
+        return 2
     with _database(args.data) as db:
         trail = AuditTrail(ResourceStore(db))
         return verify_command(trail.chain, trail.read_event, args.patient)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import stat
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
