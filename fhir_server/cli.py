@@ -142,13 +142,19 @@ def cmd_retention(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    """`audit verify [--patient ID]`: re-hashes the AuditEvent chains; exit 1 at the first broken link."""
-    from .audit.chain import verify_command
+    """`audit verify [--patient ID]`: recomputes the AuditEvent chains with the audit key and holds them to
+    their checkpoints; exit 1 at the first broken link, 2 for an --patient that is not a Patient id."""
+    from .audit.chain import CHAIN_KEY
+    from .audit.verify import verify_command
     from .service.audit import AuditTrail
     from .storage.resources import ResourceStore
 
+    if args.patient is not None and not CHAIN_KEY.fullmatch(args.patient):
+        print(f"not a Patient id: {args.patient}", file=sys.stderr)
+        return 2
     with _database(args.data) as db:
-        return verify_command(db, AuditTrail(ResourceStore(db)).read_event, args.patient)
+        trail = AuditTrail(ResourceStore(db))
+        return verify_command(trail.chain, trail.read_event, args.patient)
 
 
 def cmd_reindex(args: argparse.Namespace) -> int:
@@ -332,7 +338,8 @@ def main(argv: list[str] | None = None) -> int:
 
     audit = commands.add_parser("audit", parents=[data_option], help="the AuditEvent hash chains")
     verify = audit.add_subparsers(dest="action", required=True).add_parser(
-        "verify", help="report the first broken link of each chain (exit 1)")
+        "verify", help="report the first broken link of each chain (exit 1), with the audit key and checkpoints "
+                       "(FHIR_AUDIT_KEY_FILE, FHIR_AUDIT_CHECKPOINTS)")
     verify.add_argument("--patient", help="only this patient's chain")
     audit.set_defaults(run=cmd_audit)
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -23,6 +24,22 @@ from fhir_server.storage.mongo import ensure_indexes
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_TESTDATA = REPO_ROOT.parent / "shared" / "testdata"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def audit_key(tmp_path_factory) -> Iterator[Path]:
+    """The audit key file of this run, and its checkpoints beside it, for every server and command the tests
+    start (they inherit the environment) and for the chains made in the tests' own process."""
+    folder = tmp_path_factory.mktemp("audit")
+    saved = {name: os.environ.get(name) for name in ("FHIR_AUDIT_KEY_FILE", "FHIR_AUDIT_CHECKPOINTS")}
+    os.environ["FHIR_AUDIT_KEY_FILE"] = str(folder / "audit.key")
+    os.environ["FHIR_AUDIT_CHECKPOINTS"] = str(folder / "checkpoints")
+    yield folder / "audit.key"
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="session")

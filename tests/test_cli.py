@@ -21,3 +21,8 @@ def test_capability_check_fails_for_a_stale_file(tmp_path):
     assert result.returncode == 1 and "out of date" in result.stderr
     assert run_cli("capability", "--output", str(stale)).returncode == 0
     assert run_cli("capability", "--check", "--output", str(stale)).returncode == 0
+
+
+def test_audit_verify_refuses_a_patient_that_is_not_an_id():
+    result = run_cli("audit", "verify", "--patient", "x:y")
+    assert result.returncode == 2 and "not a Patient id: x:y" in result.stderr

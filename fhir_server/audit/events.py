@@ -13,7 +13,8 @@ The code that observes requests fills an `Access` (and its `Actor`) and calls `a
   BALP Create, Update, Query. The client is the requestor when no human user is named. The user agent's
   type holds `humanuser` and BALP's participation type: information recipient (IRCP), or author (AUT) when
   they create, update or delete;
-- `entity`: the patient (Person / Patient), each resource touched (System Object / Domain Resource), the
+- `entity`: the patient (Person / Patient; a patient id asked for that is not a FHIR id only as its
+  description), each resource touched (System Object / Domain Resource), the
   query (System Object / Query; base64 in `query` as BALP asks, the text in `description`).
 
 Break-glass: v3 ActReason's `BTG` (break the glass) is the PurposeOfUse, a specialization of `ETREAT`, for
@@ -58,6 +59,7 @@ _SYSTEM_OBJECT = {"system": _ENTITY_TYPE, "code": "2", "display": "System Object
 _PATIENT_ROLE = {"system": _OBJECT_ROLE, "code": "1", "display": "Patient"}
 _RESOURCE_ROLE = {"system": _OBJECT_ROLE, "code": "4", "display": "Domain Resource"}
 _QUERY_ROLE = {"system": _OBJECT_ROLE, "code": "24", "display": "Query"}
+_ASKED_MAX = 200  # characters of an invalid patient id kept in the event
 _PURPOSES = {"TREAT": "treatment", "ETREAT": "Emergency Treatment", "BTG": "break the glass"}
 
 # restful-interaction code -> AuditEvent.action
@@ -94,6 +96,7 @@ class Access:
     operation: str | None = None       # e.g. "everything", "close-record"
     emergency: bool = False            # break-glass access
     description: str | None = None     # why it was refused, for refusals
+    asked_patient: str | None = None   # a patient id asked for that is not a FHIR id: named as text only
 
 
 def audit_event(access: Access, event_id: str, server: str) -> dict:
@@ -188,6 +191,9 @@ def _entities(access: Access) -> list[dict]:
     patient = f"Patient/{access.patient}" if access.patient else None
     if patient:
         entities.append({"what": {"reference": patient}, "type": _PERSON, "role": _PATIENT_ROLE})
+    if access.asked_patient is not None:
+        entities.append({"type": _PERSON, "role": _PATIENT_ROLE,
+                         "description": f"not a Patient id: {access.asked_patient[:_ASKED_MAX]}"})
     for reference in dict.fromkeys(access.entities):
         if reference != patient:
             entities.append({"what": {"reference": reference}, "type": _SYSTEM_OBJECT, "role": _RESOURCE_ROLE})
