@@ -134,7 +134,8 @@ def document_reference(patient_id: str, index: int) -> dict:
         "securityLabel": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality",
                                        "code": "N", "display": "normal"}]}],
         "content": [{"attachment": {"contentType": "application/pdf", "language": "fr-FR",
-                                    "url": f"Binary/{uuid.UUID(int=rng.getrandbits(128))}", "size": size,
+                                    "url": f"https://documents.example.org/{uuid.UUID(int=rng.getrandbits(128))}.pdf",
+                                    "size": size,
                                     "hash": base64.b64encode(digest).decode(), "title": "Compte rendu.pdf"}}],
     }
 

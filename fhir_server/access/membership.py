@@ -27,7 +27,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from ..errors import Unprocessable
-from ..storage.postings import RECORD  # noqa: F401  (defined by storage, which indexes it)
+from ..search.registry import parameters
+from ..storage.postings import RECORD
 
 INS_SYSTEMS = ("urn:oid:1.2.250.1.213.1.4.8", "urn:oid:1.2.250.1.213.1.4.9", "urn:oid:1.2.250.1.213.1.4.10",
                "urn:oid:1.2.250.1.213.1.4.11")
@@ -43,6 +44,17 @@ _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _RELATIVE = re.compile(r"([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[A-Za-z0-9\-.]{1,64})?")
 _ABSOLUTE = re.compile(r"(https?://.+?)/([A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}(?:/_history/[A-Za-z0-9\-.]{1,64})?)")
 _BINARY = re.compile(r"Binary/([A-Za-z0-9\-.]{1,64})")
+
+
+def with_record(resource_type: str, index: dict, record: str | None) -> dict:
+    """The stored fields of a resource of that record: `x:record`, and its `patient` search values, so that
+    `patient=` finds it whatever form named its patient (an INS, an absolute URL, a contained Patient)."""
+    if record is None or resource_type == "Patient":  # a Patient's record is its id
+        return index
+    fields = {**index, RECORD: record}
+    if "patient" in parameters(resource_type):
+        fields["r:patient"] = sorted({*index.get("r:patient", []), record, record.partition("/")[2]})
+    return fields
 
 
 def valid_id(value: object) -> bool:

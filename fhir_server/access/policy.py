@@ -1,23 +1,29 @@
 """Who may see and change what in a patient's record: every rule in one place.
 
 A `RecordAccess` is made for each request from the caller (an audit `Actor`: professional, patient or a
-minor's representative); the service layer asks it about every resource it returns or writes:
+minor's representative), or for one of the server's jobs (`for_job`: a system principal); the service layer
+asks it about every resource it returns or writes:
 - `visible(version)`: reads, vreads, history, includes, `$everything`, Bundle entries, Binary downloads;
-- `search_conditions(type, query)`: what a search adds to its filter, so that totals and pages never count
-  what the caller may not see;
-- `check_write(...)` before a write and `written(...)` after it.
+- `search_conditions(type, query)`: the same rule as a query, ANDed with every search (its totals and pages,
+  chained and `_has` inner searches, conditional interactions), so that nothing the caller may not see is
+  counted or matched;
+- `check_write(...)` before a write (it decides the record the resource belongs to: access/membership.py)
+  and `written(...)` after it.
+Both reads decide on stored fields alone: the record (`x:record`), the writer (`x:writer`), the document's
+labels and type, and the record's state.
 
 Professionals (tokens of referenced software naming a practitioner and a profession; `purpose_of_use`
 TREAT attests the patient's agreement, ETREAT is emergency access) see a record when it is open, the
 patient has not blocked them, and (for ETREAT) has not opposed emergency access; then the documents their
 profession may read (access/matrix.py) that are not hidden from professionals (`MASQUE_PS`), and always the
-documents they wrote. A Binary is seen with a document that points at it. Consents and AuditEvents are the
-patient's own: professionals neither read nor search them. What a professional may not see is answered as
-unknown (404, or left out of results): its existence is never revealed.
-Patients (and representatives) see their own record, but for documents marked not visible to the patient
-(and, for representatives, to legal representatives); while a record is closed, its documents, lists and
-Binaries are seen by no one. A patient may hide or show a document (`MASQUE_PS`) and delete it, but changes
-only their own documents otherwise.
+documents they wrote. A Binary is seen with a document of its own record that points at it; one no document
+points at, by its writer and its record's owner only. Consents and AuditEvents are the patient's own:
+professionals neither read nor search them. A resource of a record type in no record is its writer's only.
+What a caller may not see is answered as unknown (404, or left out of results): its existence is never
+revealed. Patients (and representatives) see their own record, but for documents marked not visible to the
+patient (and, for representatives, to legal representatives); while a record is closed, its documents, lists
+and Binaries are seen by no one. A patient may hide or show a document (`MASQUE_PS`) and delete it, but
+changes only their own documents otherwise.
 """
 from __future__ import annotations
 
@@ -33,7 +39,7 @@ from .consents import (HIDDEN_FROM_PATIENT, HIDDEN_FROM_PROFESSIONALS, HIDDEN_FR
                        label_tokens, visibility_codes)
 from .matrix import readable_types
 from .membership import (RECORD, RECORD_TYPES, Resolver, binary_context, pointed_binaries, record_of,
-                         valid_id)
+                         valid_id, with_record)
 
 PATIENT_OWN = ("Consent", "AuditEvent")  # never shown to professionals
 CLOSED_CONTENT = ("DocumentReference", "List", "Binary")  # what a closed record hides from everyone
@@ -117,15 +123,7 @@ class RecordAccess:
 
     def resolver(self) -> Resolver:
         """How this caller's writes find the Patients their references name (access/membership.py)."""
-        def patients_with(system: str, value: str) -> list[str]:
-            ids, _ = self.store.search_ids("Patient", {"t:identifier": f"{system}|{value}", "deleted": False},
-                                          [], 10, False)
-            return ids
-
-        def exists(patient_id: str) -> bool:
-            patient = self.store.current("Patient", patient_id)
-            return patient is not None and not patient.deleted
-        return Resolver(exists, patients_with, self.base, self.expected)
+        return stored_patients(self.store, self.base, self.expected)
 
     # -- reads ---------------------------------------------------------------------------------
     # `visible` (one resource) and `search_conditions` (the same rule as a query) are the one visibility
@@ -293,8 +291,7 @@ class RecordAccess:
             self._check_labels(current if old else None, resource)
         writer = old.get(WRITER) or self.me
         fields = {**(index if resource is not None else {}), **({WRITER: writer} if writer else {})}
-        if patient_id is not None and resource_type != "Patient":  # a Patient's record is its id
-            fields[RECORD] = f"Patient/{patient_id}"
+        fields = with_record(resource_type, fields, f"Patient/{patient_id}" if patient_id else None)
         if resource is not None:
             self.pending[f"{resource_type}/{resource_id}"] = fields
             self.expected[f"{resource_type}/{resource_id}"] = resource
@@ -456,6 +453,18 @@ class RecordAccess:
 
 def _without_masking(resource: dict | None) -> dict:
     return {k: v for k, v in (resource or {}).items() if k not in ("meta", "securityLabel", "text")}
+
+
+def stored_patients(store: ResourceStore, base: str = "", pending: dict | None = None) -> Resolver:
+    """A membership resolver reading the store's current Patients (by id, and by identifier)."""
+    def patients_with(system: str, value: str) -> list[str]:
+        ids, _ = store.search_ids("Patient", {"t:identifier": f"{system}|{value}", "deleted": False}, [], 10, False)
+        return ids
+
+    def exists(patient_id: str) -> bool:
+        patient = store.current("Patient", patient_id)
+        return patient is not None and not patient.deleted
+    return Resolver(exists, patients_with, base, pending if pending is not None else {})
 
 
 def record_id(resource_type: str, resource_id: str, index: dict) -> str | None:

@@ -17,7 +17,6 @@ from typing import Protocol
 
 from fhir_server.errors import BadRequest
 from fhir_server.search.query import AnyCriterion, ChainCriterion, HasCriterion
-from fhir_server.search.values import index_fields
 
 MAX_LINKED = 1000
 ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
@@ -50,7 +49,7 @@ def store_resolver(store: PageSource, restrict: Callable[[str, dict], dict], lim
             raise too_broad(resource_type)
         if field is None:
             return [v.id for v in versions]
-        return [value for v in versions for value in index_fields(resource_type, v.resource or {}).get(field, [])]
+        return [value for v in versions for value in v.index.get(field, [])]  # as stored (with its record)
     return resolve
 
 

@@ -3,27 +3,24 @@ HL7 v2 MDM^T02 message (mappers/hl7v2), for v2 systems (`GET DocumentReference/[
 `Accept: application/hl7-v2`). Each resource is read under the caller's access rules."""
 from __future__ import annotations
 
-import re
-
 from mappers import hl7v2
 from mappers.errors import MappingError
 
+from ..access.policy import record_id
 from ..errors import Unprocessable
 from .compartment import document_binaries
 from .resources import ResourceService
 
-_PATIENT = re.compile(r"Patient/([A-Za-z0-9\-.]{1,64})")
-
-
 def mdm_message(service: ResourceService, document_id: str) -> bytes:
-    document = service.read("DocumentReference", document_id).resource or {}
+    version = service.read("DocumentReference", document_id)
+    document = version.resource or {}
     binaries = document_binaries(document)
-    subject = _PATIENT.fullmatch(str((document.get("subject") or {}).get("reference") or ""))
-    if not binaries or subject is None:
-        raise Unprocessable("Only a document whose content is a Binary of this server and whose subject is a "
-                            "Patient can be sent as an MDM^T02 message", code="not-supported")
+    patient_id = record_id("DocumentReference", version.id, version.index)  # however the document names them
+    if not binaries or patient_id is None:
+        raise Unprocessable("Only a document whose content is a Binary of this server and that is in a patient's "
+                            "record can be sent as an MDM^T02 message", code="not-supported")
     content = service.full_resource(service.read("Binary", binaries[0]))
-    patient = service.read("Patient", subject[1]).resource or {}
+    patient = service.read("Patient", patient_id).resource or {}
     try:
         return hl7v2.encode(hl7v2.from_fhir(document, content, patient))
     except MappingError as error:

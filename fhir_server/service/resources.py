@@ -262,8 +262,8 @@ class ResourceService:
         current = self.store.current(resource_type, resource_id)
         if current is None or current.deleted or not self.access().visible(current):  # all three alike
             return Planned(None, message=f"{resource_type}/{resource_id} does not exist: nothing was deleted")
-        self.access().check_write(resource_type, resource_id, None, {}, current)
-        return Planned(Write(resource_type, resource_id, None, current.version, "DELETE"))
+        kept = self.access().check_write(resource_type, resource_id, None, {}, current)  # its record and writer
+        return Planned(Write(resource_type, resource_id, None, current.version, "DELETE", None, kept))
 
     # -- helpers -------------------------------------------------------------------------------
     def refuse_hidden_patient(self, criteria: str) -> None:

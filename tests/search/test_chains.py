@@ -8,6 +8,7 @@ import pytest
 
 from fhir_server.errors import BadRequest
 from fhir_server.search import chains
+from fhir_server.search.values import index_fields
 from fhir_server.search.chains import MAX_LINKED, store_resolver
 from fhir_server.search.filters import search_filter
 from fhir_server.search.query import ChainCriterion, Criterion, HasCriterion, parse_search
@@ -135,7 +136,8 @@ class FakeStore:
 
     def search_page(self, resource_type, query, sort, offset, count, with_total):
         self.asked.append((resource_type, query, count, with_total))
-        versions = [SimpleNamespace(id=r["id"], resource=r) for r in self.resources[offset:offset + count]]
+        versions = [SimpleNamespace(id=r["id"], resource=r, index=index_fields(resource_type, r))
+                    for r in self.resources[offset:offset + count]]
         return versions, None
 
 

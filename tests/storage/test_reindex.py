@@ -111,3 +111,39 @@ def test_reindex_leaves_a_transactions_version_to_its_writer_and_keeps_the_lates
 def test_reindex_refuses_a_type_the_server_does_not_store(database):
     ran = cli(database, "reindex", "--type", "Spaceship")
     assert ran.returncode == 2 and "Spaceship" in ran.stderr
+
+
+def test_reindex_places_resources_written_before_records_were_kept_in_their_record(own):
+    """A document and its Binary stored without their record (as a server before records were kept wrote them)
+    are seen by their writer only; reindexing places them in their patient's record, and other professionals
+    read them again. A document naming a patient no one holds stays out of every record."""
+    database, db, base, http = own
+    store = ResourceStore(db)
+    reader = register(db, base.removesuffix("/fhir"), "Another practice", ["system/*.cruds"],
+                      professional={"practitioner": "810000000777", "profession": "10"})
+    patient = post(http, base, {"resourceType": "Patient", "identifier": [
+        {"system": "urn:oid:1.2.250.1.213.1.4.8", "value": str(uuid.uuid4().int % 10**13)}]})
+    binary_id, document_id, orphan_id = (f"legacy-{uuid.uuid4().hex}" for _ in range(3))
+    binary = {"resourceType": "Binary", "contentType": "text/plain"}
+    document = {"resourceType": "DocumentReference", "status": "current",
+                "subject": {"identifier": patient["identifier"][0]},
+                "type": {"coding": [{"system": LOINC, "code": "11488-4"}]},
+                "content": [{"attachment": {"contentType": "text/plain", "url": f"Binary/{binary_id}"}}]}
+    orphan = {**document, "subject": {"reference": "Patient/nobody-holds-this"}}
+    store.write("Binary", binary_id, binary, 0, "POST", b"legacy report", {"x:writer": "810000000001"})
+    for resource_id, resource in ((document_id, document), (orphan_id, orphan)):
+        store.write("DocumentReference", resource_id, resource, 0, "POST", None,
+                    {**search_index("DocumentReference", resource), "x:writer": "810000000001"})
+    headers = {**reader.headers(), "Accept": "application/fhir+json"}
+    urls = (f"{base}/DocumentReference/{document_id}", f"{base}/Binary/{binary_id}")
+    assert [requests.get(url, headers=headers).status_code for url in urls] == [404, 404]  # no record: writer's
+    assert all(http.get(url).status_code == 200 for url in urls)
+
+    ran = cli(database, "reindex", "--type", "DocumentReference", "--type", "Binary")
+    assert ran.returncode == 0, ran.stderr
+    assert db["Binary"].find_one({"_id": binary_id}).get("x:record") == f"Patient/{patient['id']}", ran.stdout
+    assert [requests.get(url, headers=headers).status_code for url in urls] == [200, 200]
+    assert "x:record" not in db["DocumentReference"].find_one({"_id": orphan_id})
+    assert requests.get(f"{base}/DocumentReference/{orphan_id}", headers=headers).status_code == 404
+    found = requests.get(f"{base}/DocumentReference", headers=headers, params={"patient": patient["id"]}).json()
+    assert [e["resource"]["id"] for e in found["entry"]] == [document_id]
