@@ -14,7 +14,6 @@ from datetime import datetime, timezone
 
 from flask import Response, current_app, g, request
 
-from .. import access
 from ..storage import DatabaseError
 from ..audit.events import Access, Actor
 from . import errors, routes
@@ -28,7 +27,7 @@ def record(response: Response) -> Response:
     route = routes.current() or UNDECLARED
     if route.public:
         return response
-    rules = access.active()
+    rules = g.get("rules")
     actor = rules.actor if rules is not None and rules.actor is not None else Actor(
         kind="anonymous", address=request.remote_addr)
     interaction = route.interaction

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from flask import current_app, g, request
 
-from .. import access
 from ..access.policy import RecordAccess
 from ..audit.events import Actor
 from ..auth.representatives import still_represents
@@ -51,8 +50,8 @@ def authorize() -> None:
     services = current_app.extensions["fhir"]
     configured = services.settings.base_url
     base = configured.rstrip("/") if configured else request.host_url.rstrip("/") + "/fhir"
-    g.access = access.use(RecordAccess(services.store, services.resources.records, actor(claims),
-                                       services.resources.notify, base=base))
+    g.rules = RecordAccess(services.store, services.resources.records, actor(claims), services.resources.notify,
+                           base=base)  # the caller's rules, given to every service call of the request
     patient = claims.get("patient")
     g.grants = Grants(str(claims.get("scope", "")).split(), patient_context=bool(patient))
     if route is None:
@@ -124,13 +123,6 @@ def actor(claims: dict) -> Actor:
                  patient=str(patient) if patient else None,
                  representative=str(representative) if representative else None, address=request.remote_addr,
                  purpose_of_use=claims.get("purpose_of_use"))
-
-
-def release(_error: BaseException | None = None) -> None:
-    """After each request: its access rules are forgotten (a worker thread serves other callers next)."""
-    token = g.pop("access", None)
-    if token is not None:
-        access.done(token)
 
 
 def patient_criterion(resource_type: str) -> list[tuple[str, str]]:

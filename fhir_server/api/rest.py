@@ -26,12 +26,12 @@ from .negotiation import (accepts_media_type, body_format, parse_body, render, r
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
 bp.before_request(guard.authorize)
 bp.after_request(audit_trail.record)
-bp.teardown_request(guard.release)
 RAW_CONTENT_TYPE = re.compile(r"[\w.+-]+/[\w.+-]+( ?;[ \w.+=\"-]*)*")
 
 
 def _service() -> ResourceService:
-    return current_app.extensions["fhir"].resources
+    """The resource service acting for this request's caller (their rules, set by api/guard.py)."""
+    return current_app.extensions["fhir"].resources.acting_for(g.rules)
 
 
 def base_url() -> str:
@@ -100,7 +100,8 @@ def ingest_route() -> Response:
             raise BadRequest("$ingest stores one transaction: a FHIR Bundle sent to it must be of type transaction")
         return process_bundle(_service(), services.transactions, bundle, base_url(), _read_entry,
                               services.settings.bundle_max_entries, guard.require)
-    body, content_type, status = ingest(request.get_data(), request.content_type or "", transact, services.store)
+    body, content_type, status = ingest(request.get_data(), request.content_type or "", transact, services.store,
+                                        g.rules)
     return Response(body, status, content_type=content_type)
 
 
@@ -119,7 +120,7 @@ def _read_entry(url: str) -> dict:
     if len(parts) == 4 and parts[2] == "_history":
         return _service().full_resource(_service().vread(parts[0], parts[1], parts[3]))
     if parts[-1] == "_history" and len(parts) in (2, 3):
-        return history_bundle(_service().store, base_url(), parts[0], parts[1] if len(parts) == 3 else None,
+        return history_bundle(_service().store, g.rules, base_url(), parts[0], parts[1] if len(parts) == 3 else None,
                               dict(items), settings.history_page_size, settings.history_page_max,
                               _service().full_resource)
     raise BadRequest(f"A Bundle entry cannot GET {url!r}")
@@ -174,7 +175,7 @@ def _search_context() -> SearchContext:
     settings = services.settings
     return SearchContext(services.store, services.pages, base_url(), settings.search_page_size,
                          settings.search_page_max, settings.search_max_results, _service().full_resource,
-                         guard.can_read, guard.require)
+                         rules=g.rules, can_read=guard.can_read, permit=guard.require)
 
 
 @bp.put("/<resource_type>")
@@ -283,7 +284,7 @@ def instance_history(resource_type: str, resource_id: str) -> Response:
 
 def _history(resource_type: str, resource_id: str | None) -> Response:
     settings = current_app.extensions["fhir"].settings
-    bundle = history_bundle(_service().store, base_url(), resource_type, resource_id, request.args.to_dict(),
+    bundle = history_bundle(_service().store, g.rules, base_url(), resource_type, resource_id, request.args.to_dict(),
                             settings.history_page_size, settings.history_page_max, _service().full_resource)
     return _reply(bundle)
 

@@ -16,7 +16,6 @@ from .routes import Route
 bp = Blueprint("xds", __name__, url_prefix="/xds")
 bp.before_request(guard.authorize)
 bp.after_request(audit_trail.record)
-bp.teardown_request(guard.release)
 
 
 def _repository() -> str:

@@ -87,7 +87,8 @@ def sign_in(store: ResourceStore, ins: str, password: str) -> str:
 def _account(store: ResourceStore, ins: str, refusal: str):
     """(the record with this INS, its account); `refusal` (the same words as a wrong answer) or Locked."""
     ins = ins.strip()
-    matches = matching(store, "Patient", f"identifier={INS}|{ins}", limit=2, restrict=False) if ins.isalnum() else []
+    matches = matching(store, None, "Patient", f"identifier={INS}|{ins}", limit=2) if ins.isalnum() \
+        else []
     if len(matches) != 1:
         raise ActivationRefused(refusal)
     account = PatientAccounts(store.db).get(matches[0].id)

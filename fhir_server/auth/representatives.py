@@ -37,7 +37,7 @@ def is_minor(birth_date: str | None, today: date | None = None) -> bool:
 def minors_represented(store: ResourceStore, ins: str) -> list[StoredVersion]:
     """The minors' records whose representative has this INS."""
     minors: dict[str, StoredVersion] = {}
-    for link in matching(store, "RelatedPerson", f"identifier={INS}|{ins}", limit=50, restrict=False):
+    for link in matching(store, None, "RelatedPerson", f"identifier={INS}|{ins}", limit=50):
         patient_id = _represented(link.resource or {})
         if patient_id and patient_id not in minors:
             patient = store.current("Patient", patient_id)

@@ -113,7 +113,7 @@ def _transaction(service: ResourceService, transactions: Transactions, bundle: d
             _in_entry(entry.index, lambda: _rewrite(service, entry.resource, references, permit))
     supersede = []
     if mhd.is_provide_bundle(bundle, [e.resource for e in entries if e.resource is not None]):
-        supersede = mhd.check_provide_bundle(service.store, entries)
+        supersede = mhd.check_provide_bundle(service.store, service.access(), entries)
     writes = [e for e in ordered if e.method not in ("GET", "HEAD")]
     service.access().expected.update({f"{e.target[0]}/{e.target[1]}": e.resource for e in writes
                                       if e.target and isinstance(e.resource, dict)})
@@ -242,7 +242,7 @@ def _if_none_exist(service: ResourceService, resource_type: str, entry: Entry) -
     if not entry.if_none_exist:
         return None
     criteria = entry.if_none_exist.removeprefix(f"{resource_type}?")  # some clients send `Patient?identifier=..`
-    matches = matching(service.store, resource_type, criteria, limit=2)
+    matches = matching(service.store, service.access(), resource_type, criteria, limit=2)
     if len(matches) > 1:
         raise PreconditionFailed(f"ifNoneExist '{entry.if_none_exist}' matches more than one {resource_type}")
     if matches:
@@ -255,7 +255,7 @@ def _if_none_exist(service: ResourceService, resource_type: str, entry: Entry) -
 
 def _conditional_target(service: ResourceService, resource_type: str, entry: Entry) -> tuple[str, str] | None:
     """PUT or DELETE [type]?criteria: the one match; a new id for a PUT matching none."""
-    matches = matching(service.store, resource_type, entry.query, limit=2)
+    matches = matching(service.store, service.access(), resource_type, entry.query, limit=2)
     if len(matches) > 1:
         raise PreconditionFailed(f"'{entry.url}' matches more than one {resource_type}")
     if matches:
@@ -292,7 +292,7 @@ def _resolved(service: ResourceService, reference: str, references: dict[str, st
     conditional = _CONDITIONAL_REFERENCE.fullmatch(reference)
     if conditional and conditional[1] in RESOURCES:
         permit(conditional[1], "s")
-        matches = matching(service.store, conditional[1], conditional[2], limit=2)
+        matches = matching(service.store, service.access(), conditional[1], conditional[2], limit=2)
         if len(matches) != 1:
             raise PreconditionFailed(f"Conditional reference {reference!r} matches "
                                      f"{'no' if not matches else 'more than one'} {conditional[1]}")

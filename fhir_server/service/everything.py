@@ -13,7 +13,6 @@ from urllib.parse import urlencode
 
 from ..errors import BadRequest, Gone
 from ..storage.resources import StoredVersion
-from ..access import current as current_access
 from ..access.membership import RECORD
 from .compartment import document_binaries, patient_compartment
 from .resources import ResourceService
@@ -47,7 +46,8 @@ def everything_bundle(service: ResourceService, context: SearchContext, patient_
             references += [f"{resource_type}/{i}" for i in ids]
     if "Binary" in wanted:
         references += _binaries(context, documents)
-    versions = visible([v for v in _versions(context, references) if v.type == "Patient" or context.can_read(v.type)])
+    versions = visible(context.rules, [v for v in _versions(context, references)
+                                       if v.type == "Patient" or context.can_read(v.type)])
     if since is not None:
         versions = [v for v in versions if v.type == "Patient" or v.last_updated >= since]
     references = [f"{v.type}/{v.id}" for v in versions][:context.max_results]
@@ -56,13 +56,13 @@ def everything_bundle(service: ResourceService, context: SearchContext, patient_
     links = [{"relation": "self", "url": f"{base}?{urlencode(items)}" if items else base}]
     if count and len(references) > count:
         token = context.pages.save(f"Patient/{patient.id}/{OPERATION}", [], references, len(references),
-                                   current_access().caller)
+                                   context.rules.caller)
         links += page_links(base, token, 0, count, len(references))[1:]
     return _bundle(context, versions[:count], len(references), links)
 
 
 def _stored_page(service: ResourceService, context: SearchContext, patient_id: str, controls: dict) -> dict:
-    search = context.pages.load(controls[PAGES], current_access().caller)
+    search = context.pages.load(controls[PAGES], context.rules.caller)
     if search is None or search["type"] != f"Patient/{patient_id}/{OPERATION}":
         raise Gone(f"Page set '{controls[PAGES]}' is unknown or has expired; ask for $everything again")
     offset, count = controls.get(PAGES_OFFSET, "0"), controls.get("_count")
@@ -72,7 +72,7 @@ def _stored_page(service: ResourceService, context: SearchContext, patient_id: s
     references = context.pages.ids(controls[PAGES], int(offset), size)
     base = f"{context.base}/Patient/{patient_id}/{OPERATION}"
     links = page_links(base, controls[PAGES], int(offset), size, search["size"])
-    return _bundle(context, visible(_versions(context, references)), search["total"], links)
+    return _bundle(context, visible(context.rules, _versions(context, references)), search["total"], links)
 
 
 def _bundle(context: SearchContext, versions: list[StoredVersion], total: int, links: list[dict]) -> dict:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from urllib.parse import urlencode
 
-from ..access import current as current_access
+from ..access.policy import RecordAccess
 from ..errors import BadRequest, NotFound
 from ..storage.resources import ResourceStore, StoredVersion, format_instant
 from .checks import check_id, check_type
@@ -16,7 +16,7 @@ from .checks import check_id, check_type
 PARAMETERS = ("_count", "_since", "_before", "_offset", "_format", "_pretty")
 
 
-def history_bundle(store: ResourceStore, base: str, resource_type: str, resource_id: str | None,
+def history_bundle(store: ResourceStore, rules: RecordAccess, base: str, resource_type: str, resource_id: str | None,
                    params: dict[str, str], default_count: int, max_count: int,
                    render_resource) -> dict:
     """The history Bundle; `render_resource(version)` gives each entry's resource."""
@@ -32,7 +32,7 @@ def history_bundle(store: ResourceStore, base: str, resource_type: str, resource
     since = _instant(params, "_since")
     before = _instant(params, "_before") or datetime.now(timezone.utc)
     before = before.replace(microsecond=before.microsecond // 1000 * 1000)  # as precise as the links
-    access = current_access()
+    access = rules
     excluded = access.history_exclusions(resource_type) if resource_id is None else None
     if resource_id is not None:
         current = store.current(resource_type, resource_id)

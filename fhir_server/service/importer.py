@@ -15,7 +15,6 @@ from typing import TextIO
 from mappers import cda, hl7v2, xds
 from mappers.errors import MappingError
 
-from .. import access
 from ..access.policy import RecordAccess
 from ..audit.events import Access, Actor
 from ..errors import BadRequest, FhirError
@@ -157,12 +156,11 @@ def store_transaction(service: ResourceService, transactions, audit: AuditTrail,
     if authors:
         actor = replace(actor, kind="professional", practitioner=authors[0])
     rules = RecordAccess.for_job(service.store, service.records, operation, service.notify, pushed_for=authors)
-    token = access.use(rules)
     status, result = 200, "imported"
     try:
-        if already_stored(service.store, bundle):
+        if already_stored(service.store, rules, bundle):
             return "duplicate"
-        response = process_bundle(service, transactions, bundle, "", _no_reads, max_entries, lambda *_: None)
+        response = process_bundle(service.acting_for(rules), transactions, bundle, "", _no_reads, max_entries, lambda *_: None)
         statuses = [str(e.get("response", {}).get("status", "")) for e in response.get("entry", [])]
         if statuses and all(s.startswith("200") for s in statuses):
             result = "duplicate"
@@ -171,8 +169,6 @@ def store_transaction(service: ResourceService, transactions, audit: AuditTrail,
         issues = error.outcome().get("issue", [])
         duplicate = "XDSDuplicateUniqueIdInRegistry" in str(issues)
         result = "duplicate" if duplicate else "; ".join(str(i.get("diagnostics", "")) for i in issues)
-    finally:
-        access.done(token)
     event = Access(interaction="operation", status=status, recorded=datetime.now(timezone.utc), actor=actor,
                    operation=operation, description=None if status < 400 else f"{where}: {result}"[:1000])
     for patient_id in list(rules.patients) or [None]:

@@ -13,6 +13,7 @@ from mappers import cda, hl7v2, xds
 from mappers.errors import MappingError
 
 from ..access.consents import RPPS
+from ..access.policy import RecordAccess
 from ..errors import BadRequest, FhirError, Unprocessable, UnsupportedMediaType
 from ..formats.fhir_json import dumps, loads
 from ..storage.resources import ResourceStore
@@ -39,13 +40,13 @@ class Format:
     resend_accepted: bool = True
 
 
-def already_stored(store: ResourceStore, bundle: dict) -> bool:
+def already_stored(store: ResourceStore, rules: RecordAccess, bundle: dict) -> bool:
     """Whether every document of a mapped push is stored already (by its unique id, masterIdentifier): a
     message or document sent again is then answered as accepted, and nothing is written twice."""
     masters = [(e.get("resource") or {}).get("masterIdentifier") or {} for e in bundle.get("entry") or []
                if (e.get("resource") or {}).get("resourceType") == "DocumentReference"]
     return bool(masters) and all(
-        m.get("system") and m.get("value") and matching(store, "DocumentReference", urlencode(
+        m.get("system") and m.get("value") and matching(store, rules, "DocumentReference", urlencode(
             [("identifier", f"{m['system']}|{m['value']}")]), limit=1) for m in masters)
 
 
@@ -137,13 +138,13 @@ def format_of(body: bytes, content_type: str) -> Format:
     raise UnsupportedMediaType(f"$ingest takes {names} (or XML/text whose content says which)")
 
 
-def ingest(body: bytes, content_type: str, transact: Transact, store: ResourceStore) -> Answer:
+def ingest(body: bytes, content_type: str, transact: Transact, store: ResourceStore, rules: RecordAccess) -> Answer:
     """Maps, stores as one transaction and answers in the sender's format (see the module docstring); an HL7
     v2 or CDA push whose documents are all stored already writes nothing and is answered as accepted."""
     found = format_of(body, content_type)
 
     def once(bundle: dict) -> dict:
-        if found.resend_accepted and already_stored(store, bundle):
+        if found.resend_accepted and already_stored(store, rules, bundle):
             return {"resourceType": "Bundle", "type": "transaction-response", "entry": []}
         return transact(bundle)
     return found.ingest(body, content_type, once)

@@ -58,9 +58,10 @@ def is_provide_bundle(bundle: dict, resources: list[dict]) -> bool:
     return declared or any(_is_submission_set(r) for r in resources)
 
 
-def check_provide_bundle(store, entries: list) -> list[tuple[str, str]]:
+def check_provide_bundle(store, rules, entries: list) -> list[tuple[str, str]]:
     """Checks the entries (bundles.Entry, references resolved) of a Provide Document Bundle; raises MhdError
-    listing every problem. Returns the (type, id) of the DocumentReferences the Bundle replaces."""
+    listing every problem (a unique id already used is looked up among what the caller's `rules` let them
+    see). Returns the (type, id) of the DocumentReferences the Bundle replaces."""
     problems: list[tuple[str, str]] = []
     written = [e for e in entries if e.resource is not None and e.method in ("POST", "PUT") and e.target]
     lists = [e for e in written if _is_submission_set(e.resource)]
@@ -95,7 +96,7 @@ def check_provide_bundle(store, entries: list) -> list[tuple[str, str]]:
             unique_ids[unique] = entry.index
             system = (entry.resource.get("masterIdentifier") or {}).get("system")
             criteria = urlencode([("identifier", f"{system}|{unique}" if system else unique)])
-            if [v for v in matching(store, "DocumentReference", criteria, limit=2) if v.id != entry.target[1]]:
+            if [v for v in matching(store, rules, "DocumentReference", criteria, limit=2) if v.id != entry.target[1]]:
                 problems.append(("XDSDuplicateUniqueIdInRegistry", f"{where}: a document with unique id {unique} "
                                                                    f"is already stored"))
         replaced += _replaced(entry.resource)

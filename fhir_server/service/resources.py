@@ -21,7 +21,7 @@ from ..errors import (BadRequest, Conflict, Forbidden, Gone, NotFound, PayloadTo
 from ..registry import RESOURCES
 from ..search.values import index_fields
 from ..storage.resources import ResourceStore, ResourceTooLarge, StoredVersion, VersionConflict
-from ..access import current as current_access
+from ..access import NoCallerRules
 from ..access.consents import with_confidentiality
 from ..access.policy import Notify, RecordAccess, record_id
 from ..auth.patients import welcome
@@ -58,11 +58,20 @@ class WriteResult:
 
 
 class ResourceService:
-    def __init__(self, store: ResourceStore, notify: Notify | None = None) -> None:
-        """`notify(patient id, kind, time, key)` queues a notification for the patient."""
+    def __init__(self, store: ResourceStore, notify: Notify | None = None, rules: RecordAccess | None = None) -> None:
+        """`notify(patient id, kind, time, key)` queues a notification for the patient. `rules`: the caller
+        served (see `acting_for`); the server-wide service has none and refuses to read or write."""
         self.store = store
         self.records = Records(store.db)
         self.notify = notify
+        self.rules = rules
+
+    def acting_for(self, rules: RecordAccess) -> "ResourceService":
+        """This service for one caller: every interaction applies `rules` (a request's, or a job's system
+        principal: `RecordAccess.for_job`)."""
+        view = copy.copy(self)
+        view.rules = rules
+        return view
 
     # -- reads ---------------------------------------------------------------------------------
     def read(self, resource_type: str, resource_id: str) -> StoredVersion:
@@ -92,8 +101,10 @@ class ResourceService:
         return version
 
     def access(self) -> RecordAccess:
-        """The rules of the caller being served (access/policy.py); raises when none were set (fail closed)."""
-        return current_access()
+        """The rules of the caller being served (access/policy.py); raises when none were given (fail closed)."""
+        if self.rules is None:
+            raise NoCallerRules("This service serves no caller: use service.acting_for(rules)")
+        return self.rules
 
     def full_resource(self, version: StoredVersion) -> dict:
         """The resource as clients see it: a Binary gets its content back as base64 `data`; a List, only the
@@ -180,7 +191,7 @@ class ResourceService:
         check_type(resource_type, "create")
         resource, content = self._checked(resource_type, resource, content)
         if if_none_exist is not None:
-            matches = matching(self.store, resource_type, if_none_exist, limit=2)
+            matches = matching(self.store, self.access(), resource_type, if_none_exist, limit=2)
             if len(matches) > 1:
                 raise PreconditionFailed(f"If-None-Exist '{if_none_exist}' matches more than one {resource_type}")
             if matches:
@@ -234,7 +245,7 @@ class ResourceService:
     def plan_conditional_update(self, resource_type: str, criteria: str, resource: object,
                                 if_match: str | None = None, new_resource_id: str | None = None) -> "Planned":
         check_type(resource_type, "update")
-        matches = matching(self.store, resource_type, criteria, limit=2)
+        matches = matching(self.store, self.access(), resource_type, criteria, limit=2)
         if len(matches) > 1:
             raise PreconditionFailed(f"'{criteria}' matches more than one {resource_type}")
         given_id = _require_object(resource).get("id")
@@ -249,7 +260,7 @@ class ResourceService:
 
     def plan_conditional_delete(self, resource_type: str, criteria: str) -> "Planned":
         check_type(resource_type, "delete")
-        matches = matching(self.store, resource_type, criteria, limit=2)
+        matches = matching(self.store, self.access(), resource_type, criteria, limit=2)
         if len(matches) > 1:
             raise PreconditionFailed(f"'{criteria}' matches more than one {resource_type}: delete one by id")
         if not matches:
@@ -271,7 +282,7 @@ class ResourceService:
         neither shows it nor makes a second record for the same person: it is refused with what the record's
         rules let the caller know (the record is not accessible to them), and that patient's activity
         history records the attempt."""
-        hidden = matching(self.store, resource_type="Patient", criteria=criteria, limit=1, restrict=False)
+        hidden = matching(self.store, None, "Patient", criteria, limit=1)
         if hidden:
             self.access().patients[hidden[0].id] = None
             raise Forbidden("This patient's record is not accessible to you (the patient's choices, or a closed "

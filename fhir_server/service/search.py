@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from validation.definitions import structure_definitions
 
-from ..access import current as current_access
+from ..access.policy import RecordAccess
 from ..errors import BadRequest, Gone, operation_outcome
 from ..search.chains import linked_types, store_resolver
 from ..search.filters import FIELD_PREFIX, search_filter
@@ -38,6 +38,7 @@ class SearchContext:
     max_count: int
     max_results: int  # the most matches a search keeps for paging
     render_resource: Callable[[StoredVersion], dict]  # each entry's full resource
+    rules: RecordAccess  # the caller's: what they may see is all a search counts, pages and shows
     can_read: Callable[[str], bool] = lambda resource_type: True  # types the caller may see included
     # (type, SMART permissions) -> None or raises Forbidden: chained and _has criteria search other types
     permit: Callable[[str, str], None] = lambda resource_type, permissions: None
@@ -63,7 +64,7 @@ def search_bundle(context: SearchContext, resource_type: str, items: list[tuple[
         count = 0
     with_total = request.total != "none" or count == 0
     store = context.store
-    query = restricted(resource_type, search_filter(request, resolve=caller_resolver(store)))
+    query = restricted(context.rules, resource_type, search_filter(request, resolve=caller_resolver(store, context.rules)))
     ids, total = store.search_ids(resource_type, query, sort_fields(request), context.max_results, with_total)
     page = ids[request.offset:request.offset + count]
     problems = [("not-supported", f"Parameter '{name}' was ignored") for name in request.ignored + includes.ignored]
@@ -76,7 +77,7 @@ def search_bundle(context: SearchContext, resource_type: str, items: list[tuple[
     token = None
     if count and (request.offset > 0 or len(ids) > request.offset + count):
         token = context.pages.save(resource_type, kept, ids, total if with_total else None,
-                                   current_access().caller)
+                                   context.rules.caller)
     links = [{"relation": "self", "url": _url(context.base, resource_type, [
         *kept, ("_count", str(count)), *([("_offset", str(request.offset))] if request.offset else [])])}]
     if token:
@@ -95,7 +96,7 @@ def _stored_page(context: SearchContext, resource_type: str, items: list[tuple[s
     token, offset, count = controls[PAGES], controls.get(PAGES_OFFSET, "0"), controls.get("_count")
     if not offset.isdigit() or (count is not None and not count.isdigit()):
         raise BadRequest(f"{PAGES_OFFSET} and _count take non-negative integers")
-    search = context.pages.load(token, current_access().caller)
+    search = context.pages.load(token, context.rules.caller)
     if search is None:
         raise Gone(f"Search '{token}' is unknown or has expired; run the search again")
     if search["type"] != resource_type:
@@ -111,22 +112,24 @@ def _stored_page(context: SearchContext, resource_type: str, items: list[tuple[s
     return _bundle(context, versions, search["total"], links, request, includes.directives, [])
 
 
-def restricted(resource_type: str, query: dict) -> dict:
+def restricted(rules: RecordAccess, resource_type: str, query: dict) -> dict:
     """The query with the caller's access conditions ANDed in (access/policy.py): what they may not see is
     neither counted, paged, nor matched by a chain, `_has` or a conditional interaction."""
-    conditions = current_access().search_conditions(resource_type, query)
+    conditions = rules.search_conditions(resource_type, query)
     return {**query, "$and": [*query.get("$and", []), *conditions]} if conditions else query
 
 
-def visible(versions: list[StoredVersion]) -> list[StoredVersion]:
+def visible(rules: RecordAccess, versions: list[StoredVersion]) -> list[StoredVersion]:
     """The versions the caller may see (and, for the audit trail, has seen)."""
-    access = current_access()
-    return [v for v in versions if access.visible(v)]
+    return [v for v in versions if rules.visible(v)]
 
 
-def caller_resolver(store: ResourceStore):
-    """The resolver of chained and `_has` criteria: their inner searches run under the caller's rules."""
-    return store_resolver(store, restrict=restricted)
+def caller_resolver(store: ResourceStore, rules: RecordAccess | None):
+    """The resolver of chained and `_has` criteria: their inner searches run under the caller's rules (None:
+    a decision that shows nothing, such as finding who signs in)."""
+    if rules is None:
+        return store_resolver(store, restrict=lambda _, query: query)
+    return store_resolver(store, restrict=lambda resource_type, query: restricted(rules, resource_type, query))
 
 
 def _page_size(context: SearchContext, asked: int | None) -> int:
@@ -136,7 +139,8 @@ def _page_size(context: SearchContext, asked: int | None) -> int:
 def _bundle(context: SearchContext, versions: list[StoredVersion], total: int | None, links: list[dict],
             request: SearchRequest, directives: list, problems: list[tuple[str, str]]) -> dict:
     extra, capped = included(context.store, versions, directives) if directives else ([], False)
-    versions, extra = visible(versions), visible([v for v in extra if context.can_read(v.type)])
+    versions, extra = visible(context.rules, versions), visible(context.rules, [v for v in extra
+                                                                               if context.can_read(v.type)])
     bundle: dict = {"resourceType": "Bundle", "type": "searchset"}
     if total is not None:
         bundle["total"] = total
@@ -246,11 +250,12 @@ def _subsetted(resource: dict) -> dict:
     return {**resource, "meta": meta}
 
 
-def matching(store: ResourceStore, resource_type: str, criteria: str, limit: int,
-             restrict: bool = True) -> list[StoredVersion]:
+def matching(store: ResourceStore, rules: RecordAccess | None, resource_type: str, criteria: str,
+             limit: int) -> list[StoredVersion]:
     """Current resources matching the criteria of a conditional interaction (`identifier=...`) that the caller
-    may see (what they may not see matches nothing); every criterion must be understood (an ignored one
-    could match the wrong resource). `restrict` False: every resource, for a decision that shows none."""
+    may see under `rules` (what they may not see matches nothing); every criterion must be understood (an
+    ignored one could match the wrong resource). `rules` None, given explicitly: every resource, for a
+    decision that shows none (who signs in, whether a hidden Patient exists)."""
     try:
         items = parse_qsl(criteria.lstrip("?"), keep_blank_values=True, strict_parsing=True)
     except ValueError:
@@ -259,7 +264,7 @@ def matching(store: ResourceStore, resource_type: str, criteria: str, limit: int
     if not items:
         raise BadRequest("Conditional criteria are empty: they must name at least one search parameter")
     request = parse_search(resource_type, items, strict=True)
-    query = search_filter(request, resolve=caller_resolver(store))
-    versions, _ = store.search_page(resource_type, restricted(resource_type, query) if restrict else query, [], 0,
-                                    limit, with_total=False)
+    query = search_filter(request, resolve=caller_resolver(store, rules))
+    versions, _ = store.search_page(resource_type, restricted(rules, resource_type, query) if rules else query, [],
+                                    0, limit, with_total=False)
     return versions

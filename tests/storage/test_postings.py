@@ -11,7 +11,6 @@ import pymongo
 import pytest
 from pymongo import monitoring
 
-from fhir_server import access
 from fhir_server.access.policy import RecordAccess
 from fhir_server.registry import RESOURCES
 from fhir_server.search import INDEXES
@@ -63,8 +62,7 @@ def test_a_stale_hint_cannot_take_an_old_position_again(db):
 def server_service(store: ResourceStore) -> Iterator[ResourceService]:
     """The resource service under a job's system principal (as an import runs)."""
     service = ResourceService(store)
-    with access.acting(RecordAccess.for_job(store, service.records, "test")):
-        yield service
+    yield service.acting_for(RecordAccess.for_job(store, service.records, "test"))
 
 
 def new_patient(service: ResourceService) -> str:
