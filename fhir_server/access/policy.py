@@ -216,7 +216,7 @@ class RecordAccess:
     def history_exclusions(self, resource_type: str) -> list[str] | None:
         """Type-level history: Patients of records a professional may not see are left out; the other types of
         records have none (a type's whole history spans every record: ask for a resource's history)."""
-        if self.actor is None or (not self.professional and resource_type not in RECORD_TYPES):
+        if self.actor is None or (self.professional and resource_type not in RECORD_TYPES):
             return None
         if not self.professional or resource_type != "Patient":
             raise Forbidden(f"The history of every {resource_type} spans all patients' records: ask for one "

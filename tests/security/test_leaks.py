@@ -232,3 +232,15 @@ def test_xml_and_json_agree(base, callers, record):
     assert answer.status_code == 404
     assert callers["doctor"].get(f"{base}/DocumentReference/{record['shown']}", headers={
         "Accept": JSON}).status_code == 200
+
+
+def test_type_history_spans_records_only_where_the_rules_allow(base, callers, record):
+    """A type's whole history: the resources of no record (Practitioners...) for professionals; Patients but
+    those whose record is not open to them; never the types of records' content."""
+    blocked = callers["blocked"]
+    assert blocked.get(f"{base}/Practitioner/_history", params={"_count": 1}).status_code == 200
+    for resource_type in ("DocumentReference", "List", "Binary"):
+        assert blocked.get(f"{base}/{resource_type}/_history").status_code == 403
+    patients = blocked.get(f"{base}/Patient/_history", params={"_count": 1000}).json()
+    assert record["patient"] not in {e["fullUrl"].rsplit("/", 1)[-1] for e in patients.get("entry", [])}
+    assert callers["writer"].get(f"{base}/Patient/{record['patient']}/_history").status_code == 200
