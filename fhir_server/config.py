@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, fields
 from urllib.parse import urlsplit
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -70,7 +72,11 @@ class Settings:
     def __post_init__(self) -> None:
         if self.base_url:
             parts = urlsplit(self.base_url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
+            try:
+                valid = parts.scheme in _DEFAULT_PORTS and bool(parts.hostname) and parts.port != 0
+            except ValueError:  # a port that is not a number
+                valid = False
+            if not valid:
                 raise ValueError(f"FHIR_BASE_URL {self.base_url!r} is not an absolute http(s) URL")
 
     @property
@@ -91,10 +97,10 @@ class Settings:
         """Whether a Host header names this server: the public origin's host (its default port optional) or
         the listen address (which a proxy may pass on)."""
         public = urlsplit(self.origin)
-        default_port = {"http": 80, "https": 443}[public.scheme]
-        names = {public.netloc, _netloc(public.hostname or "", public.port or default_port),
-                 _netloc(self.host, self.port)}
-        if public.port in (None, default_port):
+        default_port = _DEFAULT_PORTS[public.scheme]
+        port = public.port or default_port
+        names = {_netloc(public.hostname or "", port), _netloc(self.host, self.port)}
+        if port == default_port:
             names.add(_netloc(public.hostname or "", None))
         return host.lower() in names
 

@@ -17,6 +17,7 @@ from werkzeug.utils import cached_property
 
 
 def too_large(limit: int) -> RequestEntityTooLarge:
+    """The 413 of a body past `limit`, naming it."""
     return RequestEntityTooLarge(f"The request body is larger than {limit} bytes, the most this server accepts "
                                  "(FHIR_MAX_BODY_BYTES)")
 
@@ -31,7 +32,7 @@ class CappedStream(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:
+    def readinto(self, buffer: memoryview | bytearray) -> int:
         data = self._source.read(min(len(buffer), self._left + 1))
         if len(data) > self._left:
             raise too_large(self._limit)

@@ -95,18 +95,18 @@ class PublicRequest(FlaskOAuth2Request):
     """authlib's view of the request, at the URL clients use (the public origin): its https-only check then
     holds for the transport clients see (TLS ended by a proxy counts), whatever Host the request carried."""
 
-    def __init__(self, flask_request: Request) -> None:
-        OAuth2Request.__init__(self, flask_request.method, origin() + flask_request.full_path.rstrip("?"),
-                               headers=flask_request.headers)
-        self._request = flask_request
-        self.payload = FlaskOAuth2Payload(flask_request)
+    def __init__(self, incoming: Request) -> None:
+        OAuth2Request.__init__(self, incoming.method, origin() + incoming.full_path.rstrip("?"),
+                               headers=incoming.headers)
+        self._request = incoming
+        self.payload = FlaskOAuth2Payload(incoming)
 
 
 class Authorization(AuthorizationServer):
     """authlib's Flask authorization server, seeing requests at their public URL (PublicRequest)."""
 
-    def create_oauth2_request(self, request) -> PublicRequest:
-        return PublicRequest(flask_request)
+    def create_oauth2_request(self, request: object) -> PublicRequest:
+        return PublicRequest(flask_request)  # as authlib's: the request being handled, whatever it is given
 
 
 class Assertion(JWTBearerClientAssertion):
