@@ -9,6 +9,7 @@ from flask import Flask
 def create_app(config: dict | None = None) -> Flask:
     """The WSGI app; `config` overrides the environment (see config.Settings)."""
     from .api import errors, oauth, patient_pages, rest, xds
+    from .api.body import CappedRequest
     from .auth.server import authorization_server
     from .config import Settings
     from .registry import RESOURCES
@@ -27,6 +28,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     settings = Settings.from_mapping(config)
     app = Flask(__name__)
+    app.request_class = CappedRequest  # FHIR_MAX_BODY_BYTES holds for chunked bodies too (api/body.py)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
 
     db = connect(settings.mongodb_uri, settings.database_name)

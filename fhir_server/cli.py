@@ -34,6 +34,7 @@ def cmd_capability(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from gunicorn.app.base import BaseApplication
 
+    from .config import Settings, is_wildcard
     from .storage.ferretdb import LocalFerretDB
 
     class Server(BaseApplication):
@@ -48,6 +49,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
             from . import create_app
             return create_app()
 
+    if is_wildcard(args.host) and not os.environ.get("FHIR_BASE_URL"):
+        print(f"listening on every interface ({args.host}), set FHIR_BASE_URL to the URL clients use: it is what "
+              "their assertions must name", file=sys.stderr)
+        return 2
+    # The workers' create_app() reads these: the public origin when FHIR_BASE_URL is not set (config.py).
+    os.environ["FHIR_HOST"], os.environ["FHIR_PORT"] = args.host, str(args.port)
     database = None
     if not os.environ.get("MONGODB_URI"):
         database = LocalFerretDB(args.data)
@@ -55,7 +62,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         os.environ["FERRETDB_SQLITE_DIR"] = str(database.sqlite_dir)
         print(f"FerretDB (SQLite, data in {args.data}) at {os.environ['MONGODB_URI']}", flush=True)
     try:
-        print(f"FHIR R4 base: http://{args.host}:{args.port}/fhir", flush=True)
+        print(f"FHIR R4 base: {Settings.from_mapping().fhir_base}", flush=True)
         Server().run()
     finally:
         if database:

@@ -1,8 +1,12 @@
 """Settings, from the environment unless the app factory is given a mapping."""
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, fields
+from urllib.parse import urlsplit
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 @dataclass(frozen=True)
@@ -11,6 +15,9 @@ class Settings:
     database_name: str = "fhir"
     # The public FHIR base (e.g. https://record.example.org/fhir) when a proxy stands in front.
     base_url: str = ""
+    # Where `serve` listens (it hands both to its workers): the public origin when base_url is not set.
+    host: str = "127.0.0.1"
+    port: int = 8080
     # Largest request body accepted (a Binary of tens of MB arrives base64-encoded: 4/3 of its size).
     max_body_bytes: int = 128 * 1024 * 1024
     # Set when the database is a local FerretDB (storage/ferretdb.py): its SQLite folder.
@@ -41,6 +48,8 @@ class Settings:
             "mongodb_uri": os.environ.get("MONGODB_URI"),
             "database_name": os.environ.get("FHIR_DATABASE"),
             "base_url": os.environ.get("FHIR_BASE_URL"),
+            "host": os.environ.get("FHIR_HOST"),
+            "port": os.environ.get("FHIR_PORT"),
             "max_body_bytes": os.environ.get("FHIR_MAX_BODY_BYTES"),
             "ferretdb_sqlite_dir": os.environ.get("FERRETDB_SQLITE_DIR"),
             "search_page_size": os.environ.get("FHIR_SEARCH_PAGE_SIZE"),
@@ -59,3 +68,55 @@ class Settings:
             if value is not None:
                 kwargs[field.name] = int(value) if field.type == "int" else value
         return cls(**kwargs)
+
+    def __post_init__(self) -> None:
+        if self.base_url:
+            parts = urlsplit(self.base_url)
+            try:
+                valid = parts.scheme in _DEFAULT_PORTS and bool(parts.hostname) and parts.port != 0
+            except ValueError:  # a port that is not a number
+                valid = False
+            if not valid:
+                raise ValueError(f"FHIR_BASE_URL {self.base_url!r} is not an absolute http(s) URL")
+
+    @property
+    def origin(self) -> str:
+        """The public origin (scheme://host[:port]) every URL the server writes or checks starts with:
+        FHIR_BASE_URL's, else the address `serve` listens on. Never the request's Host header."""
+        if self.base_url:
+            parts = urlsplit(self.base_url)
+            return f"{parts.scheme}://{parts.netloc.lower()}"
+        return f"http://{_netloc(self.host, self.port)}"
+
+    @property
+    def fhir_base(self) -> str:
+        """The public FHIR base: FHIR_BASE_URL, else the listen address + /fhir."""
+        return self.base_url.rstrip("/") if self.base_url else f"{self.origin}/fhir"
+
+    def names_this_server(self, host: str) -> bool:
+        """Whether a Host header names this server: the public origin's host (its default port optional) or
+        the listen address (which a proxy may pass on)."""
+        public = urlsplit(self.origin)
+        default_port = _DEFAULT_PORTS[public.scheme]
+        port = public.port or default_port
+        names = {_netloc(public.hostname or "", port), _netloc(self.host, self.port)}
+        if port == default_port:
+            names.add(_netloc(public.hostname or "", None))
+        return host.lower() in names
+
+
+def _netloc(host: str, port: int | None) -> str:
+    """host:port as a URL writes it (an IPv6 address in brackets)."""
+    try:
+        bracketed = f"[{host}]" if ipaddress.ip_address(host).version == 6 else host
+    except ValueError:
+        bracketed = host
+    return bracketed.lower() if port is None else f"{bracketed.lower()}:{port}"
+
+
+def is_wildcard(host: str) -> bool:
+    """Whether `host` is an address meaning every interface (0.0.0.0, ::), which names no server."""
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False

@@ -12,7 +12,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pymongo
 import pytest
@@ -69,12 +68,12 @@ def db(database):
 
 
 class Server:
-    """`fhir-server serve` in a subprocess, on a free port."""
+    """`fhir-server serve` in a subprocess, on a free port; `env` adds settings (FHIR_BASE_URL...)."""
 
-    def __init__(self, uri: str, name: str, log_path: Path) -> None:
+    def __init__(self, uri: str, name: str, log_path: Path, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}/fhir"
-        env = {**os.environ, "MONGODB_URI": uri, "FHIR_DATABASE": name}
+        env = {**os.environ, "MONGODB_URI": uri, "FHIR_DATABASE": name, **(env or {})}
         self.log = open(log_path, "wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "fhir_server.cli", "serve", "--port", str(self.port), "--workers", "2",
@@ -138,11 +137,10 @@ def http(vendor):
 def app_client(app) -> tuple:
     """(Flask test client, headers with an access token) for an app made in the test (`create_app`)."""
     client = app.test_client()
-    configured = urlsplit(app.extensions["fhir"].settings.base_url)  # the origin tokens name (FHIR_BASE_URL)
-    origin = f"{configured.scheme}://{configured.netloc}" if configured.netloc else "http://localhost"
+    origin = app.extensions["fhir"].settings.origin  # what assertions name; OAuth wants it as the Host too
 
     def post(url: str, form: dict) -> tuple[int, dict]:
-        response = client.post(url.removeprefix(origin), data=form)
+        response = client.post(url.removeprefix(origin), data=form, base_url=origin)
         return response.status_code, response.get_json()
     db = app.extensions["fhir"].store.db
     software = register(db, origin, "In-process test vendor", ["system/*.cruds"], post=post)

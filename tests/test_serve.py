@@ -73,3 +73,10 @@ def test_serve_runs_its_own_database_and_stops_it(tmp_path):
         finally:
             process.terminate()
             process.wait(timeout=30)
+
+
+def test_listening_on_every_interface_needs_the_public_base():
+    env = {k: v for k, v in os.environ.items() if k != "FHIR_BASE_URL"}
+    refused = subprocess.run([sys.executable, "-m", "fhir_server.cli", "serve", "--host", "0.0.0.0", "--port", "1"],
+                             env=env, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "set FHIR_BASE_URL" in refused.stderr

@@ -7,7 +7,10 @@
 - ``Extension.url`` is present (min 1; the fhir.resources Extension model does not enforce it and the
   schema leaves required primitives to the models);
 - ``Narrative.div`` is well-formed XML without a DOCTYPE, whose root is an XHTML ``div`` (the schema
-  only says it is a string), holding only basic HTML formatting (txt-1) and some content (txt-2).
+  only says it is a string), holding only basic HTML formatting (txt-1) and some content (txt-2);
+- no string holds a control character (below U+0020) other than tab, carriage return and line feed
+  (datatypes.html#string): the schema's ``[ \\r\\n\\t\\S]+`` lets them through, since XML Schema's ``\\S`` is
+  any character but those four whitespaces, and FHIR XML could not carry such a value.
 Resource ids and empty values are checked by the corrected schema (see corrected_schema.py).
 """
 from __future__ import annotations
@@ -29,6 +32,7 @@ NARRATIVE_ELEMENTS = frozenset(
 _SCRIPT_URL = re.compile(r"\s*(javascript|vbscript|data\s*:\s*text/html)", re.IGNORECASE)
 _DOCTYPE = re.compile(r"<!DOCTYPE|<!ENTITY", re.IGNORECASE)
 _EXTENSIONS = ("extension", "modifierExtension")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 def rule_issues(resource: dict) -> list[Issue]:
@@ -55,6 +59,10 @@ def _check(node: object, location: list, root: str, issues: list[Issue]) -> None
     elif isinstance(node, list):
         for index, value in enumerate(node):
             _check(value, location + [index], root, issues)
+    elif isinstance(node, str) and (control := _CONTROL.search(node)):
+        issues.append(Issue("error", "value", element_path(root, location),
+                            f"A FHIR string cannot hold the control character U+{ord(control.group()):04X} (of "
+                            "the characters below U+0020, only tab, carriage return and line feed are allowed)"))
 
 
 def _check_pairing(parent: dict, name: str, location: list, root: str, issues: list[Issue]) -> None:

@@ -16,11 +16,11 @@ _HTTP_CODES = {404: "not-found", 405: "not-supported", 413: "too-costly", 415: "
 
 
 def _outcome_response(outcome: dict, status: int, headers: dict | None = None) -> Response:
+    """The outcome in the format asked for, else (none acceptable, or XML cannot carry it) in JSON."""
     try:
-        fmt = response_format(request)
+        return render(outcome, response_format(request), status, headers)
     except NotAcceptable:
-        fmt = JSON
-    return render(outcome, fmt, status, headers)
+        return render(outcome, JSON, status, headers)
 
 
 def fhir_error(error: FhirError) -> Response:

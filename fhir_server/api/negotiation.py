@@ -109,11 +109,15 @@ def parse_json(data: bytes) -> object:
 
 def render(payload: dict | None, fmt: str, status: int = 200, headers: dict | None = None,
            pretty: bool = False) -> Response:
-    """A FHIR response; `payload` None gives an empty body."""
+    """A FHIR response; `payload` None gives an empty body. NotAcceptable when XML cannot carry the payload
+    (a control character in a string stored before they were refused)."""
     if payload is None:
         return Response(status=status, headers=headers)
     if fmt == XML:
-        body = json_to_xml(payload, pretty=pretty)
+        try:
+            body = json_to_xml(payload, pretty=pretty)
+        except FhirFormatError as e:
+            raise NotAcceptable(f"This cannot be given in FHIR XML ({e}): ask for FHIR JSON") from e
     else:
         body = fhir_json.dumps(payload, pretty=pretty).encode("utf-8")
     return Response(body, status=status, headers=headers, content_type=f"{MIME[fmt]}; charset=utf-8")

@@ -2,6 +2,7 @@
 server's keys, SMART discovery."""
 from __future__ import annotations
 
+import json
 import secrets
 
 from authlib.oauth2 import OAuth2Error
@@ -20,6 +21,31 @@ bp = Blueprint("oauth", __name__)
 
 def _server():
     return current_app.extensions["fhir"].authorization
+
+
+@bp.before_request
+def addressed_to_this_server() -> Response | None:
+    """OAuth answers only requests whose Host names this server (its public host, or the address it listens
+    on): 400 otherwise, the OAuth error JSON (the sign-in page shows it)."""
+    settings = current_app.extensions["fhir"].settings
+    if settings.names_this_server(request.host):
+        return None
+    message = f"The Host header does not name this server: send OAuth requests to {settings.origin}"
+    if request.path == "/oauth/authorize":
+        return patient_pages.error_page(message)
+    return _oauth_error_json("invalid_request", message)
+
+
+@bp.errorhandler(OAuth2Error)
+def oauth_error(error: OAuth2Error) -> Response:
+    """An OAuth error raised before authlib's own handling (its https-only check): the OAuth error JSON."""
+    return _oauth_error_json(error.error or "invalid_request", error.description)
+
+
+def _oauth_error_json(error: str, description: str | None) -> Response:
+    body = {"error": error, **({"error_description": description} if description else {})}
+    return Response(json.dumps(body), 400, content_type="application/json",
+                    headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 
 @bp.post("/oauth/token")

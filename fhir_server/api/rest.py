@@ -35,9 +35,9 @@ def _service() -> ResourceService:
 
 
 def base_url() -> str:
-    """The FHIR base clients use: FHIR_BASE_URL when the server sits behind a proxy, else this host."""
-    configured = current_app.extensions["fhir"].settings.base_url
-    return configured.rstrip("/") if configured else request.host_url.rstrip("/") + bp.url_prefix
+    """The FHIR base clients use (config.Settings.fhir_base), never one made of the request's Host header:
+    `Location`, `fullUrl` and the paging links clients follow with their token point at this server."""
+    return current_app.extensions["fhir"].settings.fhir_base
 
 
 def _reply(payload: dict | None, status: int = 200, headers: dict | None = None) -> Response:

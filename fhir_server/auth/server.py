@@ -20,15 +20,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
 from authlib.oauth2.rfc6749 import InvalidClientError, InvalidRequestError, InvalidScopeError
-from authlib.oauth2.rfc6749 import AuthorizationCodeMixin
+from authlib.oauth2.rfc6749 import AuthorizationCodeMixin, OAuth2Request
 from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant, ClientCredentialsGrant
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
-from flask import Flask, current_app, request
+from flask import Flask, Request, current_app
+from flask import request as flask_request
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
@@ -84,12 +86,27 @@ class PatientUser:
 
 
 def origin() -> str:
-    """The server's public origin: FHIR_BASE_URL without its path when set, else this request's host."""
-    configured = current_app.extensions["fhir"].settings.base_url
-    if configured:
-        scheme, _, rest = configured.partition("://")
-        return f"{scheme}://{rest.split('/', 1)[0]}"
-    return request.host_url.rstrip("/")
+    """The server's public origin (config.Settings.origin): what assertions must name in `aud` and tokens
+    name in `iss`. From the configuration only: a Host header chosen by the client decides nothing."""
+    return current_app.extensions["fhir"].settings.origin
+
+
+class PublicRequest(FlaskOAuth2Request):
+    """authlib's view of the request, at the URL clients use (the public origin): its https-only check then
+    holds for the transport clients see (TLS ended by a proxy counts), whatever Host the request carried."""
+
+    def __init__(self, incoming: Request) -> None:
+        OAuth2Request.__init__(self, incoming.method, origin() + incoming.full_path.rstrip("?"),
+                               headers=incoming.headers)
+        self._request = incoming
+        self.payload = FlaskOAuth2Payload(incoming)
+
+
+class Authorization(AuthorizationServer):
+    """authlib's Flask authorization server, seeing requests at their public URL (PublicRequest)."""
+
+    def create_oauth2_request(self, request: object) -> PublicRequest:
+        return PublicRequest(flask_request)  # as authlib's: the request being handled, whatever it is given
 
 
 class Assertion(JWTBearerClientAssertion):
@@ -314,7 +331,7 @@ class Revocation(_TokenLookup, RevocationEndpoint):
 def authorization_server(app: Flask, db: Database) -> tuple[AuthorizationServer, TokenChecks]:
     """The authlib authorization server of `app`, and the token checks the resource server uses."""
     registry = ClientRegistry(db)
-    server = AuthorizationServer(app, query_client=registry.get, save_token=lambda token, oauth_request: None)
+    server = Authorization(app, query_client=registry.get, save_token=lambda token, oauth_request: None)
     server.db = db
     server.register_client_auth_method(AUTH_METHOD, Assertion(db))
     server.register_grant(BackendServices)

@@ -17,8 +17,10 @@ _DOCTYPE = re.compile(rb"<!DOCTYPE|<!ENTITY", re.IGNORECASE)
 
 
 def _parser() -> etree.XMLParser:
-    # One parser per call: lxml parsers are not thread-safe.
-    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
+    # One parser per call: lxml parsers are not thread-safe. huge_tree lifts libxml2's 10 MB cap on one text
+    # or attribute value, which a Binary's base64 `data` passes long before FHIR_MAX_BODY_BYTES: the input is
+    # bounded by that limit, and DTDs (hence entity expansion) are refused before parsing.
+    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True,
                            remove_comments=True, remove_pis=True, dtd_validation=False)
 
 

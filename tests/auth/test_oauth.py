@@ -52,12 +52,13 @@ def origin(base) -> str:
     return base.removesuffix("/fhir")
 
 
-def token_request(origin: str, assertion: str, scope: str | None = "system/*.rs", **form) -> requests.Response:
+def token_request(origin: str, assertion: str, scope: str | None = "system/*.rs", headers: dict | None = None,
+                  **form) -> requests.Response:
     data = {"grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE,
             "client_assertion": assertion, **form}
     if scope is not None:
         data["scope"] = scope
-    return requests.post(f"{origin}/oauth/token", data=data)
+    return requests.post(f"{origin}/oauth/token", data=data, headers=headers)
 
 
 def server_keys(origin: str) -> KeySet:

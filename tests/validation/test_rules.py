@@ -86,3 +86,17 @@ def test_basic_formatting_narrative_is_accepted_and_an_empty_one_only_warned():
     assert validate_resource(_narrative(div)) == []
     empty = validate_resource(_narrative('<div xmlns="http://www.w3.org/1999/xhtml"> </div>'))
     assert [(i.severity, i.path) for i in empty] == [("warning", "Patient.text.div")]
+
+
+@pytest.mark.parametrize("character", ["\u0000", "\u0001", "\u0008", "\u000b", "\u000c", "\u000e", "\u001f"])
+def test_control_characters_are_refused_in_any_string(character):
+    resource = patient(name=[{"family": f"Dupont{character}", "given": ["Jean", f"{character}Paul"]}],
+                       extension=[{"url": "http://example.org/x", "valueString": character}])
+    assert problems(resource) == {("Patient.name[0].family", "value"), ("Patient.name[0].given[1]", "value"),
+                                  ("Patient.extension[0].valueString", "value")}
+    message = next(i.message for i in rule_issues(resource))
+    assert f"U+{ord(character):04X}" in message
+
+
+def test_tab_carriage_return_and_line_feed_are_allowed():
+    assert problems(patient(name=[{"family": "Du\tpont", "text": "Jean\r\nDupont\n"}])) == set()
