@@ -48,10 +48,8 @@ def authorize() -> None:
                            "no longer referenced", error="invalid_token")
     g.caller = claims
     services = current_app.extensions["fhir"]
-    configured = services.settings.base_url
-    base = configured.rstrip("/") if configured else request.host_url.rstrip("/") + "/fhir"
     g.rules = RecordAccess(services.store, services.resources.records, actor(claims), services.resources.notify,
-                           base=base)  # the caller's rules, given to every service call of the request
+                           base=services.settings.fhir_base)  # the caller's rules, given to every service call
     patient = claims.get("patient")
     g.grants = Grants(str(claims.get("scope", "")).split(), patient_context=bool(patient))
     if route is None:
