@@ -325,6 +325,10 @@ class RecordAccess:
         planned = self.pending.get(f"DocumentReference/{target}")
         if planned is not None:
             return record_id("DocumentReference", target, planned)
+        expected = self.expected.get(f"DocumentReference/{target}")
+        if expected is not None:  # written later in the same transaction (checked then): its record
+            record = record_of("DocumentReference", target, expected, self.resolver())
+            return record.partition("/")[2] if record else None
         document = self.store.current("DocumentReference", target)
         if document is None or document.deleted or not self.visible(document):
             raise refused

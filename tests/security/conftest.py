@@ -2,17 +2,58 @@
 physician they blocked, another physician, a pharmacist, an emergency physician, over real tokens."""
 from __future__ import annotations
 
+import time
+import uuid
+from collections.abc import Callable
+
 import pytest
 import requests
 
+from fhir_server.auth.backend_client import register
 from fhir_server.auth.clients import ClientRegistry
 
-from ..access.test_record_rules import (LOINC, PATCH, SCOPES, TYPES, VISIBILITY, consent,  # noqa: F401
-                                        patient_session, professional)
+from ..access.test_record_rules import LOINC, PATCH, SCOPES, TYPES, VISIBILITY, consent  # noqa: F401
 from ..api.client import HEADERS, INS, JSON  # noqa: F401
-from ..auth.test_patients import REDIRECT, activated
+from ..auth.test_patients import REDIRECT, activated, code_from, exchange, pkce, sign_in
 
 RPPS = "urn:oid:1.2.250.1.71.4.2.1"
+RENEW_AFTER = 120  # seconds: tokens last 5 minutes, and a slow machine makes these tests outlive them
+
+
+class Renewing(requests.Session):
+    """A caller's session whose access token is taken again every RENEW_AFTER seconds."""
+
+    def __init__(self, token: Callable[[], str]) -> None:
+        super().__init__()
+        self.token, self.taken = token, float("-inf")
+        self.headers["Accept"] = JSON
+
+    def request(self, *args, **kwargs) -> requests.Response:
+        if time.monotonic() - self.taken > RENEW_AFTER:
+            self.headers["Authorization"] = f"Bearer {self.token()}"
+            self.taken = time.monotonic()
+        return super().request(*args, **kwargs)
+
+
+def professional(db, base: str, profession: str, purpose: str = "TREAT") -> Renewing:
+    """Referenced software acting for a new professional (`.rpps` their IDNPS)."""
+    rpps = str(uuid.uuid4().int % 10**11)
+    client = register(db, base.removesuffix("/fhir"), f"Software of a {profession}", ["system/*.cruds"],
+                      professional={"practitioner": rpps, "profession": profession, "purpose_of_use": purpose})
+    session = Renewing(client.token)
+    session.rpps = rpps
+    return session
+
+
+def patient_session(base: str, app_id: str, ins: str) -> Renewing:
+    """The patient signed in to their app (signing in again when the token is to be renewed)."""
+    origin = base.removesuffix("/fhir")
+
+    def token() -> str:
+        verifier, challenge = pkce()
+        code = code_from(sign_in(origin, app_id, ins, challenge=challenge, scope=SCOPES))
+        return exchange(origin, app_id, code, verifier).json()["access_token"]
+    return Renewing(token)
 
 
 @pytest.fixture(scope="module")

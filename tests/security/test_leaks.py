@@ -244,3 +244,27 @@ def test_type_history_spans_records_only_where_the_rules_allow(base, callers, re
     patients = blocked.get(f"{base}/Patient/_history", params={"_count": 1000}).json()
     assert record["patient"] not in {e["fullUrl"].rsplit("/", 1)[-1] for e in patients.get("entry", [])}
     assert callers["writer"].get(f"{base}/Patient/{record['patient']}/_history").status_code == 200
+
+
+@pytest.mark.parametrize("binary_first", [True, False])
+def test_a_transactions_binary_joins_its_documents_record_in_any_order(base, callers, record, binary_first):
+    """A Binary and its document in one transaction (as MHD and HL7 v2 pushes send them), the Binary naming
+    the document as its securityContext, in either order: both land in the patient's record."""
+    binary = {"fullUrl": "urn:uuid:0c1d2e3f-0000-4000-8000-000000000001", "request": {"method": "POST", "url": "Binary"},
+              "resource": {"resourceType": "Binary", "contentType": "text/plain", "data": "cmVwb3J0",
+                           "securityContext": {"reference": "urn:uuid:0c1d2e3f-0000-4000-8000-000000000002"}}}
+    document = {"fullUrl": "urn:uuid:0c1d2e3f-0000-4000-8000-000000000002",
+                "request": {"method": "POST", "url": "DocumentReference"},
+                "resource": {"resourceType": "DocumentReference", "status": "current",
+                             "subject": {"reference": f"Patient/{record['patient']}"},
+                             "type": {"coding": [{"system": "http://loinc.org", "code": "11502-2"}]},
+                             "content": [{"attachment": {"contentType": "text/plain",
+                                                         "url": "urn:uuid:0c1d2e3f-0000-4000-8000-000000000001"}}]}}
+    entries = [binary, document] if binary_first else [document, binary]
+    answer = callers["writer"].post(base, json={"resourceType": "Bundle", "type": "transaction", "entry": entries},
+                                    headers=HEADERS)
+    assert answer.status_code == 200, answer.text
+    locations = [e["response"]["location"].rsplit("/_history", 1)[0] for e in answer.json()["entry"]]
+    binary_url = next(url for url in locations if url.startswith("Binary/"))
+    assert callers["doctor"].get(f"{base}/{binary_url}", headers=RAW).content == b"report"
+    assert callers["blocked"].get(f"{base}/{binary_url}", headers=RAW).status_code == 404

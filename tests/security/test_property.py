@@ -25,7 +25,7 @@ from fhir_server.storage.resources import ResourceStore
 from ..auth.test_patients import activated, code_from, exchange, patient_app  # noqa: F401
 from ..auth.test_representatives import born, choose, link
 from ..auth.test_representatives import record as minor_record
-from .conftest import RPPS, TYPES, binary, block, consent, document, new_record
+from .conftest import RPPS, TYPES, Renewing, binary, block, consent, document, new_record
 from .test_leaks import reference_forms
 
 SEED = int(os.environ.get("SECURITY_SEED", random.randrange(10**6)))
@@ -81,11 +81,7 @@ def world(vendor_session, base, database, db, owners_app, callers, patient_app):
             patient = minor_record(http, base, born(9), "Enfant")
             ins = http.get(f"{base}/Patient/{patient}").json()["identifier"][0]["value"]
             link(http, base, patient, parent_ins)
-            origin = base.removesuffix("/fhir")
-            answer = choose(origin, patient_app.client_id, parent_ins, lambda values: patient)
-            token = exchange(origin, patient_app.client_id, code_from(answer), answer.verifier).json()["access_token"]
-            owner = requests.Session()
-            owner.headers.update({"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"})
+            owner = representative(base, patient_app.client_id, parent_ins, patient)
         else:
             patient, ins, owner = new_record(http, base, database, owners_app)
         record = Record(state, patient, owner)
@@ -114,6 +110,16 @@ def world(vendor_session, base, database, db, owners_app, callers, patient_app):
             assert owner.post(f"{base}/Patient/{patient}/$close-record").status_code == 200
         records.append(record)
     return records
+
+
+def representative(base: str, app_id: str, parent_ins: str, child: str) -> Renewing:
+    """The parent signed in, acting for their child (signing in again when the token is to be renewed)."""
+    origin = base.removesuffix("/fhir")
+
+    def token() -> str:
+        answer = choose(origin, app_id, parent_ins, lambda values: child)
+        return exchange(origin, app_id, code_from(answer), answer.verifier).json()["access_token"]
+    return Renewing(token)
 
 
 def actor(caller: str, session: requests.Session, record: Record) -> Actor:
