@@ -192,12 +192,13 @@ def binary_context(binary: dict) -> tuple[str, str] | None:
     return (match[1], match[2]) if match else ("", reference)
 
 
-def pointed_binaries(document: dict) -> list[tuple[int, str]]:
-    """(content index, Binary id) of a DocumentReference's attachments served here (`Binary/<id>`)."""
+def pointed_binaries(document: dict, base: str = "") -> list[tuple[int, str]]:
+    """(content index, Binary id) of a DocumentReference's attachments served here: `Binary/<id>`, or an
+    absolute URL to a Binary on this server's `base`."""
     found = []
     for n, content in enumerate(document.get("content") or []):
         url = str(((content or {}).get("attachment") or {}).get("url") or "")
-        match = _BINARY.fullmatch(url)
-        if match:
-            found.append((n, match[1]))
+        relative = _relative(url, base) if not _BINARY.fullmatch(url) else ("Binary", url.partition("/")[2])
+        if relative is not None and relative[0] == "Binary" and "/" not in relative[1]:
+            found.append((n, relative[1]))
     return found

@@ -338,7 +338,7 @@ class RecordAccess:
         """A document points only at Binaries of its own record that its writer may read; one in no record
         (posted before its document) joins the document's record once the document is written (`written`).
         An unknown Binary, one the caller may not read and one of another record get the same answer."""
-        for n, binary_id in pointed_binaries(document):
+        for n, binary_id in pointed_binaries(document, self.base):
             planned = self.pending.get(f"Binary/{binary_id}")
             if planned is None and f"Binary/{binary_id}" in self.expected:
                 continue  # written later in the same transaction: its own record is decided then

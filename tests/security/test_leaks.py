@@ -44,6 +44,10 @@ def test_a_binary_is_not_read_through_a_pointer_from_another_record(vendor_sessi
         pointer = document(doctor, base, subject, "lab", record["hidden_binary"])
         assert pointer.status_code == 422, pointer.text
         assert "is not a Binary of this record that you may read" in pointer.text
+    absolute = doctor.post(f"{base}/DocumentReference", headers=HEADERS, json={
+        "resourceType": "DocumentReference", "status": "current", "subject": {"reference": f"Patient/{elsewhere}"},
+        "content": [{"attachment": {"contentType": "text/plain", "url": f"{base}/Binary/{record['hidden_binary']}"}}]})
+    assert absolute.status_code == 422 and "is not a Binary of this record" in absolute.text  # any URL to it
     unknown = document(doctor, base, {"reference": f"Patient/{elsewhere}"}, "lab", "no-such-binary")
     assert unknown.status_code == 422 and unknown.json()["issue"][0]["diagnostics"] == pointer.json()["issue"][0][
         "diagnostics"].replace(record["hidden_binary"], "no-such-binary")  # unknown or another's: same answer
