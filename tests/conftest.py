@@ -11,6 +11,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pymongo
@@ -100,6 +101,25 @@ class Server:
         except subprocess.TimeoutExpired:
             self.process.kill()
         self.log.close()
+
+
+@contextmanager
+def own_server(database: tuple[str, str], log_dir: Path, suffix: str) -> Iterator[tuple]:
+    """A server on a database of the caller's own (the run's name + `suffix`), dropped afterwards: (database
+    (uri, name), pymongo database, server base URL, a session of software allowed everything)."""
+    uri, name = database[0], f"{database[1]}_{suffix}"
+    client = pymongo.MongoClient(uri, tz_aware=True)
+    server = Server(uri, name, log_dir / "server.log")
+    try:
+        server.wait_ready()
+        vendor = register(client[name], server.base.removesuffix("/fhir"), f"Vendor ({suffix})", ["system/*.cruds"])
+        with requests.Session() as http:
+            http.headers.update(vendor.headers())
+            yield (uri, name), client[name], server.base, http
+    finally:
+        server.stop()
+        client.drop_database(name)
+        client.close()
 
 
 @pytest.fixture(scope="session")

@@ -9,14 +9,13 @@ import hashlib
 import io
 import os
 
-import pymongo
 import pytest
 import requests
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from fhir_server.api.body import CappedStream
 from fhir_server.auth.backend_client import register
-from tests.conftest import Server
+from tests.conftest import Server, own_server
 
 MB = 1024 * 1024
 BLOCK = os.urandom(3 * MB)  # a multiple of 3 bytes: its base64 encodings can follow one another
@@ -58,19 +57,8 @@ def large(database, tmp_path_factory):
     """(session, base) of a server on a database of this module's own, dropped afterwards: on FerretDB a
     Binary's chunks are found by a scan of every stored chunk, so 160 MB of them left in the shared database
     would slow every later Binary read of the run."""
-    uri, name = database[0], f"{database[1]}_large"
-    client = pymongo.MongoClient(uri)
-    server = Server(uri, name, tmp_path_factory.mktemp("large") / "server.log")
-    try:
-        server.wait_ready()
-        software = register(client[name], server.base.removesuffix("/fhir"), "Large vendor", ["system/*.cruds"])
-        with requests.Session() as http:
-            http.headers.update(software.headers())
-            yield http, server.base
-    finally:
-        server.stop()
-        client.drop_database(name)
-        client.close()
+    with own_server(database, tmp_path_factory.mktemp("large"), "large") as (_, _, base, http):
+        yield http, base
 
 
 def read_back(http: requests.Session, location: str) -> tuple[int, str]:

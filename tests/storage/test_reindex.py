@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 
-import pymongo
 import pytest
 import requests
 from pymongo.collection import Collection
@@ -17,7 +16,7 @@ from fhir_server.storage.resources import ResourceStore
 from fhir_server.storage.transactions import Write
 from tests.access.test_record_rules import cli
 from tests.api.client import LOINC, post, search
-from tests.conftest import Server
+from tests.conftest import own_server
 
 STALE = {"$unset": {"dl:_lastUpdated": "", "dh:_lastUpdated": "", "r:patient": "", "r:subject": ""},
          "$set": {"s:family": ["stale"], "x:writer": "810000000042"}}
@@ -27,19 +26,8 @@ STALE = {"$unset": {"dl:_lastUpdated": "", "dh:_lastUpdated": "", "r:patient": "
 def own(database, tmp_path_factory):
     """A database of this module's own, served: reindexing the session's whole database would test its size.
     (database (uri, name), pymongo database, server base URL, a session of software allowed everything)."""
-    uri, name = database[0], f"{database[1]}_reindex"
-    client = pymongo.MongoClient(uri, tz_aware=True)
-    server = Server(uri, name, tmp_path_factory.mktemp("reindex") / "server.log")
-    try:
-        server.wait_ready()
-        vendor = register(client[name], server.base.removesuffix("/fhir"), "Reindexed vendor", ["system/*.cruds"])
-        with requests.Session() as http:
-            http.headers.update(vendor.headers())
-            yield (uri, name), client[name], server.base, http
-    finally:
-        server.stop()
-        client.drop_database(name)
-        client.close()
+    with own_server(database, tmp_path_factory.mktemp("reindex"), "reindex") as served:
+        yield served
 
 
 def documents(db, resource_type: str, resource_id: str) -> list[tuple[Collection, dict]]:
