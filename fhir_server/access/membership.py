@@ -43,7 +43,6 @@ RECORD_TYPES = ("Patient", "Binary", *RECORD_ELEMENTS)  # what is in a record, o
 _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _RELATIVE = re.compile(r"([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[A-Za-z0-9\-.]{1,64})?")
 _ABSOLUTE = re.compile(r"(https?://.+?)/([A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}(?:/_history/[A-Za-z0-9\-.]{1,64})?)")
-_BINARY = re.compile(r"Binary/([A-Za-z0-9\-.]{1,64})")
 
 
 def with_record(resource_type: str, index: dict, record: str | None) -> dict:
@@ -85,7 +84,8 @@ class Resolver:
 
 def record_of(resource_type: str, resource_id: str, resource: dict, resolver: Resolver) -> str | None:
     """The record (`"Patient/<id>"`) a resource being written belongs to, or None; raises Unprocessable
-    (naming the element) for a patient it cannot resolve or for two patients. Binaries: `binary_record`."""
+    (naming the element) for a patient it cannot resolve or for two patients. A Binary's record is decided
+    from its `securityContext` and the documents pointing at it (access/policy.py `_place`)."""
     if resource_type == "Patient":
         return f"Patient/{resource_id}"
     found: dict[str, str] = {}  # patient id -> the element naming it
@@ -197,8 +197,12 @@ def pointed_binaries(document: dict, base: str = "") -> list[tuple[int, str]]:
     absolute URL to a Binary on this server's `base`."""
     found = []
     for n, content in enumerate(document.get("content") or []):
-        url = str(((content or {}).get("attachment") or {}).get("url") or "")
-        relative = _relative(url, base) if not _BINARY.fullmatch(url) else ("Binary", url.partition("/")[2])
-        if relative is not None and relative[0] == "Binary" and "/" not in relative[1]:
-            found.append((n, relative[1]))
+        target = _relative(str(((content or {}).get("attachment") or {}).get("url") or ""), base)
+        if target is not None and target[0] == "Binary":
+            found.append((n, target[1]))
     return found
+
+
+def document_binaries(document: dict, base: str = "") -> list[str]:
+    """The ids of the Binaries a DocumentReference's attachments point at, each once."""
+    return list(dict.fromkeys(binary_id for _, binary_id in pointed_binaries(document, base)))

@@ -38,8 +38,8 @@ from ..storage.resources import ResourceStore, StoredVersion
 from .consents import (HIDDEN_FROM_PATIENT, HIDDEN_FROM_PROFESSIONALS, HIDDEN_FROM_REPRESENTATIVES, consent_rules,
                        label_tokens, visibility_codes)
 from .matrix import readable_types
-from .membership import (RECORD, RECORD_TYPES, Resolver, binary_context, pointed_binaries, record_of,
-                         valid_id, with_record)
+from .membership import (RECORD, RECORD_TYPES, Resolver, binary_context, document_binaries, pointed_binaries,
+                         record_of, valid_id, with_record)
 
 PATIENT_OWN = ("Consent", "AuditEvent")  # never shown to professionals
 CLOSED_CONTENT = ("DocumentReference", "List", "Binary")  # what a closed record hides from everyone
@@ -431,7 +431,7 @@ class RecordAccess:
     def _adopt(self, document: StoredVersion, patient_id: str) -> None:
         """The Binaries in no record a document points at join the document's record (`_check_binaries`
         allowed only those of the document's writer)."""
-        for _, binary_id in pointed_binaries(document.resource or {}):
+        for binary_id in document_binaries(document.resource or {}, self.base):
             binary = self.store.current("Binary", binary_id)
             if binary is not None and not binary.deleted and RECORD not in binary.index \
                     and binary.index.get(WRITER) == document.index.get(WRITER):

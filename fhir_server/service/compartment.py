@@ -2,20 +2,17 @@
 
 Each stored type is tied to the patient by some of its reference parameters (DocumentReference by `subject`
 or `author`, List by `subject` or `source`...); a Binary is in the record when one of the record's
-DocumentReferences points at it. Used by `$everything`, the access rules (access/policy.py) and purges.
+DocumentReferences points at it. Used by `$everything` and purges; which record a resource is in is decided
+on write (access/membership.py).
 """
 from __future__ import annotations
 
 import json
-import re
 from functools import lru_cache
 
 from validation.definitions import packages_dir
 
 from ..registry import RESOURCES
-
-_BINARY = re.compile(r"Binary/([A-Za-z0-9\-.]{1,64})")
-
 
 @lru_cache(maxsize=1)
 def patient_compartment() -> dict[str, tuple[str, ...]]:
@@ -24,9 +21,3 @@ def patient_compartment() -> dict[str, tuple[str, ...]]:
     definition = json.loads(path.read_text(encoding="utf-8"))
     return {r["code"]: tuple(r.get("param", ())) for r in definition["resource"]
             if r["code"] in RESOURCES and r["code"] != "Patient" and r.get("param")}
-
-
-def document_binaries(document: dict) -> list[str]:
-    """The ids of the Binaries a DocumentReference's attachments point at (relative `Binary/<id>` URLs)."""
-    found = (_BINARY.fullmatch(str((c.get("attachment") or {}).get("url") or "")) for c in document.get("content") or [])
-    return list(dict.fromkeys(match[1] for match in found if match))

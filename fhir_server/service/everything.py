@@ -13,8 +13,8 @@ from urllib.parse import urlencode
 
 from ..errors import BadRequest, Gone
 from ..storage.resources import StoredVersion
-from ..access.membership import RECORD
-from .compartment import document_binaries, patient_compartment
+from ..access.membership import RECORD, document_binaries
+from .compartment import patient_compartment
 from .resources import ResourceService
 from .search import PAGES, PAGES_OFFSET, SearchContext, page_links, visible
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from mappers import hl7v2
 from mappers.errors import MappingError
 
+from ..access.membership import document_binaries
 from ..access.policy import record_id
 from ..errors import Unprocessable
-from .compartment import document_binaries
 from .resources import ResourceService
 
 def mdm_message(service: ResourceService, document_id: str) -> bytes:

@@ -32,13 +32,12 @@ def history_bundle(store: ResourceStore, rules: RecordAccess, base: str, resourc
     since = _instant(params, "_since")
     before = _instant(params, "_before") or datetime.now(timezone.utc)
     before = before.replace(microsecond=before.microsecond // 1000 * 1000)  # as precise as the links
-    access = rules
-    excluded = access.history_exclusions(resource_type) if resource_id is None else None
+    excluded = rules.history_exclusions(resource_type) if resource_id is None else None
     if resource_id is not None:
         current = store.current(resource_type, resource_id)
         if current is None:
             raise NotFound(f"{resource_type}/{resource_id} is not known")
-        access.check_visible(current)  # a deleted resource too, judged by the version it deleted
+        rules.check_visible(current)  # a deleted resource too, judged by the version it deleted
     versions, total = store.history_page(resource_type, resource_id, since, before, offset, count, excluded)
 
     path = f"{base}/{resource_type}" + (f"/{resource_id}" if resource_id else "") + "/_history"

@@ -160,7 +160,8 @@ def store_transaction(service: ResourceService, transactions, audit: AuditTrail,
     try:
         if already_stored(service.store, rules, bundle):
             return "duplicate"
-        response = process_bundle(service.acting_for(rules), transactions, bundle, "", _no_reads, max_entries, lambda *_: None)
+        response = process_bundle(service.acting_for(rules), transactions, bundle, "", _no_reads, max_entries,
+                                  lambda *_: None)
         statuses = [str(e.get("response", {}).get("status", "")) for e in response.get("entry", [])]
         if statuses and all(s.startswith("200") for s in statuses):
             result = "duplicate"

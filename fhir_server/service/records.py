@@ -19,8 +19,8 @@ from ..storage.mongo import LETTERS, PATIENT_ACCOUNTS
 from ..storage.purge import purge
 from ..storage.records import Records
 from ..storage.resources import ResourceStore
-from ..access.membership import RECORD, RECORD_TYPES
-from .compartment import document_binaries, patient_compartment
+from ..access.membership import RECORD, RECORD_TYPES, document_binaries
+from .compartment import patient_compartment
 
 
 

@@ -64,7 +64,8 @@ def search_bundle(context: SearchContext, resource_type: str, items: list[tuple[
         count = 0
     with_total = request.total != "none" or count == 0
     store = context.store
-    query = restricted(context.rules, resource_type, search_filter(request, resolve=caller_resolver(store, context.rules)))
+    query = search_filter(request, resolve=caller_resolver(store, context.rules))
+    query = restricted(context.rules, resource_type, query)
     ids, total = store.search_ids(resource_type, query, sort_fields(request), context.max_results, with_total)
     page = ids[request.offset:request.offset + count]
     problems = [("not-supported", f"Parameter '{name}' was ignored") for name in request.ignored + includes.ignored]

@@ -7,7 +7,7 @@ from mappers import xds
 from mappers.errors import MappingError
 
 from ..errors import FhirError
-from .compartment import document_binaries
+from ..access.membership import document_binaries
 from .resources import ResourceService
 from .search import SearchContext, search_bundle
 

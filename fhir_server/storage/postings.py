@@ -5,7 +5,8 @@ the whole collection in Go, whatever indexes exist. So that the common searches 
 record found by its INS, a document by its identifier) do not scan a million documents there, the store keeps,
 for a few selective values, the list of the resources of a type that hold them, in documents found by `_id`:
 - `<Type>>Patient/<id>`: the resources of Type in that Patient's record (`x:record`) or referring to that
-  Patient in any reference parameter (the Patient compartment: `patient=`, `subject=Patient/..`, `subject:Patient=..`...);
+  Patient in any reference parameter (the Patient compartment: `patient=`, `subject=Patient/..`,
+  `subject:Patient=..`...);
 - `<Type>|<param>|<sha256 of system|value>`: those with that identifier (`t:identifier` tokens with a
   system), hashed so that no key names a person (a purged record leaves no identifier behind);
 - `<Type>>Binary/<id>`: the documents whose attachment points at that Binary (`u:location`).

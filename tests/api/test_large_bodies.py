@@ -73,36 +73,33 @@ def read_back(http: requests.Session, location: str) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-def test_a_100_mb_binary_is_stored_and_read_back_whole(large):
+def assert_stored_whole(large, body: Repeated, content_type: str, times: int) -> None:
+    """`body` (BLOCK `times` over, as such or encoded) is stored, and read back raw it is BLOCK `times` over."""
     http, base = large
-    times = 34  # 102 MB: past FerretDB's 48 MB messages, under the 128 MB body limit
-    created = http.post(f"{base}/Binary", data=Repeated(BLOCK, times),
-                        headers={"Content-Type": "application/pdf", "Prefer": "return=minimal"})
+    created = http.post(f"{base}/Binary", data=body, headers={"Content-Type": content_type,
+                                                              "Prefer": "return=minimal"})
     assert created.status_code == 201, created.text
     assert read_back(http, created.headers["Location"]) == (len(BLOCK) * times, sha1_of(BLOCK, times))
+
+
+def test_a_100_mb_binary_is_stored_and_read_back_whole(large):
+    times = 34  # 102 MB: past FerretDB's 48 MB messages, under the 128 MB body limit
+    assert_stored_whole(large, Repeated(BLOCK, times), "application/pdf", times)
 
 
 def test_a_binary_of_50_mb_as_base64_in_fhir_json(large):
-    http, base = large
     times = 17
-    encoded = base64.b64encode(BLOCK)
-    body = Repeated(encoded, times, b'{"resourceType": "Binary", "contentType": "application/pdf", "data": "', b'"}')
-    created = http.post(f"{base}/Binary", data=body,
-                        headers={"Content-Type": "application/fhir+json", "Prefer": "return=minimal"})
-    assert created.status_code == 201, created.text
-    assert read_back(http, created.headers["Location"]) == (len(BLOCK) * times, sha1_of(BLOCK, times))
+    body = Repeated(base64.b64encode(BLOCK), times,
+                    b'{"resourceType": "Binary", "contentType": "application/pdf", "data": "', b'"}')
+    assert_stored_whole(large, body, "application/fhir+json", times)
 
 
 def test_a_binary_of_12_mb_in_fhir_xml(large):
-    http, base = large
     """Past libxml2's default 10 MB cap on one attribute value."""
     times = 4
     body = Repeated(base64.b64encode(BLOCK), times, b'<Binary xmlns="http://hl7.org/fhir"><contentType '
                     b'value="application/pdf"/><data value="', b'"/></Binary>')
-    created = http.post(f"{base}/Binary", data=body,
-                        headers={"Content-Type": "application/fhir+xml", "Prefer": "return=minimal"})
-    assert created.status_code == 201, created.text
-    assert read_back(http, created.headers["Location"]) == (len(BLOCK) * times, sha1_of(BLOCK, times))
+    assert_stored_whole(large, body, "application/fhir+xml", times)
 
 
 @pytest.fixture(scope="module")

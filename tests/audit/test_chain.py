@@ -3,7 +3,6 @@ writers that never fork a chain, and a hot path that reads by `_id` only. Checkp
 chains: test_checkpoints.py."""
 from __future__ import annotations
 
-import copy
 import hashlib
 import hmac
 import threading
@@ -19,33 +18,10 @@ from fhir_server.audit.verify import verify, verify_command
 from fhir_server.audit.events import Access, Actor, audit_event
 from validation import validate_resource
 
+from .conftest import EventStore
+
 DOCTOR = Actor(kind="professional", client_id="vendor-1", practitioner="810001234567", profession="10",
                address="192.0.2.10", purpose_of_use="TREAT")
-
-
-class EventStore:
-    """Stands in for the FHIR resource store: keeps copies, adding `meta` as the store does."""
-
-    def __init__(self) -> None:
-        self.events: dict[str, dict] = {}
-
-    def persist(self, event: dict) -> None:
-        self.events[event["id"]] = {**copy.deepcopy(event), "meta": {"versionId": "1",
-                                                                     "lastUpdated": "2024-05-02T08:30:15.123Z"}}
-
-    def read(self, event_id: str) -> dict | None:
-        event = self.events.get(event_id)
-        return copy.deepcopy(event) if event else None
-
-
-@pytest.fixture()
-def chain(db) -> AuditChain:
-    return AuditChain(db)
-
-
-@pytest.fixture()
-def store() -> EventStore:
-    return EventStore()
 
 
 def new_event(patient: str | None, n: int = 0) -> dict:

@@ -15,19 +15,10 @@ from fhir_server.audit.checkpoints import Checkpoints
 from fhir_server.audit.keys import AuditKey, load_key
 from fhir_server.audit.verify import verify, verify_command
 
-from .test_chain import EventStore, carried, chained, new_event
+from .conftest import EventStore
+from .test_chain import carried, chained, new_event
 
 LONG_AGO = datetime(2020, 1, 1, tzinfo=timezone.utc)  # past any grace period
-
-
-@pytest.fixture()
-def chain(db) -> AuditChain:
-    return AuditChain(db)
-
-
-@pytest.fixture()
-def store() -> EventStore:
-    return EventStore()
 
 
 def link_id(key: str, n: int) -> str:

@@ -141,6 +141,28 @@ def test_orphan_binaries_are_their_writers_and_owners_only(base, callers, record
     assert doctor.get(f"{base}/Binary/{content}", headers=RAW).status_code == 404
     assert owner.get(f"{base}/Binary/{content}", headers=RAW).content == b"deleted later"
     assert writer.get(f"{base}/Binary/{content}", headers=RAW).status_code == 200
+    # Pointed at by an absolute URL to this server, it joins the record too (its owner reads it).
+    by_url = binary(writer, base, b"pointed at by URL")
+    assert owner.get(f"{base}/Binary/{by_url}", headers=RAW).status_code == 404
+    assert writer.post(f"{base}/DocumentReference", headers=HEADERS, json={
+        "resourceType": "DocumentReference", "status": "current", "subject": {"reference": f"Patient/{record['patient']}"},
+        "content": [{"attachment": {"contentType": "text/plain", "url": f"{base}/Binary/{by_url}"}}]}).status_code == 201
+    assert owner.get(f"{base}/Binary/{by_url}", headers=RAW).content == b"pointed at by URL"
+
+
+def test_a_binary_stays_in_the_record_it_was_first_written_in(base, vendor_session, database, owners_app,
+                                                               callers, record):
+    writer = callers["writer"]
+    elsewhere, _, _ = new_record(vendor_session, base, database, owners_app)
+    content = binary(writer, base, b"report", f"Patient/{record['patient']}")
+    moved = writer.put(f"{base}/Binary/{content}", headers=HEADERS, json={
+        "resourceType": "Binary", "id": content, "contentType": "text/plain", "data": "cmVwb3J0",
+        "securityContext": {"reference": f"Patient/{elsewhere}"}})
+    assert moved.status_code == 422 and "stays in the record it was first written in" in moved.text
+    kept = writer.put(f"{base}/Binary/{content}", headers=HEADERS, json={
+        "resourceType": "Binary", "id": content, "contentType": "text/plain", "data": "cmVwb3J0Mg=="})
+    assert kept.status_code == 200  # an update naming no context keeps its record
+    assert record["owner"].get(f"{base}/Binary/{content}", headers=RAW).content == b"report2"
 
 
 def count(session: requests.Session, base: str, resource_type: str, params: dict) -> int:
@@ -205,6 +227,11 @@ def test_errors_say_nothing_of_what_one_may_not_see(base, callers, record):
         "resourceType": "Patient", "identifier": [{"system": INS, "value": record["ins"]}]},
         headers={**HEADERS, "If-None-Exist": f"identifier={INS}|{record['ins']}"})
     assert blocked.status_code == 403 and record["patient"] not in blocked.text
+    in_transaction = callers["blocked"].post(base, headers=HEADERS, json={
+        "resourceType": "Bundle", "type": "transaction", "entry": [{
+            "resource": {"resourceType": "Patient", "identifier": [{"system": INS, "value": record["ins"]}]},
+            "request": {"method": "POST", "url": "Patient", "ifNoneExist": f"identifier={INS}|{record['ins']}"}}]})
+    assert in_transaction.status_code == 403 and record["patient"] not in in_transaction.text
     assert count(callers["writer"], base, "Patient", {"identifier": f"{INS}|{record['ins']}"}) == 1
 
 
@@ -245,8 +272,11 @@ def test_type_history_spans_records_only_where_the_rules_allow(base, callers, re
     assert blocked.get(f"{base}/Practitioner/_history", params={"_count": 1}).status_code == 200
     for resource_type in ("DocumentReference", "List", "Binary"):
         assert blocked.get(f"{base}/{resource_type}/_history").status_code == 403
-    patients = blocked.get(f"{base}/Patient/_history", params={"_count": 1000}).json()
-    assert record["patient"] not in {e["fullUrl"].rsplit("/", 1)[-1] for e in patients.get("entry", [])}
+    since = callers["writer"].get(f"{base}/Patient/{record['patient']}/_history").json()["entry"][-1]["response"][
+        "lastModified"]  # its first version: the history since then is short whatever the database holds
+    for session, listed in ((callers["writer"], True), (blocked, False)):
+        patients = session.get(f"{base}/Patient/_history", params={"_since": since, "_count": 1000}).json()
+        assert (record["patient"] in {e["fullUrl"].rsplit("/", 1)[-1] for e in patients["entry"]}) is listed
     assert callers["writer"].get(f"{base}/Patient/{record['patient']}/_history").status_code == 200
 
 
