@@ -1,14 +1,14 @@
 """Who may see and change what in a patient's record: every rule in one place.
 
 A `RecordAccess` is made for each request from the caller (an audit `Actor`: professional, patient or a
-minor's representative), or for one of the server's jobs (`for_job`: a system principal); the service layer
-asks it about every resource it returns or writes:
+minor's representative), or for one of the server's jobs (`for_job`: a system principal). It is the `Reader`
+every read of the store requires (storage/readers.py): the store itself applies
 - `visible(version)`: reads, vreads, history, includes, `$everything`, Bundle entries, Binary downloads;
 - `search_conditions(type, query)`: the same rule as a query, ANDed with every search (its totals and pages,
   chained and `_has` inner searches, conditional interactions), so that nothing the caller may not see is
-  counted or matched;
-- `check_write(...)` before a write (it decides the record the resource belongs to: access/membership.py)
-  and `written(...)` after it.
+  counted or matched.
+The service layer asks it `check_write(...)` before a write (it decides the record the resource belongs to:
+access/membership.py) and `written(...)` after it.
 Both reads decide on stored fields alone: the record (`x:record`), the writer (`x:writer`), the document's
 labels and type, and the record's state.
 
@@ -31,8 +31,9 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 
 from ..audit.events import Actor
-from ..errors import Forbidden, NotFound, Unprocessable
+from ..errors import Forbidden, Unprocessable
 from ..storage.candidates import single_criteria
+from ..storage.readers import ServerLookup
 from ..storage.records import OPEN, Records
 from ..storage.resources import ResourceStore, StoredVersion
 from .consents import (HIDDEN_FROM_PATIENT, HIDDEN_FROM_PROFESSIONALS, HIDDEN_FROM_REPRESENTATIVES, consent_rules,
@@ -45,7 +46,8 @@ PATIENT_OWN = ("Consent", "AuditEvent")  # never shown to professionals
 CLOSED_CONTENT = ("DocumentReference", "List", "Binary")  # what a closed record hides from everyone
 WRITER = "x:writer"  # index field: who wrote a resource's first version (IDNPS, or Patient/<id>)
 NOTHING = {"_id": {"$in": []}}
-_RECORD_FIELDS = ("r:patient", "r:subject")  # the references naming the patient whose record a resource is in
+RULES_INPUT = ServerLookup("the record's rules")  # what the rules decide on: shown to no caller
+_RECORD_FIELDS = (RECORD, "r:patient", "r:subject")  # the fields naming the patient whose record a resource is in
 # patient id, notification kind, time, de-duplication key
 Notify = Callable[[str, str, datetime, str | None], None]
 
@@ -177,10 +179,6 @@ class RecordAccess:
                 self._told.add(patient_id)
                 self.notify(patient_id, "emergency-access", now, f"{self.me}:{now.date().isoformat()}")
 
-    def check_visible(self, version: StoredVersion) -> None:
-        if not self.visible(version):
-            raise NotFound(f"{version.type}/{version.id} is not known")
-
     def _closed(self, resource_type: str) -> bool:
         return resource_type in CLOSED_CONTENT and self._record(str(self.actor.patient)).get("state") != OPEN
 
@@ -200,8 +198,8 @@ class RecordAccess:
         """The current DocumentReferences whose content points at a Binary."""
         if binary_id not in self._documents:
             ids, _ = self.store.search_ids("DocumentReference", {"u:location": f"Binary/{binary_id}",
-                                                                 "deleted": False}, [], 100, False)
-            self._documents[binary_id] = self.store.current_versions("DocumentReference", ids)
+                                                                 "deleted": False}, [], 100, False, reader=RULES_INPUT)
+            self._documents[binary_id] = self.store.current_versions("DocumentReference", ids, reader=RULES_INPUT)
         return self._documents[binary_id]
 
     def check_search(self, resource_type: str) -> None:
@@ -269,9 +267,8 @@ class RecordAccess:
     def check_write(self, resource_type: str, resource_id: str, resource: dict | None, index: dict,
                     current: StoredVersion | None) -> dict:
         """Refuses a write the rules forbid; returns the fields to store: the search index, the record the
-        resource belongs to (decided here: access/membership.py) and its writer. A deletion keeps them."""
-        if current is not None and not current.deleted and not self.visible(current):
-            raise NotFound(f"{resource_type}/{resource_id} is not known")
+        resource belongs to (decided here: access/membership.py) and its writer. A deletion keeps them.
+        `current`: the resource as read under these rules (the store leaves out what they do not show)."""
         if self.professional and resource_type in PATIENT_OWN:
             raise Forbidden(f"{resource_type} resources are written by the patient (or the server), not by "
                             f"professionals")
@@ -329,8 +326,8 @@ class RecordAccess:
         if expected is not None:  # written later in the same transaction (checked then): its record
             record = record_of("DocumentReference", target, expected, self.resolver())
             return record.partition("/")[2] if record else None
-        document = self.store.current("DocumentReference", target)
-        if document is None or document.deleted or not self.visible(document):
+        document = self.store.current("DocumentReference", target, reader=self)
+        if document is None or document.deleted:
             raise refused
         return record_id("DocumentReference", target, document.index)
 
@@ -342,11 +339,10 @@ class RecordAccess:
             planned = self.pending.get(f"Binary/{binary_id}")
             if planned is None and f"Binary/{binary_id}" in self.expected:
                 continue  # written later in the same transaction: its own record is decided then
-            binary = None if planned is not None else self.store.current("Binary", binary_id)
+            binary = None if planned is not None else self.store.current("Binary", binary_id, reader=self)
             fields = planned if planned is not None else (binary.index if binary and not binary.deleted else None)
-            readable = fields is not None and (binary is None or self.visible(binary))
             record = record_id("Binary", binary_id, fields or {})
-            if not readable or record not in (None, patient_id):
+            if fields is None or record not in (None, patient_id):
                 raise Unprocessable(f"DocumentReference.content[{n}].attachment.url: Binary/{binary_id} is not a "
                                     f"Binary of this record that you may read", code="business-rule")
 
@@ -384,7 +380,7 @@ class RecordAccess:
             return False
         identity = resource if resource_type == "Patient" else None
         if identity is None:
-            patient = self.store.current("Patient", patient_id)
+            patient = self.store.current("Patient", patient_id, reader=RULES_INPUT)
             identity = patient.resource if patient is not None and not patient.deleted else {}
         identifiers = [(i.get("system"), i.get("value")) for i in (identity or {}).get("identifier") or []
                        if i.get("system") and i.get("value")]
@@ -432,7 +428,7 @@ class RecordAccess:
         """The Binaries in no record a document points at join the document's record (`_check_binaries`
         allowed only those of the document's writer)."""
         for binary_id in document_binaries(document.resource or {}, self.base):
-            binary = self.store.current("Binary", binary_id)
+            binary = self.store.current("Binary", binary_id, reader=RULES_INPUT)
             if binary is not None and not binary.deleted and RECORD not in binary.index \
                     and binary.index.get(WRITER) == document.index.get(WRITER):
                 self.store.set_fields("Binary", binary_id, {RECORD: f"Patient/{patient_id}"})
@@ -440,8 +436,8 @@ class RecordAccess:
     def refresh_rules(self, patient_id: str) -> None:
         """The record's rules recomputed from the patient's active Consents."""
         ids, _ = self.store.search_ids("Consent", {"r:patient": f"Patient/{patient_id}", "deleted": False},
-                                       [], 1000, False)
-        consents = [v.resource or {} for v in self.store.current_versions("Consent", ids)]
+                                       [], 1000, False, reader=RULES_INPUT)
+        consents = [v.resource or {} for v in self.store.current_versions("Consent", ids, reader=RULES_INPUT)]
         blocked, no_emergency = consent_rules(consents)
         self.records.set_rules(patient_id, sorted(blocked), no_emergency, datetime.now(timezone.utc))
 
@@ -462,11 +458,12 @@ def _without_masking(resource: dict | None) -> dict:
 def stored_patients(store: ResourceStore, base: str = "", pending: dict | None = None) -> Resolver:
     """A membership resolver reading the store's current Patients (by id, and by identifier)."""
     def patients_with(system: str, value: str) -> list[str]:
-        ids, _ = store.search_ids("Patient", {"t:identifier": f"{system}|{value}", "deleted": False}, [], 10, False)
+        ids, _ = store.search_ids("Patient", {"t:identifier": f"{system}|{value}", "deleted": False}, [], 10, False,
+                                  reader=RULES_INPUT)
         return ids
 
     def exists(patient_id: str) -> bool:
-        patient = store.current("Patient", patient_id)
+        patient = store.current("Patient", patient_id, reader=RULES_INPUT)
         return patient is not None and not patient.deleted
     return Resolver(exists, patients_with, base, pending if pending is not None else {})
 

@@ -19,6 +19,7 @@ from argon2.exceptions import Argon2Error
 
 from ..service.search import matching
 from ..storage.auth import Letters, PatientAccounts
+from ..storage.readers import ServerLookup
 from ..storage.resources import ResourceStore
 
 INS = "urn:oid:1.2.250.1.213.1.4.8"
@@ -27,6 +28,7 @@ LOCK_AFTER = 5
 LOCK_FOR = timedelta(minutes=15)
 MIN_PASSWORD = 12
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read from a letter
+SIGN_IN = ServerLookup("sign-in")  # finding whose record signs in shows no caller anything
 _hasher = PasswordHasher()  # passwords: argon2id with its default (slow) cost
 # Codes are random (12 symbols of 32: 60 bits), so guessing them is hopeless even with a cheap hash; a light
 # argon2 keeps creating records fast (a 1,000-patient transaction would otherwise spend 2 minutes hashing).
@@ -45,7 +47,7 @@ class Locked(ActivationRefused):
 
 def issue_activation_code(store: ResourceStore, patient_id: str) -> str:
     """A new one-time code for the patient's record (replacing any earlier one)."""
-    current = store.current("Patient", patient_id)
+    current = store.current("Patient", patient_id, reader=SIGN_IN)
     if current is None or current.deleted:
         raise ActivationRefused(f"No record Patient/{patient_id}")
     code = "-".join("".join(secrets.choice(_ALPHABET) for _ in range(4)) for _ in range(3))
@@ -87,7 +89,7 @@ def sign_in(store: ResourceStore, ins: str, password: str) -> str:
 def _account(store: ResourceStore, ins: str, refusal: str):
     """(the record with this INS, its account); `refusal` (the same words as a wrong answer) or Locked."""
     ins = ins.strip()
-    matches = matching(store, None, "Patient", f"identifier={INS}|{ins}", limit=2) if ins.isalnum() \
+    matches = matching(store, SIGN_IN, "Patient", f"identifier={INS}|{ins}", limit=2) if ins.isalnum() \
         else []
     if len(matches) != 1:
         raise ActivationRefused(refusal)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import date
 
 from ..service.search import matching
+from .patients import SIGN_IN
 from ..storage.resources import ResourceStore, StoredVersion
 
 INS = "urn:oid:1.2.250.1.213.1.4.8"
@@ -37,10 +38,10 @@ def is_minor(birth_date: str | None, today: date | None = None) -> bool:
 def minors_represented(store: ResourceStore, ins: str) -> list[StoredVersion]:
     """The minors' records whose representative has this INS."""
     minors: dict[str, StoredVersion] = {}
-    for link in matching(store, None, "RelatedPerson", f"identifier={INS}|{ins}", limit=50):
+    for link in matching(store, SIGN_IN, "RelatedPerson", f"identifier={INS}|{ins}", limit=50):
         patient_id = _represented(link.resource or {})
         if patient_id and patient_id not in minors:
-            patient = store.current("Patient", patient_id)
+            patient = store.current("Patient", patient_id, reader=SIGN_IN)
             if patient and not patient.deleted and is_minor((patient.resource or {}).get("birthDate")):
                 minors[patient_id] = patient
     return list(minors.values())

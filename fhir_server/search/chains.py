@@ -1,7 +1,7 @@
 """Chained parameters and `_has` (FHIR R4 search.html#chaining, #has), resolved without joins.
 
 The inner search runs first, on the other type's current resources, through a `Resolver` the service builds
-with `store_resolver(store)`; the outer filter then tests the references or ids it found:
+with `store_resolver(store, reader)`; the outer filter then tests the references or ids it found:
 - `subject:Patient.identifier=x`: the ids of the Patients matching `identifier=x` ->
   `{"r:subject": {"$in": ["Patient/<id>", ...]}}` (each target type in turn when no `:Type` is given);
 - `_has:DocumentReference:subject:type=x` on Patient: the `r:subject` index values of the DocumentReferences
@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from typing import Protocol
+
+from fhir_server.storage.readers import Reader
 
 from fhir_server.errors import BadRequest
 from fhir_server.search.query import AnyCriterion, ChainCriterion, HasCriterion
@@ -30,7 +32,7 @@ class PageSource(Protocol):
     """What a resolver needs of the store (storage.resources.ResourceStore)."""
 
     def search_page(self, resource_type: str, query: dict, sort: list[tuple[str, int]], offset: int,
-                    count: int, with_total: bool) -> tuple[list, int | None]: ...
+                    count: int, with_total: bool, *, reader: Reader) -> tuple[list, int | None]: ...
 
 
 def too_broad(what: str) -> BadRequest:
@@ -38,13 +40,11 @@ def too_broad(what: str) -> BadRequest:
                       f"narrow the inner criteria", code="too-costly")
 
 
-def store_resolver(store: PageSource, restrict: Callable[[str, dict], dict], limit: int = MAX_LINKED) -> Resolver:
-    """The resolver of a search service: one bounded page of the other type's current resources, the inner
-    query restricted by `restrict(type, query)` (the caller's access rules: an inner search never finds
-    what the caller may not see)."""
+def store_resolver(store: PageSource, reader: Reader, limit: int = MAX_LINKED) -> Resolver:
+    """The resolver of a search service: one bounded page of the other type's current resources that the
+    `reader` may see (the caller's rules: an inner search never finds what the caller may not see)."""
     def resolve(resource_type: str, query: dict, field: str | None) -> list:
-        versions, _ = store.search_page(resource_type, restrict(resource_type, query), [], 0, limit + 1,
-                                        with_total=False)
+        versions, _ = store.search_page(resource_type, query, [], 0, limit + 1, with_total=False, reader=reader)
         if len(versions) > limit:
             raise too_broad(resource_type)
         if field is None:

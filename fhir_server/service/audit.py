@@ -11,12 +11,14 @@ from ..access.membership import RECORD
 from ..audit.chain import CHAIN_KEY, SERVER_KEY, AuditChain
 from ..audit.events import Access, audit_event
 from ..search.values import index_fields
+from ..storage.readers import ServerLookup
 from ..storage.resources import ResourceStore
 from ..storage.transactions import Write
 from .ids import new_id
 from .profiles import supported_profiles
 
 SERVER_CHAIN = SERVER_KEY  # the chain of events that concern no patient's record
+VERIFY = ServerLookup("audit verify")  # the events as recorded, re-hashed by `audit verify`
 
 
 class AuditTrail:
@@ -46,5 +48,6 @@ class AuditTrail:
 
     def read_event(self, event_id: str) -> dict | None:
         """A stored event as it was recorded (what `audit verify` re-hashes)."""
-        version = self.store.current("AuditEvent", event_id) or self.store.version("AuditEvent", event_id, 1)
+        version = self.store.current("AuditEvent", event_id, reader=VERIFY) \
+            or self.store.version("AuditEvent", event_id, 1, reader=VERIFY)
         return version.resource if version is not None and not version.deleted else None

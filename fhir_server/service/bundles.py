@@ -328,7 +328,7 @@ def _plan(service: ResourceService, entry: Entry) -> Planned:
 
 def _supersede(service: ResourceService, target: tuple[str, str]) -> Planned:
     """The write marking a replaced DocumentReference superseded (MHD replace, `relatesTo` replaces)."""
-    current = service.store.current(*target)
+    current = service.store.current(*target, reader=service.access())
     if current is None or current.deleted or (current.resource or {}).get("status") != "current":
         raise mhd.MhdError([("XDSRegistryMetadataError", f"{target[0]}/{target[1]}, which a document replaces, "
                                                           f"is not a current document")])

@@ -34,11 +34,11 @@ def history_bundle(store: ResourceStore, rules: RecordAccess, base: str, resourc
     before = before.replace(microsecond=before.microsecond // 1000 * 1000)  # as precise as the links
     excluded = rules.history_exclusions(resource_type) if resource_id is None else None
     if resource_id is not None:
-        current = store.current(resource_type, resource_id)
-        if current is None:
+        # a deleted resource too, judged by the version it deleted
+        if store.current(resource_type, resource_id, reader=rules) is None:
             raise NotFound(f"{resource_type}/{resource_id} is not known")
-        rules.check_visible(current)  # a deleted resource too, judged by the version it deleted
-    versions, total = store.history_page(resource_type, resource_id, since, before, offset, count, excluded)
+    versions, total = store.history_page(resource_type, resource_id, since, before, offset, count, excluded,
+                                         reader=rules)
 
     path = f"{base}/{resource_type}" + (f"/{resource_id}" if resource_id else "") + "/_history"
     fixed = {k: params[k] for k in ("_since", "_format", "_pretty") if k in params}

@@ -12,10 +12,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..errors import BadRequest
+from ..errors import BadRequest, Forbidden
 from ..registry import RESOURCES
 from ..search.registry import parameters
 from ..search.values import index_fields
+from ..storage.readers import Reader
 from ..storage.resources import ResourceStore, StoredVersion
 
 MAX_INCLUDED = 1000
@@ -98,10 +99,10 @@ def _directive(resource_type: str, name: str, raw: str) -> tuple[Include | None,
     return Include(reverse, source, code, target, iterate, raw), None
 
 
-def included(store: ResourceStore, matches: list[StoredVersion], directives: list[Include],
+def included(store: ResourceStore, reader: Reader, matches: list[StoredVersion], directives: list[Include],
              limit: int = MAX_INCLUDED) -> tuple[list[StoredVersion], bool]:
-    """The resources the directives add to `matches` (each once, none of the matches), and whether the
-    `limit` cut them short."""
+    """The resources the directives add to `matches` that the reader may find (each once, none of the
+    matches; a type the reader may not search adds none), and whether the `limit` cut them short."""
     seen = {(v.type, v.id) for v in matches}
     found: list[StoredVersion] = []
     frontier, active = list(matches), directives
@@ -110,7 +111,11 @@ def included(store: ResourceStore, matches: list[StoredVersion], directives: lis
         for directive in active:
             room = limit - len(found) - len(added)
             fetch = _revincluded if directive.reverse else _included
-            for version in fetch(store, frontier, directive, room + 1):
+            try:
+                fetched = fetch(store, reader, frontier, directive, room + 1)
+            except Forbidden:
+                continue
+            for version in fetched:
                 if (version.type, version.id) in seen:
                     continue
                 if len(found) + len(added) >= limit:
@@ -124,7 +129,7 @@ def included(store: ResourceStore, matches: list[StoredVersion], directives: lis
     return found, False
 
 
-def _included(store: ResourceStore, frontier: list[StoredVersion], directive: Include,
+def _included(store: ResourceStore, reader: Reader, frontier: list[StoredVersion], directive: Include,
               limit: int) -> list[StoredVersion]:
     """The current resources that the frontier's `directive.source` resources refer to in its parameter."""
     wanted: dict[str, list[str]] = {}
@@ -141,12 +146,12 @@ def _included(store: ResourceStore, frontier: list[StoredVersion], directive: In
     result: list[StoredVersion] = []
     for resource_type, ids in wanted.items():
         versions, _ = store.search_page(resource_type, {"_id": {"$in": ids}, "deleted": False}, [], 0,
-                                        limit, False)
+                                        limit, False, reader=reader)
         result += versions
     return result
 
 
-def _revincluded(store: ResourceStore, frontier: list[StoredVersion], directive: Include,
+def _revincluded(store: ResourceStore, reader: Reader, frontier: list[StoredVersion], directive: Include,
                  limit: int) -> list[StoredVersion]:
     """The current `directive.source` resources whose parameter refers to one of the frontier's resources."""
     param = parameters(directive.source)[directive.code]
@@ -155,5 +160,5 @@ def _revincluded(store: ResourceStore, frontier: list[StoredVersion], directive:
     if not keys or directive.source not in RESOURCES:
         return []
     versions, _ = store.search_page(directive.source, {f"r:{directive.code}": {"$in": keys}, "deleted": False},
-                                    [], 0, limit, False)
+                                    [], 0, limit, False, reader=reader)
     return versions

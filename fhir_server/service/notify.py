@@ -4,13 +4,16 @@ from __future__ import annotations
 from ..notifications.queue import Notifications
 from ..notifications.sender import DeliveryThread, patient_email, send_due
 from ..notifications.smtp import SmtpSettings
+from ..storage.readers import ServerLookup
 from ..storage.resources import ResourceStore
+
+DELIVERY = ServerLookup("notification delivery")  # a patient's own address, for their e-mail
 
 
 def address_finder(store: ResourceStore):
     """Patient id -> their e-mail address, from their Patient resource (None without one)."""
     def address_of(patient_id: str) -> str | None:
-        patient = store.current("Patient", patient_id)
+        patient = store.current("Patient", patient_id, reader=DELIVERY)
         return patient_email(patient.resource) if patient is not None and patient.resource else None
     return address_of
 

@@ -17,11 +17,13 @@ from ..audit.chain import AuditChain
 from ..notifications.queue import Notifications
 from ..storage.mongo import LETTERS, PATIENT_ACCOUNTS
 from ..storage.purge import purge
+from ..storage.readers import ServerLookup
 from ..storage.records import Records
 from ..storage.resources import ResourceStore
 from ..access.membership import RECORD, RECORD_TYPES, document_binaries
 from .compartment import patient_compartment
 
+PURGE = ServerLookup("record purge")  # what a purge erases
 
 
 class RecordLifecycle:
@@ -66,7 +68,7 @@ class RecordLifecycle:
         """Records an opposition; purges the records of Patients holding that identifier (returned)."""
         self.records.oppose(system, value, datetime.now(timezone.utc))
         key = f"{system}|{value}"
-        ids, _ = self.store.search_ids("Patient", {"t:identifier": key}, [], 100, False)
+        ids, _ = self.store.search_ids("Patient", {"t:identifier": key}, [], 100, False, reader=PURGE)
         for patient_id in ids:
             self.delete(patient_id, opposed=True)
         return ids
@@ -92,10 +94,10 @@ class RecordLifecycle:
         """The Binaries any version of a document pointed at that are in this record or in none (written before
         records were kept with each resource): another record's Binary is never purged with this one."""
         found: set[str] = set()
-        current = self.store.current("DocumentReference", document_id)
+        current = self.store.current("DocumentReference", document_id, reader=PURGE)
         for number in range(1, (current.version if current else 0) + 1):
-            version = self.store.version("DocumentReference", document_id, number)
+            version = self.store.version("DocumentReference", document_id, number, reader=PURGE)
             found.update(document_binaries((version.resource if version else None) or {}))
-        binaries = {b: self.store.current("Binary", b) for b in found}
+        binaries = {b: self.store.current("Binary", b, reader=PURGE) for b in found}
         return {b for b, v in binaries.items() if v is not None and v.index.get(RECORD) in (None, record)}
 

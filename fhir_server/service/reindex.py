@@ -12,8 +12,11 @@ from ..access.membership import RECORD, RECORD_ELEMENTS, Resolver, binary_contex
 from ..access.policy import WRITER, stored_patients
 from ..errors import Unprocessable
 from ..registry import RESOURCES
+from ..storage.readers import ServerLookup
 from ..storage.resources import ResourceStore
 from .resources import search_index
+
+REINDEX = ServerLookup("reindex")  # placing stored resources in their records
 
 
 def reindex(store: ResourceStore, resource_types: list[str] | None = None) -> dict[str, int]:
@@ -40,8 +43,9 @@ def _legacy_record(store: ResourceStore, resolver: Resolver, resource_type: str,
     if context is not None and context[0] == "Patient" and resolver.patient(context[1]):
         return f"Patient/{context[1]}"
     ids, _ = store.search_ids("DocumentReference", {"u:location": f"Binary/{resource.get('id')}"}, [], 100,
-                              False)
-    documents = [d.resource for d in store.current_versions("DocumentReference", ids) if d.resource]
+                              False, reader=REINDEX)
+    documents = [d.resource for d in store.current_versions("DocumentReference", ids, reader=REINDEX)
+                 if d.resource]
     records = {_record_or_none(resolver, "DocumentReference", d) for d in documents} - {None}
     return records.pop() if len(records) == 1 else None
 

@@ -25,12 +25,15 @@ from ..access import NoCallerRules
 from ..access.consents import with_confidentiality
 from ..access.policy import Notify, RecordAccess, record_id
 from ..auth.patients import welcome
+from ..storage.readers import ServerLookup
 from ..storage.records import Records
 from ..storage.transactions import Write
 from .profiles import claimed, profile_issues
 from .checks import check_id, check_type
 from .ids import new_id
 from .search import matching
+
+HIDDEN_PATIENT = ServerLookup("whether a Patient hidden from the caller exists")  # told as a refusal only
 
 
 @dataclass
@@ -77,10 +80,10 @@ class ResourceService:
     def read(self, resource_type: str, resource_id: str) -> StoredVersion:
         check_type(resource_type, "read")
         check_id(resource_id)
-        current = self.store.current(resource_type, resource_id)
+        # a deletion too is judged by the rules: what the caller may not see was never there
+        current = self.store.current(resource_type, resource_id, reader=self.access())
         if current is None:
             raise NotFound(f"{resource_type}/{resource_id} is not known")
-        self.access().check_visible(current)  # a deletion too: what the caller may not see was never there
         if current.deleted:
             raise Gone(f"{resource_type}/{resource_id} was deleted",
                        headers={"ETag": f'W/"{current.version}"'})
@@ -89,11 +92,11 @@ class ResourceService:
     def vread(self, resource_type: str, resource_id: str, version_id: str) -> StoredVersion:
         check_type(resource_type, "vread")
         check_id(resource_id)
-        current = self.store.current(resource_type, resource_id)
-        if current is None:
+        # the resource first, before anything is said of its versions
+        if self.store.current(resource_type, resource_id, reader=self.access()) is None:
             raise NotFound(f"{resource_type}/{resource_id} is not known")
-        self.access().check_visible(current)  # before anything is said of its versions
-        version = self.store.version(resource_type, resource_id, int(version_id)) if version_id.isdigit() else None
+        version = self.store.version(resource_type, resource_id, int(version_id), reader=self.access()) \
+            if version_id.isdigit() else None
         if version is None:
             raise NotFound(f"{resource_type}/{resource_id} has no version '{version_id}'")
         if version.deleted:
@@ -125,8 +128,8 @@ class ResourceService:
         resource_type, _, resource_id = reference.partition("/")
         if resource_type not in ("DocumentReference", "Binary") or not resource_id or "/" in resource_id:
             return True
-        item = self.store.current(resource_type, resource_id)
-        return item is None or item.deleted or self.access().visible(item)
+        item = self.store.current(resource_type, resource_id, reader=self.access())
+        return item is not None or not self.store.taken(resource_type, resource_id)
 
     # -- writes --------------------------------------------------------------------------------
     # Each write is planned first (checks and reads, nothing written), then committed: alone here, or with
@@ -210,8 +213,8 @@ class ResourceService:
             raise BadRequest(f"The resource's id ({resource.get('id')!r}) must equal the id in the URL "
                              f"({resource_id!r})", code="invalid")
         resource, content = self._checked(resource_type, resource, content)
-        current = self.store.current(resource_type, resource_id)
-        if current is not None and not self.access().visible(current):  # as if it did not exist: 404
+        current = self.store.current(resource_type, resource_id, reader=self.access())
+        if current is None and self.store.taken(resource_type, resource_id):  # as if it did not exist: 404
             raise NotFound(f"{resource_type}/{resource_id} is not known")
         previous = current.version if current else 0
         expected = _parse_etag(if_match) if if_match is not None else None
@@ -270,8 +273,8 @@ class ResourceService:
     def plan_delete(self, resource_type: str, resource_id: str) -> "Planned":
         check_type(resource_type, "delete")
         check_id(resource_id)
-        current = self.store.current(resource_type, resource_id)
-        if current is None or current.deleted or not self.access().visible(current):  # all three alike
+        current = self.store.current(resource_type, resource_id, reader=self.access())
+        if current is None or current.deleted:  # unknown, deleted, or not the caller's to see: all alike
             return Planned(None, message=f"{resource_type}/{resource_id} does not exist: nothing was deleted")
         kept = self.access().check_write(resource_type, resource_id, None, {}, current)  # its record and writer
         return Planned(Write(resource_type, resource_id, None, current.version, "DELETE", None, kept))
@@ -282,7 +285,7 @@ class ResourceService:
         neither shows it nor makes a second record for the same person: it is refused with what the record's
         rules let the caller know (the record is not accessible to them), and that patient's activity
         history records the attempt."""
-        hidden = matching(self.store, None, "Patient", criteria, limit=1)
+        hidden = matching(self.store, HIDDEN_PATIENT, "Patient", criteria, limit=1)
         if hidden:
             self.access().patients[hidden[0].id] = None
             raise Forbidden("This patient's record is not accessible to you (the patient's choices, or a closed "

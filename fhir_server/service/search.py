@@ -14,6 +14,7 @@ from ..search.chains import linked_types, store_resolver
 from ..search.filters import FIELD_PREFIX, search_filter
 from ..search.query import SearchRequest, parse_search
 from ..search.registry import parameters
+from ..storage.readers import Reader
 from ..storage.resources import ResourceStore, StoredVersion
 from ..storage.search_pages import SearchPages
 from .checks import check_type
@@ -64,9 +65,9 @@ def search_bundle(context: SearchContext, resource_type: str, items: list[tuple[
         count = 0
     with_total = request.total != "none" or count == 0
     store = context.store
-    query = search_filter(request, resolve=caller_resolver(store, context.rules))
-    query = restricted(context.rules, resource_type, query)
-    ids, total = store.search_ids(resource_type, query, sort_fields(request), context.max_results, with_total)
+    query = search_filter(request, resolve=store_resolver(store, context.rules))
+    ids, total = store.search_ids(resource_type, query, sort_fields(request), context.max_results, with_total,
+                                  reader=context.rules)
     page = ids[request.offset:request.offset + count]
     problems = [("not-supported", f"Parameter '{name}' was ignored") for name in request.ignored + includes.ignored]
     problems += [("not-supported", problem) for problem in request.problems + includes.problems]
@@ -83,7 +84,7 @@ def search_bundle(context: SearchContext, resource_type: str, items: list[tuple[
         *kept, ("_count", str(count)), *([("_offset", str(request.offset))] if request.offset else [])])}]
     if token:
         links += page_links(f"{context.base}/{resource_type}", token, request.offset, count, len(ids))[1:]
-    versions = store.current_versions(resource_type, page)
+    versions = store.current_versions(resource_type, page, reader=context.rules)
     return _bundle(context, versions, total if with_total else None, links, request, includes.directives,
                    problems)
 
@@ -109,28 +110,14 @@ def _stored_page(context: SearchContext, resource_type: str, items: list[tuple[s
     start = int(offset)
     ids = context.pages.ids(token, start, size)
     links = page_links(f"{context.base}/{resource_type}", token, start, size, search["size"])
-    versions = context.store.current_versions(resource_type, ids)
+    versions = context.store.current_versions(resource_type, ids, reader=context.rules)
     return _bundle(context, versions, search["total"], links, request, includes.directives, [])
 
 
-def restricted(rules: RecordAccess, resource_type: str, query: dict) -> dict:
-    """The query with the caller's access conditions ANDed in (access/policy.py): what they may not see is
-    neither counted, paged, nor matched by a chain, `_has` or a conditional interaction."""
-    conditions = rules.search_conditions(resource_type, query)
-    return {**query, "$and": [*query.get("$and", []), *conditions]} if conditions else query
-
-
 def visible(rules: RecordAccess, versions: list[StoredVersion]) -> list[StoredVersion]:
-    """The versions the caller may see (and, for the audit trail, has seen)."""
+    """The versions the caller may see (and, for the audit trail, has seen): a search's matches are counted
+    under the same rules as a query, its included resources found with it (storage/readers.py)."""
     return [v for v in versions if rules.visible(v)]
-
-
-def caller_resolver(store: ResourceStore, rules: RecordAccess | None):
-    """The resolver of chained and `_has` criteria: their inner searches run under the caller's rules (None:
-    a decision that shows nothing, such as finding who signs in)."""
-    if rules is None:
-        return store_resolver(store, restrict=lambda _, query: query)
-    return store_resolver(store, restrict=lambda resource_type, query: restricted(rules, resource_type, query))
 
 
 def _page_size(context: SearchContext, asked: int | None) -> int:
@@ -139,9 +126,8 @@ def _page_size(context: SearchContext, asked: int | None) -> int:
 
 def _bundle(context: SearchContext, versions: list[StoredVersion], total: int | None, links: list[dict],
             request: SearchRequest, directives: list, problems: list[tuple[str, str]]) -> dict:
-    extra, capped = included(context.store, versions, directives) if directives else ([], False)
-    versions, extra = visible(context.rules, versions), visible(context.rules, [v for v in extra
-                                                                               if context.can_read(v.type)])
+    extra, capped = included(context.store, context.rules, versions, directives) if directives else ([], False)
+    extra = visible(context.rules, [v for v in extra if context.can_read(v.type)])
     bundle: dict = {"resourceType": "Bundle", "type": "searchset"}
     if total is not None:
         bundle["total"] = total
@@ -251,12 +237,12 @@ def _subsetted(resource: dict) -> dict:
     return {**resource, "meta": meta}
 
 
-def matching(store: ResourceStore, rules: RecordAccess | None, resource_type: str, criteria: str,
+def matching(store: ResourceStore, reader: Reader, resource_type: str, criteria: str,
              limit: int) -> list[StoredVersion]:
-    """Current resources matching the criteria of a conditional interaction (`identifier=...`) that the caller
-    may see under `rules` (what they may not see matches nothing); every criterion must be understood (an
-    ignored one could match the wrong resource). `rules` None, given explicitly: every resource, for a
-    decision that shows none (who signs in, whether a hidden Patient exists)."""
+    """Current resources matching the criteria of a conditional interaction (`identifier=...`) that the
+    `reader` may see (the caller's rules: what they may not see matches nothing; or a `ServerLookup` for a
+    decision that shows none, such as who signs in or whether a hidden Patient exists); every criterion must be
+    understood (an ignored one could match the wrong resource)."""
     try:
         items = parse_qsl(criteria.lstrip("?"), keep_blank_values=True, strict_parsing=True)
     except ValueError:
@@ -265,7 +251,6 @@ def matching(store: ResourceStore, rules: RecordAccess | None, resource_type: st
     if not items:
         raise BadRequest("Conditional criteria are empty: they must name at least one search parameter")
     request = parse_search(resource_type, items, strict=True)
-    query = search_filter(request, resolve=caller_resolver(store, rules))
-    versions, _ = store.search_page(resource_type, restricted(rules, resource_type, query) if rules else query, [],
-                                    0, limit, with_total=False)
+    query = search_filter(request, resolve=store_resolver(store, reader))
+    versions, _ = store.search_page(resource_type, query, [], 0, limit, with_total=False, reader=reader)
     return versions

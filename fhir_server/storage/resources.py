@@ -51,6 +51,7 @@ from .binaries import BinaryContent
 from .candidates import candidate_ids, matching_docs, sort_docs
 from .mongo import HISTORY, JOURNAL
 from .postings import Postings, posting_keys
+from .readers import Reader, checked, restricted
 from .transactions import TransactionLog, Write
 
 
@@ -87,6 +88,10 @@ class StoredVersion:
         return format_instant(self.last_updated)
 
 
+def _seen(reader: Reader, version: StoredVersion | None) -> StoredVersion | None:
+    return version if version is not None and reader.visible(version) else None
+
+
 def format_instant(ts: datetime) -> str:
     return ts.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -120,14 +125,26 @@ class ResourceStore:
         self.postings = Postings(db) if self.ferretdb else None
         self.transactions = TransactionLog(db)
 
-    def current(self, resource_type: str, resource_id: str) -> StoredVersion | None:
-        """The latest version (possibly a delete tombstone), or None if the resource never existed."""
+    def current(self, resource_type: str, resource_id: str, *, reader: Reader) -> StoredVersion | None:
+        """The latest version (possibly a delete tombstone), or None if the resource never existed or the
+        reader may not see it (storage/readers.py)."""
+        return _seen(checked(reader), self._current(resource_type, resource_id))
+
+    def _current(self, resource_type: str, resource_id: str) -> StoredVersion | None:
         doc = self.db[resource_type].find_one({"_id": resource_id})
         return _from_doc(doc) if doc else None
 
-    def version(self, resource_type: str, resource_id: str, version: int) -> StoredVersion | None:
+    def taken(self, resource_type: str, resource_id: str) -> bool:
+        """Whether a resource has ever been written with this id (its content is not read): an update of an
+        id taken by what the caller may not see must not become a create."""
+        return self.db[resource_type].count_documents({"_id": resource_id}, limit=1) > 0
+
+    def version(self, resource_type: str, resource_id: str, version: int, *,
+                reader: Reader) -> StoredVersion | None:
+        """One version, or None if it does not exist or the reader may not see it."""
+        checked(reader)
         doc = self._history_doc(_history_id(resource_type, resource_id, version))
-        return _from_doc(doc) if doc else None
+        return _seen(reader, _from_doc(doc) if doc else None)
 
     def write(self, resource_type: str, resource_id: str, resource: dict | None, previous: int,
               method: str, content: bytes | None = None, index: dict | None = None) -> StoredVersion:
@@ -359,10 +376,17 @@ class ResourceStore:
         return len(entries)
 
     def history_page(self, resource_type: str, resource_id: str | None, since: datetime | None,
-                     before: datetime, offset: int, count: int,
-                     excluded: list[str] | None = None) -> tuple[list[StoredVersion], int]:
-        """Visible versions written in [since, before], newest first, with the total number of them; at type
-        level, none of the `excluded` ids."""
+                     before: datetime, offset: int, count: int, excluded: list[str] | None = None, *,
+                     reader: Reader) -> tuple[list[StoredVersion], int]:
+        """Versions written in [since, before], newest first, with the total number of them; at type level,
+        none of the `excluded` ids. Those the reader may not see are left out of the page."""
+        checked(reader)
+        versions, total = self._history_page(resource_type, resource_id, since, before, offset, count, excluded)
+        return [v for v in versions if reader.visible(v)], total
+
+    def _history_page(self, resource_type: str, resource_id: str | None, since: datetime | None,
+                      before: datetime, offset: int, count: int,
+                      excluded: list[str] | None) -> tuple[list[StoredVersion], int]:
         if resource_id is not None:
             return self._instance_history(resource_type, resource_id, since, before, offset, count)
         # Versions still marked by a transaction (undecided, or committed and being unmarked) or voided by
@@ -379,7 +403,7 @@ class ResourceStore:
 
     def _instance_history(self, resource_type: str, resource_id: str, since: datetime | None,
                           before: datetime, offset: int, count: int) -> tuple[list[StoredVersion], int]:
-        current = self.current(resource_type, resource_id)
+        current = self._current(resource_type, resource_id)
         if current is None:
             return [], 0
         ids = versions_ids(resource_type, resource_id, range(current.version, 0, -1))
@@ -395,9 +419,14 @@ class ResourceStore:
         return self.transactions.visible(doc, read) if doc else None
 
     def search_ids(self, resource_type: str, query: dict, sort: list[tuple[str, int]], limit: int,
-                   with_total: bool) -> tuple[list[str], int | None]:
-        """The ids of the first `limit` current resources matching `query` (built by the search package) in
-        `sort` order, the id last so that the order is total; and the number of matches when asked."""
+                   with_total: bool, *, reader: Reader) -> tuple[list[str], int | None]:
+        """The ids of the first `limit` current resources matching `query` (built by the search package) and
+        the reader's conditions, in `sort` order, the id last so that the order is total; and the number of
+        matches when asked."""
+        return self._search_ids(resource_type, restricted(reader, resource_type, query), sort, limit, with_total)
+
+    def _search_ids(self, resource_type: str, query: dict, sort: list[tuple[str, int]], limit: int,
+                    with_total: bool) -> tuple[list[str], int | None]:
         collection = self.db[resource_type]
         candidates = candidate_ids(self.postings, resource_type, query) if self.postings else None
         if candidates is not None:
@@ -413,8 +442,13 @@ class ResourceStore:
             total = len(ids) if len(ids) < limit else collection.count_documents(query)
         return ids, total
 
-    def current_versions(self, resource_type: str, ids: list[str]) -> list[StoredVersion]:
-        """The current versions of `ids`, in that order; deleted or unknown ones left out."""
+    def current_versions(self, resource_type: str, ids: list[str], *, reader: Reader) -> list[StoredVersion]:
+        """The current versions of `ids`, in that order; deleted or unknown ones, and those the reader may not
+        see, left out."""
+        checked(reader)
+        return [v for v in self._current_versions(resource_type, ids) if reader.visible(v)]
+
+    def _current_versions(self, resource_type: str, ids: list[str]) -> list[StoredVersion]:
         collection = self.db[resource_type]
         if self.ferretdb:  # one `_id` lookup each: a `$in` would scan the collection
             docs = [collection.find_one({"_id": i}) for i in ids]
@@ -424,10 +458,11 @@ class ResourceStore:
         return [_from_doc(d) for d in docs if d is not None and not d["deleted"]]
 
     def search_page(self, resource_type: str, query: dict, sort: list[tuple[str, int]], offset: int,
-                    count: int, with_total: bool) -> tuple[list[StoredVersion], int | None]:
-        """One page of the current versions `search_ids` finds, and the number of matches when asked."""
-        ids, total = self.search_ids(resource_type, query, sort, offset + count, with_total)
-        return self.current_versions(resource_type, ids[offset:]), total
+                    count: int, with_total: bool, *, reader: Reader) -> tuple[list[StoredVersion], int | None]:
+        """One page of the current versions `search_ids` finds (under the reader's conditions), and the number
+        of matches when asked."""
+        ids, total = self.search_ids(resource_type, query, sort, offset + count, with_total, reader=reader)
+        return self._current_versions(resource_type, ids[offset:]), total
 
     def content(self, version: StoredVersion) -> bytes:
         return self.binaries.get(version.content) if version.content else b""

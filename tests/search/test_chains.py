@@ -12,6 +12,7 @@ from fhir_server.search.values import index_fields
 from fhir_server.search.chains import MAX_LINKED, store_resolver
 from fhir_server.search.filters import search_filter
 from fhir_server.search.query import ChainCriterion, Criterion, HasCriterion, parse_search
+from fhir_server.storage.readers import ServerLookup
 
 INS = "urn:oid:1.2.250.1.213.1.4.8"
 
@@ -134,8 +135,8 @@ class FakeStore:
     def __init__(self, resources: list[dict]) -> None:
         self.resources, self.asked = resources, []
 
-    def search_page(self, resource_type, query, sort, offset, count, with_total):
-        self.asked.append((resource_type, query, count, with_total))
+    def search_page(self, resource_type, query, sort, offset, count, with_total, *, reader):
+        self.asked.append((resource_type, query, count, with_total, reader))
         versions = [SimpleNamespace(id=r["id"], resource=r, index=index_fields(resource_type, r))
                     for r in self.resources[offset:offset + count]]
         return versions, None
@@ -145,11 +146,12 @@ def test_store_resolver_gives_ids_or_index_values_and_caps_the_page():
     documents = [{"resourceType": "DocumentReference", "id": f"d{i}", "status": "current",
                   "subject": {"reference": f"Patient/p{i}"}, "content": []} for i in range(3)]
     store = FakeStore(documents)
-    resolve = store_resolver(store, lambda _, query: query, limit=5)
+    caller = ServerLookup("a caller")
+    resolve = store_resolver(store, caller, limit=5)
     assert resolve("DocumentReference", {"q": 1}, None) == ["d0", "d1", "d2"]
-    assert store.asked[0] == ("DocumentReference", {"q": 1}, 6, False)
+    assert store.asked[0] == ("DocumentReference", {"q": 1}, 6, False, caller)  # the inner search's reader
     assert resolve("DocumentReference", {}, "r:subject") == ["Patient/p0", "p0", "Patient/p1", "p1",
                                                             "Patient/p2", "p2"]
     with pytest.raises(BadRequest, match="too broad"):
-        store_resolver(store, lambda _, query: query, limit=2)("DocumentReference", {}, None)
+        store_resolver(store, caller, limit=2)("DocumentReference", {}, None)
     assert chains.MAX_LINKED == 1000

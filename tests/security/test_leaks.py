@@ -11,6 +11,7 @@ from fhir_server.access.policy import WRITER
 from fhir_server.search.values import index_fields
 from fhir_server.storage.resources import ResourceStore
 
+from ..api.test_mhd import provide_bundle
 from .conftest import HEADERS, INS, JSON, PATCH, VISIBILITY, binary, block, document, new_record
 
 RAW = {"Accept": "*/*"}
@@ -233,6 +234,18 @@ def test_errors_say_nothing_of_what_one_may_not_see(base, callers, record):
             "request": {"method": "POST", "url": "Patient", "ifNoneExist": f"identifier={INS}|{record['ins']}"}}]})
     assert in_transaction.status_code == 403 and record["patient"] not in in_transaction.text
     assert count(callers["writer"], base, "Patient", {"identifier": f"{INS}|{record['ins']}"}) == 1
+
+
+def test_replacing_a_document_one_may_not_see_answers_as_replacing_none(base, callers, record):
+    """An MHD Provide Document Bundle whose document `replaces` a document hidden from the caller gets the
+    answer one replacing an unknown document gets, and the hidden document stays current."""
+    doctor, hidden, unknown = callers["doctor"], record["hidden"], "no-such-document"
+    answers = [doctor.post(base, headers=HEADERS, json=provide_bundle(record["ins"], replaces=f"DocumentReference/{i}"))
+               for i in (hidden, unknown)]
+    assert answers[0].status_code == answers[1].status_code == 422, answers[0].text
+    issues = [[i["diagnostics"] for i in a.json()["issue"]] for a in answers]
+    assert [d.replace(hidden, unknown) for d in issues[0]] == issues[1]
+    assert record["owner"].get(f"{base}/DocumentReference/{hidden}").json()["status"] == "current"
 
 
 def test_kept_pages_are_their_callers_only(base, callers, record):

@@ -24,6 +24,9 @@ from fhir_server.storage.candidates import candidate_ids, sort_docs
 from fhir_server.storage.mongo import ensure_indexes
 from fhir_server.storage.postings import Postings, identifier_key
 from fhir_server.storage.resources import ResourceStore
+from fhir_server.storage.readers import ServerLookup
+
+LOOKUP = ServerLookup("the test's own check")
 
 LOINC = "http://loinc.org"
 
@@ -97,8 +100,8 @@ def document(subject: str, date: str | None, code: str = "11488-4", identifier: 
 
 def search(store: ResourceStore, resource_type: str, items: list[tuple[str, str]]) -> list[str]:
     request = parse_search(resource_type, items, strict=True)
-    ids, total = store.search_ids(resource_type, search_filter(request, resolve=store_resolver(store, lambda _, query: query)),
-                                  sort_fields(request), 100, with_total=True)
+    ids, total = store.search_ids(resource_type, search_filter(request, resolve=store_resolver(store, LOOKUP)),
+                                  sort_fields(request), 100, with_total=True, reader=LOOKUP)
     assert total == len(ids)
     return ids
 

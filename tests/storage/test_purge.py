@@ -17,6 +17,9 @@ from fhir_server.storage.purge import PurgeReport, purge
 from fhir_server.storage.resources import ResourceStore, VersionConflict
 from fhir_server.storage.search_pages import CHUNK, SearchPages
 from fhir_server.storage.transactions import Transactions, Write
+from fhir_server.storage.readers import ServerLookup
+
+LOOKUP = ServerLookup("the test's own check")
 
 INS = "urn:oid:1.2.250.1.213.1.4.8"
 
@@ -118,15 +121,15 @@ def assert_erased(db, record: dict) -> None:
 
 def assert_intact(store: ResourceStore, other: dict, shared_identifier: str) -> None:
     pid, doc = other["patient"], other["document"]
-    assert store.current("Patient", pid).resource["name"][0]["family"] == "Bernard"
-    assert store.content(store.current("Binary", other["binary"])) == b"other report"
+    assert store.current("Patient", pid, reader=LOOKUP).resource["name"][0]["family"] == "Bernard"
+    assert store.content(store.current("Binary", other["binary"], reader=LOOKUP)) == b"other report"
     assert store.postings.members(f"DocumentReference>Patient/{pid}") == [doc]
     assert store.postings.members(identifier_key("DocumentReference", "t:identifier", f"urn:test|{shared_identifier}")) == [doc]
-    assert store.search_ids("DocumentReference", {"r:subject": f"Patient/{pid}"}, [], 10, True) == ([doc], 1)
+    assert store.search_ids("DocumentReference", {"r:subject": f"Patient/{pid}"}, [], 10, True, reader=LOOKUP) == ([doc], 1)
     assert store.search_ids("DocumentReference", {"t:identifier": f"urn:test|{shared_identifier}"}, [], 10,
-                            True) == ([doc], 1)
-    assert [v.id for v in store.current_versions("DocumentReference", [doc])] == [doc]
-    assert store.search_ids("Patient", {"t:identifier": f"{INS}|{other['ins']}"}, [], 10, True) == ([pid], 1)
+                            True, reader=LOOKUP) == ([doc], 1)
+    assert [v.id for v in store.current_versions("DocumentReference", [doc], reader=LOOKUP)] == [doc]
+    assert store.search_ids("Patient", {"t:identifier": f"{INS}|{other['ins']}"}, [], 10, True, reader=LOOKUP) == ([pid], 1)
     assert SearchPages(store.db, ttl_seconds=600).ids(other["search"], 0, 10) == [doc]
 
 
@@ -146,10 +149,10 @@ def test_a_purge_leaves_nothing_of_the_record_and_everything_else(store):
     assert report.contents == 2 + 1  # the voided version's content went with its transaction
     assert report.posting_keys_deleted >= 3 and report.posting_keys_rewritten >= 2
     assert store.postings.members(ins_key) == []  # the INS no longer finds anybody
-    assert store.search_ids("Patient", {"t:identifier": f"{INS}|{record['ins']}"}, [], 10, True) == ([], 0)
-    assert store.current("Patient", record["patient"]) is None
+    assert store.search_ids("Patient", {"t:identifier": f"{INS}|{record['ins']}"}, [], 10, True, reader=LOOKUP) == ([], 0)
+    assert store.current("Patient", record["patient"], reader=LOOKUP) is None
     store.recover()  # a journal entry naming it would have been replayed: none is left
-    assert store.current("DocumentReference", record["documents"][0]) is None
+    assert store.current("DocumentReference", record["documents"][0], reader=LOOKUP) is None
 
     assert purge(store, record["targets"]) == PurgeReport()  # again: nothing left to do
     assert_erased(store.db, record)

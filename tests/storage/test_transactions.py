@@ -15,6 +15,9 @@ from fhir_server.search import INDEXES
 from fhir_server.storage.mongo import ensure_indexes
 from fhir_server.storage.resources import ResourceStore, VersionConflict
 from fhir_server.storage.transactions import TransactionAborted, Transactions, Write
+from fhir_server.storage.readers import ServerLookup
+
+LOOKUP = ServerLookup("the test's own check")
 
 
 @pytest.fixture()
@@ -35,7 +38,7 @@ def writes(store: ResourceStore, count: int) -> list[Write]:
 
 
 def visible(store: ResourceStore, plan: list[Write]) -> list[bool]:
-    return [bool((c := store.current(w.type, w.id)) and not c.deleted and c.version > w.previous) for w in plan]
+    return [bool((c := store.current(w.type, w.id, reader=LOOKUP)) and not c.deleted and c.version > w.previous) for w in plan]
 
 
 def crash_after_reserving(store: ResourceStore, plan: list[Write], reserved: int, lease: float) -> str:
@@ -54,7 +57,7 @@ def test_a_transaction_writes_everything(store):
     versions = Transactions(store, lease_seconds=30).write_all(plan)
     assert [v.id for v in versions] == [w.id for w in plan]
     assert all(visible(store, plan))
-    assert store.current("Patient", plan[0].id).resource["name"][0]["family"] == "After"
+    assert store.current("Patient", plan[0].id, reader=LOOKUP).resource["name"][0]["family"] == "After"
     marked = [store.history.find_one({"_id": f"Patient/{v.id}/{v.version}"}) for v in versions]
     assert not [d for d in marked if "tx" in d]
     assert store.transactions.collection.count_documents({}) == 0
@@ -65,10 +68,10 @@ def test_a_crash_before_the_commit_point_leaves_nothing(store):
     tx = crash_after_reserving(store, plan, reserved=3, lease=30)
     # Before any sweep, readers see nothing of it: reads, versions, history, searches.
     assert visible(store, plan) == [False] * 4
-    assert store.version("Patient", plan[1].id, 1) is None
-    assert store.version("Patient", plan[0].id, 2) is None
-    assert store.history_page("Patient", plan[0].id, None, datetime.now(timezone.utc), 0, 10)[1] == 1
-    assert store.search_ids("Patient", {"_id": plan[1].id, "deleted": False}, [], 10, True) == ([], 0)
+    assert store.version("Patient", plan[1].id, 1, reader=LOOKUP) is None
+    assert store.version("Patient", plan[0].id, 2, reader=LOOKUP) is None
+    assert store.history_page("Patient", plan[0].id, None, datetime.now(timezone.utc), 0, 10, reader=LOOKUP)[1] == 1
+    assert store.search_ids("Patient", {"_id": plan[1].id, "deleted": False}, [], 10, True, reader=LOOKUP) == ([], 0)
     # A write of a reserved resource is a conflict while the transaction holds it.
     with pytest.raises(VersionConflict):
         store.write("Patient", plan[0].id, patient("Other"), 1, "PUT")
@@ -82,8 +85,8 @@ def test_a_crash_before_the_commit_point_leaves_nothing(store):
     assert voided["void"] is True and voided["json"] is None
     # The voided version number is skipped: the next write is version 3.
     after = store.write("Patient", plan[0].id, patient("Later"), 1, "PUT")
-    assert after.version == 3 and store.current("Patient", plan[0].id).version == 3
-    versions = store.history_page("Patient", plan[0].id, None, datetime.now(timezone.utc), 0, 10)[0]
+    assert after.version == 3 and store.current("Patient", plan[0].id, reader=LOOKUP).version == 3
+    versions = store.history_page("Patient", plan[0].id, None, datetime.now(timezone.utc), 0, 10, reader=LOOKUP)[0]
     assert [v.version for v in versions] == [3, 1]
 
 
@@ -92,7 +95,7 @@ def test_a_crash_after_the_commit_point_completes_everything(store):
     tx = crash_after_reserving(store, plan, reserved=4, lease=30)
     assert store.transactions.decide(tx, "commit") == "commit"
     # Committed: versions are readable already; the current documents follow at the sweep.
-    assert store.version("Patient", plan[1].id, 1) is not None
+    assert store.version("Patient", plan[1].id, 1, reader=LOOKUP) is not None
     assert Transactions(store, lease_seconds=30).sweep() == 1
     assert all(visible(store, plan))
     assert store.transactions.collection.count_documents({}) == 0
@@ -121,5 +124,5 @@ def test_a_conflict_on_one_write_aborts_them_all(store):
     with pytest.raises(VersionConflict):
         Transactions(store, lease_seconds=30).write_all(plan)
     assert visible(store, plan)[:2] == [False, False]
-    assert store.current("Patient", plan[-1].id).resource["name"][0]["family"] == "Concurrent"
+    assert store.current("Patient", plan[-1].id, reader=LOOKUP).resource["name"][0]["family"] == "Concurrent"
     assert store.transactions.collection.count_documents({}) == 0

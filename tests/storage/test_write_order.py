@@ -9,6 +9,9 @@ import pytest
 
 from fhir_server.storage.mongo import ensure_indexes
 from fhir_server.storage.resources import ResourceStore, VersionConflict
+from fhir_server.storage.readers import ServerLookup
+
+LOOKUP = ServerLookup("the test's own check")
 
 
 @pytest.fixture()
@@ -31,9 +34,9 @@ def test_recover_completes_a_write_cut_short(store):
     rid = uuid.uuid4().hex
     store.write("Patient", rid, {"resourceType": "Patient", "gender": "male"}, 0, "POST")
     crashed_write(store, rid, 2, {"resourceType": "Patient", "gender": "female"})
-    assert store.current("Patient", rid).version == 1
+    assert store.current("Patient", rid, reader=LOOKUP).version == 1
     assert store.recover() >= 1
-    current = store.current("Patient", rid)
+    current = store.current("Patient", rid, reader=LOOKUP)
     assert current.version == 2 and current.resource["gender"] == "female"
     assert store.journal.count_documents({"rid": rid}) == 0
     assert store.recover() == 0
@@ -45,25 +48,25 @@ def test_a_writer_colliding_with_a_cut_short_write_completes_it_and_conflicts(st
     crashed_write(store, rid, 2, {"resourceType": "Patient", "gender": "other"})
     with pytest.raises(VersionConflict):
         store.write("Patient", rid, {"resourceType": "Patient", "gender": "male"}, 1, "PUT")
-    assert store.current("Patient", rid).resource["gender"] == "other"
+    assert store.current("Patient", rid, reader=LOOKUP).resource["gender"] == "other"
     third = store.write("Patient", rid, {"resourceType": "Patient", "gender": "male"}, 2, "PUT")
-    assert third.version == 3 and store.current("Patient", rid).version == 3
+    assert third.version == 3 and store.current("Patient", rid, reader=LOOKUP).version == 3
 
 
 def test_a_crashed_create_becomes_visible_on_recovery(store):
     rid = uuid.uuid4().hex
     crashed_write(store, rid, 1, {"resourceType": "Patient"})
-    assert store.current("Patient", rid) is None
+    assert store.current("Patient", rid, reader=LOOKUP) is None
     store.recover()
-    assert store.current("Patient", rid).version == 1
+    assert store.current("Patient", rid, reader=LOOKUP).version == 1
 
 
 def test_a_write_cut_short_before_its_history_insert_leaves_nothing(store):
     rid = uuid.uuid4().hex
     store.journal.insert_one({"type": "Patient", "rid": rid, "version": f"Patient/{rid}/1"})
     store.recover()
-    assert store.current("Patient", rid) is None
-    assert store.version("Patient", rid, 1) is None
+    assert store.current("Patient", rid, reader=LOOKUP) is None
+    assert store.version("Patient", rid, 1, reader=LOOKUP) is None
     assert store.journal.count_documents({"rid": rid}) == 0
 
 
@@ -76,7 +79,7 @@ def test_instance_history_pages_skip_versions_written_after_the_first_page(store
     snapshot = datetime.now(timezone.utc)
     time.sleep(0.002)  # lastUpdated has millisecond precision
     store.write("Patient", rid, {"resourceType": "Patient"}, 5, "PUT")
-    page, total = store.history_page("Patient", rid, None, snapshot, 2, 2)
+    page, total = store.history_page("Patient", rid, None, snapshot, 2, 2, reader=LOOKUP)
     assert total == 5 and [v.version for v in page] == [3, 2]
-    last, _ = store.history_page("Patient", rid, None, snapshot, 4, 2)
+    last, _ = store.history_page("Patient", rid, None, snapshot, 4, 2, reader=LOOKUP)
     assert [v.version for v in last] == [1]

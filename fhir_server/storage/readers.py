@@ -1,0 +1,55 @@
+"""Whose rules a read of stored resources runs under.
+
+The store answers no read of resources without a `Reader` (fail closed): the caller's rules
+(access/policy.py `RecordAccess`, a request's or a job's system principal), or a `ServerLookup` naming one of
+the server's own decisions that shows nobody what it reads (who signs in, the inputs of the rules themselves).
+A read without one is a programming error (`NoReader`), never a read without rules.
+
+What the store does with it (storage/resources.py):
+- reads of versions (`current`, `version`, `current_versions`, `history_page`) return only those
+  `reader.visible(version)` allows: what the reader may not see is answered as what does not exist;
+- searches (`search_ids`, `search_page`) AND `reader.search_conditions(type, query)` with the query: what
+  the reader may not see is neither matched nor counted.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from .resources import StoredVersion
+
+
+@runtime_checkable
+class Reader(Protocol):
+    def visible(self, version: StoredVersion) -> bool: ...
+
+    def search_conditions(self, resource_type: str, query: dict) -> list[dict]: ...
+
+
+class NoReader(TypeError):
+    """A read of stored resources named no reader: a programming error."""
+
+
+@dataclass(frozen=True)
+class ServerLookup:
+    """One of the server's own reads whose result is shown to no caller, named for what it decides."""
+    purpose: str
+
+    def visible(self, version: StoredVersion) -> bool:
+        return True
+
+    def search_conditions(self, resource_type: str, query: dict) -> list[dict]:
+        return []
+
+
+def checked(reader: object) -> Reader:
+    if not isinstance(reader, Reader):
+        raise NoReader(f"A read of stored resources needs the reader's rules, not {reader!r}")
+    return reader
+
+
+def restricted(reader: Reader, resource_type: str, query: dict) -> dict:
+    """The query with the reader's conditions ANDed in."""
+    conditions = checked(reader).search_conditions(resource_type, query)
+    return {**query, "$and": [*query.get("$and", []), *conditions]} if conditions else query
