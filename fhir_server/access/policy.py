@@ -45,6 +45,7 @@ from .membership import (RECORD, RECORD_TYPES, Resolver, binary_context, documen
 PATIENT_OWN = ("Consent", "AuditEvent")  # never shown to professionals
 CLOSED_CONTENT = ("DocumentReference", "List", "Binary")  # what a closed record hides from everyone
 WRITER = "x:writer"  # index field: who wrote a resource's first version (IDNPS, or Patient/<id>)
+KEPT_FROM = "x:kept-from"  # a Binary's: the labels that kept a document that pointed at it from the patient
 NOTHING = {"_id": {"$in": []}}
 RULES_INPUT = ServerLookup("the record's rules")  # what the rules decide on: shown to no caller
 _RECORD_FIELDS = (RECORD, "r:patient", "r:subject")  # the fields naming the patient whose record a resource is in
@@ -163,11 +164,18 @@ class RecordAccess:
 
     def _binary_visible(self, binary: StoredVersion, record: str) -> bool:
         """Seen with a document of its record that points at it; while none does, by its writer and its
-        record's owner only."""
+        record's owner only, unless a document that pointed at it was kept from them (`_left_binaries`)."""
         documents = [d for d in self._documents_of(binary.id) if record_id(d.type, d.id, d.index) == record]
         if documents:
             return any(self.visible(d) for d in documents)
-        return self._wrote(binary) or not self.professional
+        if self._wrote(binary):
+            return True
+        return not self.professional and not set(binary.index.get(KEPT_FROM, [])) & set(self._hidden_labels())
+
+    def _hidden_labels(self) -> list[str]:
+        """The label tokens of the documents kept from a patient (or a representative)."""
+        hidden = [HIDDEN_FROM_PATIENT] + ([HIDDEN_FROM_REPRESENTATIVES] if self.actor.representative else [])
+        return [t for code in hidden for t in label_tokens(code)]
 
     def _emergency(self, patients: list[str]) -> None:
         """An emergency access opened these records: audited as such, and each patient told (once a day per
@@ -414,6 +422,8 @@ class RecordAccess:
             self.touched[f"{version.type}/{version.id}"] = patients
             if version.type == "DocumentReference" and patient_id and not version.deleted:
                 self._adopt(version, patient_id)
+            if version.type == "DocumentReference" and version.version > 1:
+                self._left_binaries(version)
             for patient_id in patients:
                 self.patients[patient_id] = None
                 if version.type != "Patient" and not version.deleted and self.records.open_if_new(patient_id, now):
@@ -432,6 +442,24 @@ class RecordAccess:
             if binary is not None and not binary.deleted and RECORD not in binary.index \
                     and binary.index.get(WRITER) == document.index.get(WRITER):
                 self.store.set_fields("Binary", binary_id, {RECORD: f"Patient/{patient_id}"})
+
+    def _left_binaries(self, document: StoredVersion) -> None:
+        """The Binaries the previous version of a document pointed at and this one (a deletion included) no
+        longer does keep the labels that kept that document from the patient or their representatives: left
+        with no document, they are still kept from them."""
+        previous = self.store.version("DocumentReference", document.id, document.version - 1, reader=RULES_INPUT)
+        if previous is None or previous.deleted:
+            return
+        hidden = {t for code in (HIDDEN_FROM_PATIENT, HIDDEN_FROM_REPRESENTATIVES) for t in label_tokens(code)}
+        kept = set(previous.index.get("t:security-label", [])) & hidden
+        left = set(document_binaries(previous.resource or {}, self.base)) - \
+            set(document_binaries(document.resource or {}, self.base))
+        record = record_id("DocumentReference", previous.id, previous.index)
+        for binary_id in sorted(left) if kept else []:
+            binary = self.store.current("Binary", binary_id, reader=RULES_INPUT)
+            if binary is not None and record_id("Binary", binary_id, binary.index) == record:
+                marked = sorted(set(binary.index.get(KEPT_FROM, [])) | kept)
+                self.store.set_fields("Binary", binary_id, {KEPT_FROM: marked})
 
     def refresh_rules(self, patient_id: str) -> None:
         """The record's rules recomputed from the patient's active Consents."""

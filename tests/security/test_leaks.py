@@ -151,6 +151,24 @@ def test_orphan_binaries_are_their_writers_and_owners_only(base, callers, record
     assert owner.get(f"{base}/Binary/{by_url}", headers=RAW).content == b"pointed at by URL"
 
 
+@pytest.mark.parametrize("left_by", ["deletion", "update"])
+def test_a_binary_left_by_a_document_kept_from_the_patient_stays_kept_from_them(base, callers, record, left_by):
+    writer, owner = callers["writer"], record["owner"]
+    content = binary(writer, base, b"announced in person first")
+    created = document(writer, base, {"reference": f"Patient/{record['patient']}"}, "lab", content,
+                       label="INVISIBLE_PATIENT")
+    assert created.status_code == 201, created.text
+    assert owner.get(f"{base}/Binary/{content}", headers=RAW).status_code == 404
+    if left_by == "deletion":
+        assert writer.delete(f"{base}/DocumentReference/{created.json()['id']}").status_code == 200
+    else:  # the document now points at another Binary
+        changed = {**created.json(), "content": [{"attachment": {"contentType": "text/plain", "data": "eA=="}}]}
+        assert writer.put(f"{base}/DocumentReference/{changed['id']}", json=changed,
+                          headers=HEADERS).status_code == 200
+    assert owner.get(f"{base}/Binary/{content}", headers=RAW).status_code == 404
+    assert writer.get(f"{base}/Binary/{content}", headers=RAW).content == b"announced in person first"
+
+
 def test_a_binary_stays_in_the_record_it_was_first_written_in(base, vendor_session, database, owners_app,
                                                                callers, record):
     writer = callers["writer"]
