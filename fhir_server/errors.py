@@ -32,6 +32,29 @@ class FhirError(Exception):
         return operation_outcome(issues)
 
 
+class DocumentRefused(FhirError):
+    """A step of a document's life refused (service/lifecycle.py): its `reason` (one of REASONS) and XDS error
+    code travel in the issue's details, so that each channel answers in its own terms."""
+
+    SYSTEM = "https://github.com/fhir-server/CodeSystem/document-lifecycle-refusal"
+    REASONS = {  # reason -> (HTTP status, XDS error code)
+        "unknown": (422, "XDSRegistryMetadataError"),  # no such document (or none the writer may see)
+        "not-current": (422, "XDSRegistryMetadataError"),  # replaced or withdrawn already: not the latest
+        "other-record": (422, "XDSPatientIdDoesNotMatch"),  # the replacement is in another patient's record
+        "not-author": (403, "XDSRegistryError"),  # only its author replaces or withdraws a document
+    }
+
+    def __init__(self, reason: str, diagnostics: str) -> None:
+        super().__init__(diagnostics, code="forbidden" if reason == "not-author" else "business-rule")
+        self.reason = reason
+        self.status = self.REASONS[reason][0]
+
+    def outcome(self) -> dict:
+        return operation_outcome([{
+            "severity": "error", "code": self.code, "diagnostics": self.diagnostics,
+            "details": {"coding": [{"system": self.SYSTEM, "code": self.reason}], "text": self.REASONS[self.reason][1]}}])
+
+
 class BadRequest(FhirError):
     status, code = 400, "invalid"
 

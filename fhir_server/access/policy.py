@@ -31,7 +31,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 
 from ..audit.events import Actor
-from ..errors import Forbidden, Unprocessable
+from ..errors import DocumentRefused, Forbidden, Unprocessable
 from ..storage.candidates import single_criteria
 from ..storage.readers import ServerLookup
 from ..storage.records import OPEN, Records
@@ -47,6 +47,7 @@ CLOSED_CONTENT = ("DocumentReference", "List", "Binary")  # what a closed record
 WRITER = "x:writer"  # index field: who wrote a resource's first version (IDNPS, or Patient/<id>)
 KEPT_FROM = "x:kept-from"  # a Binary's: the labels that kept a document that pointed at it from the patient
 NOTHING = {"_id": {"$in": []}}
+WITHDRAWN = "entered-in-error"  # a withdrawn document's status: seen by its writer only (service/lifecycle.py)
 RULES_INPUT = ServerLookup("the record's rules")  # what the rules decide on: shown to no caller
 _RECORD_FIELDS = (RECORD, "r:patient", "r:subject")  # the fields naming the patient whose record a resource is in
 # patient id, notification kind, time, de-duplication key
@@ -192,15 +193,16 @@ class RecordAccess:
 
     def _document_visible(self, version: StoredVersion) -> bool:
         labels = set(version.index.get("t:security-label", []))
+        if self._wrote(version):
+            return self.professional or not labels & set(self._hidden_labels())
+        if WITHDRAWN in version.index.get("t:status", []):
+            return False
         if self.professional:
-            if self._wrote(version):
-                return True
             if labels & set(label_tokens(HIDDEN_FROM_PROFESSIONALS)):
                 return False
             allowed = readable_types(self.actor.profession)
             return allowed is None or bool(set(version.index.get("t:type", [])) & set(allowed))
-        hidden = [HIDDEN_FROM_PATIENT] + ([HIDDEN_FROM_REPRESENTATIVES] if self.actor.representative else [])
-        return not labels & {t for code in hidden for t in label_tokens(code)}
+        return not labels & set(self._hidden_labels())
 
     def _documents_of(self, binary_id: str) -> list[StoredVersion]:
         """The current DocumentReferences whose content points at a Binary."""
@@ -262,10 +264,11 @@ class RecordAccess:
         return {"$or": [in_records, {RECORD: {"$exists": False}, WRITER: self.me}]}
 
     def _document_conditions(self) -> list[dict]:
+        in_force = {"t:status": {"$nin": [WITHDRAWN]}}
         if not self.professional:
-            hidden = [HIDDEN_FROM_PATIENT] + ([HIDDEN_FROM_REPRESENTATIVES] if self.actor.representative else [])
-            return [{"t:security-label": {"$nin": [t for code in hidden for t in label_tokens(code)]}}]
-        shown: list[dict] = [{"t:security-label": {"$nin": label_tokens(HIDDEN_FROM_PROFESSIONALS)}}]
+            shown = {"t:security-label": {"$nin": self._hidden_labels()}}
+            return [shown, {"$or": [{WRITER: self.me}, in_force]}] if self.me else [shown, in_force]
+        shown: list[dict] = [{"t:security-label": {"$nin": label_tokens(HIDDEN_FROM_PROFESSIONALS)}}, in_force]
         allowed = readable_types(self.actor.profession)
         if allowed is not None:
             shown.append({"t:type": {"$in": allowed}})
@@ -294,6 +297,8 @@ class RecordAccess:
             self._check_binaries(resource, patient_id)
         if resource_type == "DocumentReference" and self.actor is not None:
             self._check_labels(current if old else None, resource)
+        if resource_type == "DocumentReference" and resource is not None and old:
+            self._check_status(current, resource)
         writer = old.get(WRITER) or self.me
         fields = {**(index if resource is not None else {}), **({WRITER: writer} if writer else {})}
         fields = with_record(resource_type, fields, f"Patient/{patient_id}" if patient_id else None)
@@ -393,6 +398,16 @@ class RecordAccess:
         identifiers = [(i.get("system"), i.get("value")) for i in (identity or {}).get("identifier") or []
                        if i.get("system") and i.get("value")]
         return bool(identifiers) and self.records.opposed(identifiers)
+
+    def _check_status(self, current: StoredVersion, resource: dict) -> None:
+        """Replacing (`superseded`) or withdrawing (`entered-in-error`) a stored document is its writer's alone:
+        the ANS lets only a document's author replace or delete it (service/lifecycle.py)."""
+        status, before = resource.get("status"), (current.resource or {}).get("status")
+        if status == before or status not in (WITHDRAWN, "superseded"):
+            return
+        if (self.professional or self.pushed_for) and current.index.get(WRITER) != self.me:
+            action = "withdraw" if status == WITHDRAWN else "replace"
+            raise DocumentRefused("not-author", f"Only the author of DocumentReference/{current.id} may {action} it")
 
     def _check_labels(self, current: StoredVersion | None, resource: dict | None) -> None:
         """Patients change the visibility to professionals of documents, and otherwise only their own."""

@@ -26,7 +26,8 @@ from ..errors import BadRequest, Conflict, FhirError, PayloadTooLarge, Precondit
 from ..registry import RESOURCES
 from ..storage.resources import StoredVersion, VersionConflict
 from ..storage.transactions import TransactionAborted, Transactions
-from . import mhd
+from ..access.policy import record_id
+from . import lifecycle, mhd
 from .ids import new_id
 from .resources import Planned, ResourceService
 from .search import matching
@@ -110,10 +111,11 @@ def _transaction(service: ResourceService, transactions: Transactions, bundle: d
     references = _assign_ids(service, ordered)
     for entry in ordered:
         if entry.resource is not None:
+            if entry.resource.get("resourceType") == "DocumentReference":
+                _in_entry(entry.index, lambda: lifecycle.resolve_targets(service, entry.resource, ""))
             _in_entry(entry.index, lambda: _rewrite(service, entry.resource, references, permit))
-    supersede = []
     if mhd.is_provide_bundle(bundle, [e.resource for e in entries if e.resource is not None]):
-        supersede = mhd.check_provide_bundle(service.store, service.access(), entries)
+        mhd.check_provide_bundle(service.store, service.access(), entries)
     writes = [e for e in ordered if e.method not in ("GET", "HEAD")]
     service.access().expected.update({f"{e.target[0]}/{e.target[1]}": e.resource for e in writes
                                       if e.target and isinstance(e.resource, dict)})
@@ -121,9 +123,9 @@ def _transaction(service: ResourceService, transactions: Transactions, bundle: d
         entry.planned = _in_entry(entry.index, lambda: _plan(service, entry))
     _check_distinct(writes)
     planned = [e for e in writes if e.planned.write is not None]
-    for target in supersede:
-        permit(target[0], "u")
-    superseded = [_supersede(service, target) for target in supersede]
+    superseded = [_in_entry(e.index, lambda: _supersede(service, e, replaced, permit))
+                  for e in planned if e.planned.write.type == "DocumentReference" and e.planned.write.resource
+                  for replaced in lifecycle.replaced(e.planned.write.resource)]
     try:
         versions = transactions.write_all([e.planned.write for e in planned] + [p.write for p in superseded])
     except VersionConflict as error:
@@ -263,6 +265,7 @@ def _conditional_target(service: ResourceService, resource_type: str, entry: Ent
     if entry.method == "DELETE":
         entry.planned = Planned(None, message=f"No {resource_type} matches '{entry.query}': nothing was deleted")
         return None
+    lifecycle.check_withdrawal(resource_type, entry.resource, entry.query)
     given = (entry.resource or {}).get("id")
     return resource_type, given or new_id()
 
@@ -326,13 +329,11 @@ def _plan(service: ResourceService, entry: Entry) -> Planned:
     return service.plan_update(resource_type, resource_id, resource, entry.if_match)
 
 
-def _supersede(service: ResourceService, target: tuple[str, str]) -> Planned:
-    """The write marking a replaced DocumentReference superseded (MHD replace, `relatesTo` replaces)."""
-    current = service.store.current(*target, reader=service.access())
-    if current is None or current.deleted or (current.resource or {}).get("status") != "current":
-        raise mhd.MhdError([("XDSRegistryMetadataError", f"{target[0]}/{target[1]}, which a document replaces, "
-                                                          f"is not a current document")])
-    return service.plan_update(target[0], target[1], {**current.resource, "status": "superseded"})
+def _supersede(service: ResourceService, entry: Entry, replaced: str, permit: Permit) -> Planned:
+    """The write marking a document the entry's DocumentReference `replaces` superseded."""
+    permit("DocumentReference", "u")
+    write = entry.planned.write
+    return lifecycle.supersede(service, replaced, record_id("DocumentReference", write.id, write.index))
 
 
 def _instance_id(entry: Entry) -> str:

@@ -15,8 +15,8 @@ XDSPatientIdDoesNotMatch, XDSMissingDocument, XDSMissingDocumentMetadata, XDSNon
 XDSNonIdenticalSize, XDSRegistryDuplicateUniqueIdInMessage, XDSDuplicateUniqueIdInRegistry) in
 `details.text`, as MHD maps XDS RegistryErrors to OperationOutcome.
 
-A DocumentReference that `replaces` another (`relatesTo`) supersedes it: the old one's status becomes
-`superseded` in the same transaction, so the replacement and the supersession are visible together.
+A DocumentReference that `replaces` another (`relatesTo`) supersedes it in the same transaction, as in any
+transaction (service/lifecycle.py).
 """
 from __future__ import annotations
 
@@ -58,10 +58,10 @@ def is_provide_bundle(bundle: dict, resources: list[dict]) -> bool:
     return declared or any(_is_submission_set(r) for r in resources)
 
 
-def check_provide_bundle(store, rules, entries: list) -> list[tuple[str, str]]:
+def check_provide_bundle(store, rules, entries: list) -> None:
     """Checks the entries (bundles.Entry, references resolved) of a Provide Document Bundle; raises MhdError
     listing every problem (a unique id already used is looked up among what the caller's `rules` let them
-    see). Returns the (type, id) of the DocumentReferences the Bundle replaces."""
+    see). What a document `replaces` is superseded by the transaction (service/lifecycle.py)."""
     problems: list[tuple[str, str]] = []
     written = [e for e in entries if e.resource is not None and e.method in ("POST", "PUT") and e.target]
     lists = [e for e in written if _is_submission_set(e.resource)]
@@ -84,7 +84,6 @@ def check_provide_bundle(store, rules, entries: list) -> list[tuple[str, str]]:
                                                              f"entries do not name this DocumentReference"))
     used: set[str] = set()
     unique_ids: dict[str, int] = {}
-    replaced: list[tuple[str, str]] = []
     for entry in documents:
         where = f"Bundle.entry[{entry.index}]"
         problems += _document_problems(entry.resource, where, binaries, used)
@@ -99,13 +98,11 @@ def check_provide_bundle(store, rules, entries: list) -> list[tuple[str, str]]:
             if [v for v in matching(store, rules, "DocumentReference", criteria, limit=2) if v.id != entry.target[1]]:
                 problems.append(("XDSDuplicateUniqueIdInRegistry", f"{where}: a document with unique id {unique} "
                                                                    f"is already stored"))
-        replaced += _replaced(entry.resource)
     for reference in binaries:
         if reference not in used:
             problems.append(("XDSMissingDocumentMetadata", f"{reference} is not the content of any DocumentReference"))
     if problems:
         raise MhdError(problems)
-    return replaced
 
 
 def _document_problems(document: dict, where: str, binaries: dict[str, dict], used: set[str]) -> list:
@@ -149,15 +146,6 @@ def _bytes(binary: dict) -> bytes | None:
         return base64.b64decode(binary.get("data") or "", validate=True)
     except (binascii.Error, ValueError):
         return None  # the Binary's own validation reports it
-
-
-def _replaced(document: dict) -> list[tuple[str, str]]:
-    targets = []
-    for relation in document.get("relatesTo") or []:
-        reference = _reference(relation.get("target"))
-        if relation.get("code") == "replaces" and reference and reference.startswith("DocumentReference/"):
-            targets.append(("DocumentReference", reference.split("/", 1)[1]))
-    return targets
 
 
 def _is_submission_set(resource: dict) -> bool:

@@ -31,6 +31,7 @@ from ..storage.transactions import Write
 from .profiles import claimed, profile_issues
 from .checks import check_id, check_type
 from .ids import new_id
+from .lifecycle import check_withdrawal
 from .search import matching
 
 HIDDEN_PATIENT = ServerLookup("whether a Patient hidden from the caller exists")  # told as a refusal only
@@ -257,6 +258,7 @@ class ResourceService:
                 raise BadRequest(f"The resource's id ({given_id!r}) is not that of the resource the criteria "
                                  f"match ({matches[0].id!r})")
             return self.plan_update(resource_type, matches[0].id, {**resource, "id": matches[0].id}, if_match)
+        check_withdrawal(resource_type, resource, criteria)
         if given_id:
             return self.plan_update(resource_type, given_id, resource, if_match)
         return self.plan_create(resource_type, resource, resource_id=new_resource_id)
