@@ -14,22 +14,25 @@ under the writer's rules (access/policy.py), audited and notified as any write.
   DocumentReference?identifier=...`) that matches no document is refused, never stored as a new document.
 A document named by identifier (a conditional reference `DocumentReference?identifier=...`, or
 `Reference.identifier`) is looked up under the writer's rules: one it may not see is unknown, as one that
-does not exist. A refusal is a `DocumentRefused` (errors.py): its reason (`details.coding`) and XDS error code
+does not exist. An identifier several documents share (a CDA setId, kept as an identifier by every version)
+names the one whose unique id (masterIdentifier) it is. A refusal is a `DocumentRefused` (errors.py): its reason (`details.coding`) and XDS error code
 (`details.text`) let each channel answer in its own terms (HL7 v2 ERR-5, XDS RegistryError).
 """
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 from ..access.policy import WITHDRAWN, record_id
 from ..errors import DocumentRefused
 from .search import matching
 
 if TYPE_CHECKING:
+    from ..storage.resources import StoredVersion
     from .resources import Planned, ResourceService
 
 _CONDITIONAL = "DocumentReference?"
+_SHARED_BY_AT_MOST = 100  # the versions of a document looked through for the one an identifier names
 
 
 def resolve_targets(service: ResourceService, document: dict, where: str) -> None:
@@ -40,13 +43,24 @@ def resolve_targets(service: ResourceService, document: dict, where: str) -> Non
         criteria = _criteria(target) if isinstance(target, dict) else None
         if criteria is None:
             continue
-        matches = matching(service.store, service.access(), "DocumentReference", criteria, limit=2)
+        matches = _by_unique_id(matching(service.store, service.access(), "DocumentReference", criteria,
+                                         limit=_SHARED_BY_AT_MOST), criteria)
         if len(matches) != 1:
             named = criteria.removeprefix("identifier=")
             raise DocumentRefused("unknown", f"{where}DocumentReference.relatesTo[{n}].target: no document with "
                                              f"identifier {named} is known (the document this one "
                                              f"{relation.get('code', 'relates to')} must be stored first)")
         relation["target"] = {**target, "reference": f"DocumentReference/{matches[0].id}"}
+
+
+def _by_unique_id(matches: list[StoredVersion], criteria: str) -> list[StoredVersion]:
+    """Of the documents an identifier matches, the one whose masterIdentifier it is when there are several."""
+    tokens = parse_qs(criteria).get("identifier", [])
+    if len(matches) < 2 or len(tokens) != 1:
+        return matches
+    system, bar, value = tokens[0].replace("\\,", ",").rpartition("|")
+    return [m for m in matches if ((m.resource or {}).get("masterIdentifier") or {}).get("value") == value
+            and (not bar or (m.resource or {})["masterIdentifier"].get("system") == system)]
 
 
 def _criteria(target: dict) -> str | None:

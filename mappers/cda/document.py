@@ -7,7 +7,7 @@ import hashlib
 from ..errors import MappingError
 from . import tables
 from .datatypes import concept, identifier, identifier_criteria
-from .header import CUSTODIAN, DOCUMENT, unique_id
+from .header import CUSTODIAN, DOCUMENT, set_id, unique_id, version_number
 from .nodes import Element, every, first, required, text
 from .participants import author, organization, practitioner, reference
 from .times import fhir_datetime, fhir_instant
@@ -32,8 +32,15 @@ def document_reference(root: Element, document: bytes, patient_url: str, binary_
     code = first(root, "code")
     document_type = _type(code)
     effective = first(root, "effectiveTime").get("value")
-    result: dict = {"resourceType": "DocumentReference", "contained": contained,
-                    "masterIdentifier": unique_id(root), "status": "current", "type": document_type}
+    result: dict = {"resourceType": "DocumentReference", "contained": contained}
+    version = version_number(root)
+    if version:
+        result["extension"] = [version]
+    result["masterIdentifier"] = unique_id(root)
+    version_set = set_id(root)
+    if version_set:
+        result["identifier"] = [version_set]
+    result |= {"status": "current", "type": document_type}
     category = _category(code, document_type["coding"][0])
     if category:
         result["category"] = [category]

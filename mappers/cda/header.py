@@ -1,12 +1,20 @@
-"""The structure a CDA header needs before it can be mapped."""
+"""The structure a CDA header needs before it can be mapped, and the ids of the document and its versions."""
 from __future__ import annotations
+
+import re
 
 from ..errors import MappingError
 from .datatypes import identifier
-from .nodes import Element, attribute, every, required
+from .nodes import Element, attribute, every, first, required
 
 DOCUMENT = "/ClinicalDocument"
 CUSTODIAN = "custodian/assignedCustodian/representedCustodianOrganization"
+# No ANS mapping gives setId and versionNumber a place in a DocumentReference (PDSm maps neither): this
+# project's choice, the setId an identifier of this type, the versionNumber this extension (README.md).
+SET_ID_TYPE = {"coding": [{"system": "https://github.com/fhir-server/CodeSystem/document-identifier-type",
+                           "code": "setId", "display": "CDA setId: the id shared by every version of the document"}]}
+VERSION_NUMBER = "https://github.com/fhir-server/StructureDefinition/cda-version-number"
+_INT = re.compile(r"[+-]?[0-9]+")
 
 
 def unique_id(root: Element) -> dict:
@@ -18,6 +26,25 @@ def unique_id(root: Element) -> dict:
     if found is None:
         raise MappingError(f"{where} has a nullFlavor: a CDA header needs the document's unique id", "required", where)
     return found
+
+
+def set_id(root: Element) -> dict | None:
+    """ClinicalDocument/setId as an Identifier typed SET_ID_TYPE (None when absent or a nullFlavor)."""
+    element = first(root, "setId")
+    found = identifier(element, f"{DOCUMENT}/setId") if element is not None else None
+    return {**found, "type": SET_ID_TYPE} if found else None
+
+
+def version_number(root: Element) -> dict | None:
+    """ClinicalDocument/versionNumber as the VERSION_NUMBER extension (None when absent or a nullFlavor)."""
+    element = first(root, "versionNumber")
+    if element is None or element.get("nullFlavor"):
+        return None
+    where = f"{DOCUMENT}/versionNumber/@value"
+    value = (element.get("value") or "").strip()
+    if not _INT.fullmatch(value) or not -2**31 <= int(value) < 2**31:
+        raise MappingError(f"{where}: {value!r} is not an integer (the document's version)", "value", where)
+    return {"url": VERSION_NUMBER, "valueInteger": int(value)}
 
 
 def check_header(root: Element) -> None:
