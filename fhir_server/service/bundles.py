@@ -4,7 +4,7 @@ A batch runs each entry on its own, in order, and answers each entry's outcome. 
 nothing:
 1. every entry is parsed and checked, and processed in the order the spec gives (DELETE, then POST, then
    PUT / PATCH, then GET / HEAD; the response keeps the Bundle's order);
-2. ids are given to new resources, conditional entries (`ifNoneExist`, `PUT` / `DELETE [type]?criteria`)
+2. ids are given to new resources, conditional entries (`ifNoneExist`, `PUT` / `PATCH` / `DELETE [type]?criteria`)
    and conditional references (`"reference": "Patient?identifier=..."`) are resolved by searches of the
    store as it is before the transaction;
 3. references to another entry's `fullUrl` (`urn:uuid:`, `urn:oid:` or absolute), in `Reference.reference`
@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
-from ..errors import BadRequest, Conflict, FhirError, PayloadTooLarge, PreconditionFailed
+from ..errors import BadRequest, Conflict, FhirError, NotFound, PayloadTooLarge, PreconditionFailed
 from ..registry import RESOURCES
 from ..storage.resources import StoredVersion, VersionConflict
 from ..storage.transactions import TransactionAborted, Transactions
@@ -256,7 +256,7 @@ def _if_none_exist(service: ResourceService, resource_type: str, entry: Entry) -
 
 
 def _conditional_target(service: ResourceService, resource_type: str, entry: Entry) -> tuple[str, str] | None:
-    """PUT or DELETE [type]?criteria: the one match; a new id for a PUT matching none."""
+    """PUT, PATCH or DELETE [type]?criteria: the one match; a new id for a PUT matching none."""
     matches = matching(service.store, service.access(), resource_type, entry.query, limit=2)
     if len(matches) > 1:
         raise PreconditionFailed(f"'{entry.url}' matches more than one {resource_type}")
@@ -265,6 +265,9 @@ def _conditional_target(service: ResourceService, resource_type: str, entry: Ent
     if entry.method == "DELETE":
         entry.planned = Planned(None, message=f"No {resource_type} matches '{entry.query}': nothing was deleted")
         return None
+    if entry.method == "PATCH":  # a patch creates nothing
+        lifecycle.check_status_patch(resource_type, _patch_document(entry), entry.query)
+        raise NotFound(f"No {resource_type} matches '{entry.query}': there is nothing to patch")
     lifecycle.check_withdrawal(resource_type, entry.resource, entry.query)
     given = (entry.resource or {}).get("id")
     return resource_type, given or new_id()

@@ -1,7 +1,8 @@
-"""`$ingest`: a practitioner's software pushes in its own format (HL7 v2, CDA R2, IHE XDS.b, or FHIR), the
-mapper (mappers/) turns it into one FHIR transaction, which is stored like any other (validation, the MHD
-checks, the access rules, the audit trail), and the answer is in the sender's own format: an HL7 ACK, an XDS
-RegistryResponse, a FHIR transaction-response (or OperationOutcome) for CDA and FHIR.
+"""`$ingest`: a practitioner's software pushes in its own format (HL7 v2, CDA R2, IHE XDS.b ITI-41 and ITI-57,
+or FHIR), the mapper (mappers/) turns it into one FHIR transaction, which is stored like any other
+(validation, the MHD checks, the access rules, the document lifecycle, the audit trail), and the answer is in
+the sender's own format: an HL7 ACK, an XDS RegistryResponse, a FHIR transaction-response (or
+OperationOutcome) for CDA and FHIR.
 """
 from __future__ import annotations
 
@@ -90,18 +91,25 @@ def _cda(body: bytes, content_type: str, transact: Transact) -> Answer:
 
 
 def _xds(body: bytes, content_type: str, transact: Transact) -> Answer:
+    """ITI-41 Provide and Register, or ITI-57 Update Document Set (an availability status: the DMP's deletion)."""
+    update = xds.is_update_document_set(body)
+    action = xds.UPDATE_ACTION if update else xds.PROVIDE_ACTION
     message_id = None
     try:
-        submission = xds.parse_provide_and_register(body, content_type)
-        message_id = submission.message_id
-        transact(xds.to_fhir(submission))
-        return xds.registry_response(None, message_id), xds.SOAP_CONTENT_TYPE, 200
+        if update:
+            request = xds.parse_update_document_set(body, content_type)
+            message_id, bundle = request.message_id, xds.update_to_fhir(request)
+        else:
+            submission = xds.parse_provide_and_register(body, content_type)
+            message_id, bundle = submission.message_id, xds.to_fhir(submission)
+        transact(bundle)
+        return xds.registry_response(None, message_id, action), xds.SOAP_CONTENT_TYPE, 200
     except MappingError as error:
-        return xds.registry_response([error], message_id), xds.SOAP_CONTENT_TYPE, 200
+        return xds.registry_response([error], message_id, action), xds.SOAP_CONTENT_TYPE, 200
     except FhirError as error:
         problems = [MappingError(issue.get("diagnostics", ""), code=_xds_code(issue, error.status))
                     for issue in error.outcome().get("issue", [])]
-        return xds.registry_response(problems, message_id), xds.SOAP_CONTENT_TYPE, 200
+        return xds.registry_response(problems, message_id, action), xds.SOAP_CONTENT_TYPE, 200
 
 
 def _fhir(body: bytes, content_type: str, transact: Transact) -> Answer:
@@ -116,7 +124,8 @@ FORMATS = (
     Format("hl7v2", (HL7_V2, "application/hl7-v2+er7", "x-application/hl7-v2+er7"),
            lambda body: body.lstrip(b"\x0b").startswith(b"MSH"), _hl7v2),
     Format("xds", ("multipart/related", "application/soap+xml"),
-           lambda body: b"ProvideAndRegisterDocumentSetRequest" in body[:65536], _xds, resend_accepted=False),
+           lambda body: b"ProvideAndRegisterDocumentSetRequest" in body[:65536] or xds.is_update_document_set(body),
+           _xds, resend_accepted=False),
     Format("cda", ("application/cda+xml", "application/hl7-cda+xml"),
            lambda body: b"ClinicalDocument" in body[:4096] and b"urn:hl7-org:v3" in body[:4096], _cda),
     Format("fhir", (FHIR_JSON, "application/json"), lambda body: body.lstrip().startswith(b"{"), _fhir),

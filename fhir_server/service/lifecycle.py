@@ -9,9 +9,10 @@ under the writer's rules (access/policy.py), audited and notified as any write.
   one must be a current document of the same record that the writer may see and that it wrote (the ANS lets
   only a document's author replace or delete it). Other relations (`appends`, `transforms`, `signs`) are kept
   as given.
-- **Withdrawn** (the DMP's deletion; HL7 v2 T04 / ORC-1 CA): its status becomes `entered-in-error`, by its
-  writer only; it is then seen by its writer alone. A withdrawal by identifier (`PUT
-  DocumentReference?identifier=...`) that matches no document is refused, never stored as a new document.
+- **Withdrawn** (the DMP's deletion; HL7 v2 T04 / ORC-1 CA, XDS ITI-57 Deleted): its status becomes
+  `entered-in-error`, by its writer only; it is then seen by its writer alone. A withdrawal by identifier
+  (`PUT DocumentReference?identifier=...`, or a conditional JSON Patch of the status as PDSm's metadata
+  update and XDS ITI-57 are) that matches no document is refused, never stored as a new document.
 A document named by identifier (a conditional reference `DocumentReference?identifier=...`, or
 `Reference.identifier`) is looked up under the writer's rules: one it may not see is unknown, as one that
 does not exist. An identifier several documents share (a CDA setId, kept as an identifier by every version)
@@ -104,3 +105,13 @@ def check_withdrawal(resource_type: str, resource: object, criteria: str) -> Non
     refused rather than stored as a new document."""
     if resource_type == "DocumentReference" and isinstance(resource, dict) and resource.get("status") == WITHDRAWN:
         raise DocumentRefused("unknown", f"No document matches '{criteria}': there is nothing to withdraw")
+
+
+def check_status_patch(resource_type: str, operations: object, criteria: str) -> None:
+    """A conditional JSON Patch that matched nothing: if it changes a document's status (a withdrawal, a
+    deprecation), it is refused as naming an unknown document."""
+    statuses = [op.get("value") for op in operations if isinstance(op, dict) and op.get("path") == "/status"
+                and op.get("op") in ("add", "replace")] if isinstance(operations, list) else []
+    if resource_type == "DocumentReference" and statuses:
+        action = "withdraw" if WITHDRAWN in statuses else f"mark {statuses[-1]}"
+        raise DocumentRefused("unknown", f"No document matches '{criteria}': there is nothing to {action}")

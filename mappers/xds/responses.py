@@ -12,6 +12,7 @@ from .soap import NS, envelope, mtom, q, serialize
 from .tables import SCHEMES, table
 
 PROVIDE_ACTION = "urn:ihe:iti:2007:ProvideAndRegisterDocumentSet-bResponse"
+UPDATE_ACTION = "urn:ihe:iti:2010:UpdateDocumentSetResponse"
 RETRIEVE_ACTION = "urn:ihe:iti:2007:RetrieveDocumentSetResponse"
 QUERY_ACTION = "urn:ihe:iti:2007:RegistryStoredQueryResponse"
 STATUS = {"success": "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Success",
@@ -20,13 +21,15 @@ STATUS = {"success": "urn:oasis:names:tc:ebxml-regrep:ResponseStatusType:Success
 SEVERITY = "urn:oasis:names:tc:ebxml-regrep:ErrorSeverityType:"
 
 
-def registry_response(errors: list[MappingError] | None = None, request_id: str | None = None) -> bytes:
-    """The ITI-41 answer: Success without errors, else Failure listing each (MappingErrors are expanded). It
-    relates to `request_id`, else to the MessageID of the request MappingErrors were found in."""
+def registry_response(errors: list[MappingError] | None = None, request_id: str | None = None,
+                      action: str = PROVIDE_ACTION) -> bytes:
+    """The ITI-41 answer (ITI-57: `action` UPDATE_ACTION): Success without errors, else Failure listing each
+    (MappingErrors are expanded). It relates to `request_id`, else to the MessageID of the request
+    MappingErrors were found in."""
     errors = errors or []
     relates_to = request_id or next((e.message_id for e in errors if isinstance(e, MappingErrors)), None)
     response = _status(etree.Element(q("rs", "RegistryResponse"), nsmap={"rs": NS["rs"]}), errors, [], False)
-    return serialize(envelope(PROVIDE_ACTION, relates_to, response))
+    return serialize(envelope(action, relates_to, response))
 
 
 def retrieve_response(documents: list[tuple[dict, bytes]], repository_unique_id: str, request_id: str | None = None,

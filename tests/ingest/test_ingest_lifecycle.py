@@ -27,9 +27,10 @@ def authors(db, base):
     return professional(db, base, "10"), professional(db, base, "10")
 
 
-def cda(ins: str, unique: str, version: int, parent: str | None = None, set_id: str | None = None) -> bytes:
+def cda(ins: str, unique: str, version: int, parent: str | None = None, set_id: str | None = None,
+        relation: str = "RPLC") -> bytes:
     """The CI-SIS fixture for the patient with this INS: id CDA_ROOT^unique, version `version` of the set
-    CDA_ROOT^set_id (the first version's id by default), replacing CDA_ROOT^parent when given."""
+    CDA_ROOT^set_id (the first version's id by default), related to CDA_ROOT^parent (`relation`) when given."""
     def change(root: etree._Element) -> None:
         root.find(f"{{{HL7}}}id").set("extension", unique)
         root.find(f"{{{HL7}}}setId").attrib.update({"root": CDA_ROOT, "extension": set_id or unique})
@@ -40,6 +41,7 @@ def cda(ins: str, unique: str, version: int, parent: str | None = None, set_id: 
         if parent is None:
             remove(root, "relatedDocument")
         else:
+            root.find(f"{{{HL7}}}relatedDocument").set("typeCode", relation)
             root.find(f"{{{HL7}}}relatedDocument/{{{HL7}}}parentDocument/{{{HL7}}}id").set("extension", parent)
     return altered(LDL_SES, change)
 
@@ -77,6 +79,12 @@ def test_a_cda_replacement_supersedes_its_parent_and_keeps_the_set_and_version(h
     assert by_other.status_code == 403, by_other.text
     issue = by_other.json()["issue"][0]
     assert issue["details"]["coding"][0]["code"] == "not-author" and "Only the author" in issue["diagnostics"]
+    assert stored(writer, base, f"urn:oid:{CDA_ROOT}", second)[0]["status"] == "current"
+
+    addendum = f"LDL-{uuid.uuid4().hex[:12]}"  # an addendum (APND) relates to its parent and replaces nothing
+    assert push_cda(writer, base, cda(ins, addendum, 1, parent=second, relation="APND")).status_code == 201
+    [appended] = stored(writer, base, f"urn:oid:{CDA_ROOT}", addendum)
+    assert appended["relatesTo"] == [{"code": "appends", "target": {"reference": f"DocumentReference/{new['id']}"}}]
     assert stored(writer, base, f"urn:oid:{CDA_ROOT}", second)[0]["status"] == "current"
 
 
@@ -151,4 +159,51 @@ def test_an_xds_replacement_of_an_unknown_entry_is_a_metadata_error(http, base, 
     answer = push_xds(writer, base, submission(ins, replaces=missing)[0])
     assert status_and_codes(answer) == (FAILURE, ["XDSRegistryMetadataError"])
     assert missing in messages(answer)[0] and "stored first" in messages(answer)[0]
+    assert db["DocumentReference"].count_documents({}) == before
+
+
+def deletion(ins: str, entry: str, new_status: str = "urn:asip:ci-sis:2010:StatusType:Deleted") -> bytes:
+    """An ITI-57 request changing the availability status of the entry of the patient with this INS."""
+    return (FIXTURES / "update_status_deleted.xml").read_bytes().replace(
+        b"urn:uuid:3c9a8f2e-5d1b-4e7a-9c3f-8b2d1e0f6a77", entry.encode()).replace(
+        b"1800175123456", ins.encode()).replace(b"urn:asip:ci-sis:2010:StatusType:Deleted", new_status.encode())
+
+
+def test_an_xds_deletion_withdraws_the_document_for_its_author_alone(http, base, authors):
+    writer, other = authors
+    _, ins = new_patient(http, base)
+    request, entry = submission(ins)
+    assert status_and_codes(push_xds(writer, base, request)) == (SUCCESS, [])
+
+    by_other = push_xds(other, base, deletion(ins, entry))
+    assert status_and_codes(by_other) == (FAILURE, ["XDSRegistryError"]) and "Only the author" in messages(by_other)[0]
+    _, someone_else = new_patient(http, base)
+    elsewhere = push_xds(writer, base, deletion(someone_else, entry))  # not in that patient's record
+    assert status_and_codes(elsewhere) == (FAILURE, ["XDSRegistryMetadataError"])
+    assert "nothing to withdraw" in messages(elsewhere)[0]
+    [document] = stored(writer, base, "urn:ietf:rfc:3986", entry)
+    assert document["status"] == "current"
+
+    answer = push_xds(writer, base, deletion(ins, entry))
+    assert status_and_codes(answer) == (SUCCESS, [])
+    assert b"urn:ihe:iti:2010:UpdateDocumentSetResponse" in answer.content
+    assert writer.get(f"{base}/DocumentReference/{document['id']}").json()["status"] == "entered-in-error"
+    assert other.get(f"{base}/DocumentReference/{document['id']}").status_code == 404
+    again = push_xds(writer, base, deletion(ins, entry))  # its OriginalStatus (Approved) is no longer true
+    assert status_and_codes(again)[0] == FAILURE and "test failed" in messages(again)[0]
+
+
+def test_an_xds_deprecation_supersedes_and_an_unknown_entry_is_a_metadata_error(http, base, db, authors):
+    writer, _ = authors
+    _, ins = new_patient(http, base)
+    request, entry = submission(ins)
+    assert status_and_codes(push_xds(writer, base, request)) == (SUCCESS, [])
+    deprecated = push_xds(writer, base, deletion(ins, entry, "urn:oasis:names:tc:ebxml-regrep:StatusType:Deprecated"))
+    assert status_and_codes(deprecated) == (SUCCESS, [])
+    assert stored(writer, base, "urn:ietf:rfc:3986", entry)[0]["status"] == "superseded"
+    before = db["DocumentReference"].count_documents({})
+    missing = f"urn:uuid:{uuid.uuid4()}"
+    unknown = push_xds(writer, base, deletion(ins, missing))
+    assert status_and_codes(unknown) == (FAILURE, ["XDSRegistryMetadataError"])
+    assert missing in messages(unknown)[0] and "nothing to withdraw" in messages(unknown)[0]
     assert db["DocumentReference"].count_documents({}) == before

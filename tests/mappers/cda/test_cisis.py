@@ -1,9 +1,12 @@
 """The French header mapping, field by field, on this folder's CI-SIS-like fixtures (no ../shared needed)."""
 from __future__ import annotations
 
-from mappers.cda import to_fhir
+import pytest
 
-from .support import HL7, LDL_SES, RESTRICTED, altered, bundle, contained, remove, resources
+from mappers.cda import to_fhir
+from mappers.cda.header import SET_ID_TYPE, VERSION_NUMBER
+
+from .support import HL7, LDL_SES, RESTRICTED, altered, bundle, contained, refused, remove, resources
 
 FR_CORE_TYPES = "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0203"
 TRE_A03 = "https://mos.esante.gouv.fr/NOS/TRE_A03-ClasseDocument/FHIR/TRE-A03-ClasseDocument"
@@ -130,3 +133,30 @@ def test_without_model_template_the_format_is_mime_type_sufficient() -> None:
     assert document["content"][0]["format"] == {
         "system": "http://ihe.net/fhir/ihe.formatcode.fhir/CodeSystem/formatcode",
         "code": "urn:ihe:iti:xds:2017:mimeTypeSufficient", "display": "mimeType Sufficient"}
+
+
+def test_the_set_id_and_version_number_are_kept() -> None:
+    document = resources(bundle(LDL_SES))["DocumentReference"]
+    assert document["identifier"] == [{"system": "urn:oid:1.2.250.1.999.7.3.2", "value": "LDL-2024-000042",
+                                       "type": SET_ID_TYPE}]
+    assert document["extension"] == [{"url": VERSION_NUMBER, "valueInteger": 2}]
+
+    def unversioned(root) -> None:
+        remove(root, "setId")
+        remove(root, "versionNumber")
+
+    bare = resources(to_fhir(altered(LDL_SES, unversioned)))["DocumentReference"]
+    assert "identifier" not in bare and "extension" not in bare
+
+
+@pytest.mark.parametrize("value", ["deux", "2.5", "99999999999", ""])
+def test_a_version_number_that_is_no_integer_is_refused(value: str) -> None:
+    error = refused(altered(LDL_SES, lambda root: root.find(f"{{{HL7}}}versionNumber").set("value", value)))
+    assert error.location == "/ClinicalDocument/versionNumber/@value" and "not an integer" in error.message
+
+
+@pytest.mark.parametrize("type_code, code", [("RPLC", "replaces"), ("APND", "appends"), ("XFRM", "transforms")])
+def test_each_related_document_is_a_relation_to_its_parent(type_code: str, code: str) -> None:
+    changed = altered(LDL_SES, lambda root: root.find(f"{{{HL7}}}relatedDocument").set("typeCode", type_code))
+    assert resources(to_fhir(changed))["DocumentReference"]["relatesTo"] == [{"code": code, "target": {
+        "reference": "DocumentReference?identifier=urn:oid:1.2.250.1.999.7.3.1|LDL-2024-000041"}}]
