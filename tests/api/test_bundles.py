@@ -147,6 +147,19 @@ def test_order_delete_patch_if_match_and_distinct_targets(http, base):
     assert "writes a resource once" in twice["issue"][0]["diagnostics"]
 
 
+def test_a_conditional_patch_patches_the_one_match_and_creates_nothing(http, base):
+    nir = unique()
+    kept = post(http, base, patient(nir, "Before"))
+    operations = [{"op": "replace", "path": "/name/0/family", "value": "Patched"}]
+    binary = {"resourceType": "Binary", "contentType": "application/json-patch+json",
+              "data": base64.b64encode(json.dumps(operations).encode()).decode()}
+    answer = send(http, base, transaction(entry("PATCH", f"Patient?identifier={INS}|{nir}", binary)))
+    assert answer["entry"][0]["response"]["location"] == f"Patient/{kept['id']}/_history/2"
+    missing = send(http, base, transaction(entry("PATCH", f"Patient?identifier={INS}|{nir}-none", binary)), 404)
+    assert "nothing to patch" in missing["issue"][0]["diagnostics"]
+    assert search(http, base, "Patient", {"identifier": f"{INS}|{nir}-none"})["total"] == 0
+
+
 def test_batch_entries_stand_alone(http, base):
     nir = unique()
     answer = send(http, base, transaction(
