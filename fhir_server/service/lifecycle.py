@@ -16,8 +16,9 @@ under the writer's rules (access/policy.py), audited and notified as any write.
 A document named by identifier (a conditional reference `DocumentReference?identifier=...`, or
 `Reference.identifier`) is looked up under the writer's rules: one it may not see is unknown, as one that
 does not exist. An identifier several documents share (a CDA setId, kept as an identifier by every version)
-names the one whose unique id (masterIdentifier) it is. A refusal is a `DocumentRefused` (errors.py): its reason (`details.coding`) and XDS error code
-(`details.text`) let each channel answer in its own terms (HL7 v2 ERR-5, XDS RegistryError).
+names the one whose unique id (masterIdentifier) it is. A refusal is a `DocumentRefused` (errors.py): its
+reason (`details.coding`) and XDS error code (`details.text`) let each channel answer in its own terms (HL7 v2
+ERR-5, XDS RegistryError).
 """
 from __future__ import annotations
 

@@ -25,10 +25,11 @@ from .responses import (PROVIDE_ACTION, UPDATE_ACTION, query_failure, registry_r
                         stored_query_response)
 from .soap import SOAP_CONTENT_TYPE
 from .to_fhir import to_fhir
-from .update import StatusUpdate, UpdateRequest, is_update_document_set, parse_update_document_set, update_to_fhir
+from .update import (StatusUpdate, UpdateRequest, is_update_document_set, parse_update_document_set,
+                     update_to_fhir)
 
 __all__ = ["Author", "Code", "DocumentEntry", "DocumentRequest", "MappingErrors", "PROVIDE_ACTION",
-           "RetrieveRequest", "SOAP_CONTENT_TYPE", "StatusUpdate", "StoredQuery", "Submission", "UPDATE_ACTION", "UpdateRequest",
-           "document_entry", "is_update_document_set", "parse_provide_and_register", "parse_retrieve",
+           "RetrieveRequest", "SOAP_CONTENT_TYPE", "StatusUpdate", "StoredQuery", "Submission", "UPDATE_ACTION",
+           "UpdateRequest", "document_entry", "is_update_document_set", "parse_provide_and_register", "parse_retrieve",
            "parse_stored_query", "parse_update_document_set", "query_failure", "registry_response",
            "retrieve_response", "stored_query_response", "to_fhir", "update_to_fhir"]
