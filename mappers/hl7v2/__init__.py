@@ -3,7 +3,7 @@
 - `to_fhir(message, warnings)`: an ADT^A01/A03/A04/A08/A28/A31, ORU^R01 or MDM^T02 message -> a transaction
   Bundle (what was mapped with a loss appended to `warnings`);
 - `ack(message, error, warnings=...)`: the ACK to answer it with (AA, with an ERR of severity W per warning;
-  AE or AR with an ERR segment);
+  AE or AR with an ERR segment; an `ApplicationError` also gives its ANS application error code in ERR-5);
 - `from_fhir(document_reference, binary, patient)`: an MDM^T02 message carrying the document;
 - `frame`, `read_frames`: MLLP framing; `encode`: a message's bytes in its MSH-18 charset (for an ACK sent
   over HTTP); `batch_messages`: the messages of a batch or file.
@@ -13,11 +13,11 @@ An MLLP listener: for each `block` of `read_frames(stream)`, `bundle = to_fhir(b
 a transaction, then send `frame(ack(block, None, warnings=warnings))`; on a MappingError `e` (or a storage failure, as
 MappingError(..., "207")), send `frame(ack(block, e))` and store nothing.
 """
-from .ack import ack
+from .ack import ApplicationError, ack
 from .encoding import encode
 from .inbound import to_fhir
 from .message import batch_messages, parse
 from .mllp import frame, read_frames
 from .outbound import from_fhir
 
-__all__ = ["ack", "batch_messages", "encode", "frame", "from_fhir", "parse", "read_frames", "to_fhir"]
+__all__ = ["ApplicationError", "ack", "batch_messages", "encode", "frame", "from_fhir", "parse", "read_frames", "to_fhir"]

@@ -11,6 +11,15 @@ from ..errors import MappingError
 from .encoding import Separators, codec, declared_charset, escape, segment_text
 from .tables import TABLES
 
+class ApplicationError(MappingError):
+    """A message understood but not acted on (HL7 table 0357 code 207): `application` is its code in the
+    ANS table applicationErrorCondition (tables.json), written in ERR-5."""
+
+    def __init__(self, message: str, application: str, location: str | None = None) -> None:
+        super().__init__(message, "207", location)
+        self.application = application
+
+
 _LOCATION = re.compile(r"([A-Z][A-Z0-9]{2})(?:\[(\d+)\])?(?:-(\d+)(?:\((\d+)\))?(?:\.(\d+)(?:\.(\d+))?)?)?")
 _VERSION = re.compile(r"(\d+)\.(\d+)")
 
@@ -48,14 +57,25 @@ def ack(message: bytes | str, error: MappingError | None = None, *, warnings: Se
 
 def _err(problem: MappingError, severity: str, separators: Separators, charset: str, older: bool) -> list[str]:
     """ERR: (before 2.5: ERR-1 location and code), ERR-2 location, ERR-3 table 0357 code, ERR-4 severity,
-    ERR-8 the message for a person."""
+    ERR-5 the application error code (an ApplicationError), ERR-8 the message for a person."""
     code = problem.code if problem.code in TABLES["errors"] else TABLES["fallback_error"]
     c, s = separators.component, separators.subcomponent
     coded = [code, TABLES["errors"][code]["text"], "HL70357"]
     where = _erl(problem.location)
     eld = c.join([*(where[:3] or ["", "", ""]), s.join(coded)]) if older else ""
     text = escape(_fit(problem.message, codec(charset)), separators)
-    return ["ERR", eld, c.join(where).rstrip(c), c.join(coded), severity, "", "", "", text]
+    return ["ERR", eld, c.join(where).rstrip(c), c.join(coded), severity, _application(problem, separators, charset),
+            "", "", text]
+
+
+def _application(problem: MappingError, separators: Separators, charset: str) -> str:
+    """ERR-5 of an ApplicationError: code ^ label ^ applicationErrorCondition."""
+    code = getattr(problem, "application", None)
+    table = TABLES["application_errors"]
+    if code not in table["codes"]:
+        return ""
+    label = escape(_fit(table["codes"][code], codec(charset)), separators)
+    return separators.component.join([code, label, table["coding_system"]])
 
 
 class _Header:

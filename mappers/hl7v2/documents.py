@@ -1,21 +1,31 @@
-"""ORU^R01 (OBR + OBX) and MDM^T02 (TXA + OBX) -> a DocumentReference and the Binary entries of its content.
+"""ORU^R01 (OBR + OBX) and MDM^T02, T10, T04 (TXA + OBX) -> a DocumentReference and the Binary entries of its
+content, as the step of the document's life the message asks for (lifecycle.py): an initial transmission is
+a new document; a replacement a new document that `replaces` the one it names (by its unique id: TXA-13, or
+the CDA's parentDocument/id in an ORU); a deletion a conditional update of the document it names (TXA-12, or
+the CDA's id in an ORU) to `entered-in-error`, which the server refuses when nothing matches.
 
 The content is every OBX of type ED (encapsulated data: each one an attachment of the same document, e.g. a
-PDF and its CDA); without any, a plain-text rendering of the results (ORU) or the text lines (MDM)."""
+PDF and its CDA); without any, a plain-text rendering of the results (ORU) or the text lines (MDM). The
+metadata OBX segments (MetaDMPMSS) are no content: their visibility flags are security labels."""
 from __future__ import annotations
 
 import base64
 import binascii
 import hashlib
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from typing import TypeVar
 
+from ..cda.datatypes import identifier_criteria
 from ..errors import MappingError
+from . import embedded
 from .datatypes import concept, entity_identifier, practitioner, timestamp
+from .lifecycle import DELETION, INITIAL, REPLACEMENT, is_metadata, metadata_labels, step
 from .message import Message, Segment, Value
 from .tables import TABLES
 
 TEXT_TYPES = ("TX", "FT")
+LOINC_CODE = re.compile(r"\d{1,8}-\d")
 Default = TypeVar("Default", str, None)
 
 
@@ -37,46 +47,97 @@ class Metadata:
     authors: tuple[tuple[Value, str], ...] = ()  # XCN values with their locations
     replaces: dict | None = None
     confidentiality: str = TABLES["confidentiality"]["default"]
+    labels: list[dict] = field(default_factory=list)  # the visibility flags' security labels
+    step: str = INITIAL
+    cda_authors: tuple[dict, ...] = ()  # the embedded CDA's authors (Practitioners), when HL7 names none
 
 
-def results_entries(message: Message, subject: str) -> list[dict]:
-    """ORU^R01: one document for the message, described by its first OBR."""
+def results_entries(message: Message, subject: str, warnings: list[MappingError]) -> list[dict]:
+    """ORU^R01: one document for the message, described by its first OBR. In the CI-SIS volet (ORC-1 NW, RO
+    or CA) the document is the CDA it carries, known by the CDA's id."""
     groups = _groups(message, "OBR")
     obr = groups[0][0]
-    observations = [obx for _, group in groups for obx in group]
-    contents = [_encapsulated(obx) for obx in observations if obx.get(2) == "ED"] or [_report(groups)]
+    everything = [obx for _, group in groups for obx in group]
+    observations = [obx for obx in everything if not is_metadata(obx)]
+    documents = [obx for obx in observations if obx.get(2) == "ED"]
+    name = step(message, "results", documents)
+    contents = [_encapsulated(obx) for obx in documents] or [_report(groups, observations)]
     type_ = concept(obr.repetitions(4)[0]) if obr.repetitions(4) else None
     if not type_:
         raise MappingError("OBR-4 (universal service identifier) is required", "101", obr.at(4))
+    cda = _cda(contents)
+    master, replaces = _identifier(message, obr, 3), None
+    if name is not None:
+        if cda is None and name != INITIAL:
+            where = documents[0].at(5) if documents else obr.at(4)
+            raise MappingError(f"{where}: a {name} in an ORU names its document by the id of the CDA it carries "
+                               f"(ClinicalDocument/id), and the message carries no CDA", "101", where)
+        if cda is not None:
+            master = cda.id
+            replaces = cda.replaces if name == REPLACEMENT else None
+            if name == REPLACEMENT and replaces is None:
+                raise MappingError(f"{documents[0].at(5)}: a replacement names the document it replaces in its "
+                                   f"CDA (relatedDocument[@typeCode='RPLC']/parentDocument/id), which is "
+                                   f"missing", "101", documents[0].at(5))
     metadata = Metadata(
         type=type_, doc_status=TABLES["result_status"].get(obr.get(25)),
-        master=_identifier(message, obr, 3), start=timestamp(obr.get(7), obr.at(7)),
+        master=master, start=timestamp(obr.get(7), obr.at(7)),
         date=_instant((obr, 22), (obr, 7), (message.header, 7)),
-        authors=_people(*((obx, 16) for obx in observations)) or _people((obr, 16)))
+        authors=() if cda and cda.authors else (_people(*((obx, 16) for obx in observations)) or _people((obr, 16))),
+        replaces=replaces, labels=metadata_labels([obx for obx in everything if is_metadata(obx)], warnings),
+        step=name or INITIAL, cda_authors=cda.authors if cda else ())
     return _entries(message, obr, subject, metadata, contents)
 
 
-def document_entries(message: Message, subject: str) -> list[dict]:
-    """MDM^T02: the document the TXA describes, its content in the OBX segments after it."""
+def document_entries(message: Message, subject: str, warnings: list[MappingError]) -> list[dict]:
+    """MDM^T02, T10, T04: the document the TXA describes (TXA-12 its unique id, TXA-13 in a replacement the
+    one it replaces), its content in the OBX segments after it."""
     groups = _groups(message, "TXA")
     if len(groups) > 1:
         raise MappingError("An MDM message describes one document: a second TXA was found", "100",
                            groups[1][0].at(1))
-    txa, observations = groups[0]
-    contents = [_encapsulated(obx) for obx in observations if obx.get(2) == "ED"] or [_lines(txa, observations)]
-    type_ = _document_type(txa.repetitions(2)[0]) if txa.repetitions(2) else None
+    txa, everything = groups[0]
+    observations = [obx for obx in everything if not is_metadata(obx)]
+    if not observations:
+        raise MappingError("The message has no document OBX segment, only metadata", "100", everything[0].at(1))
+    encapsulated = [obx for obx in observations if obx.get(2) == "ED"]
+    name = step(message, "document", encapsulated)
+    contents = [_encapsulated(obx) for obx in encapsulated] or [_lines(txa, observations)]
+    type_ = _document_type(txa.repetitions(2)[0], observations[0]) if txa.repetitions(2) else None
     if not type_:
         raise MappingError("TXA-2 (document type) is required", "101", txa.at(2))
     if not txa.get(17):
         raise MappingError("TXA-17 (document completion status) is required", "101", txa.at(17))
+    master = _identifier(message, txa, 12)
+    if master is None and name != INITIAL:
+        raise MappingError(f"TXA-12 (unique document number) is required in a {name}: it names the document",
+                           "101", txa.at(12))
+    replaces = _identifier(message, txa, 13)
+    if replaces is None and name == REPLACEMENT:
+        raise MappingError("TXA-13 (parent document number) is required in a replacement: it names the document "
+                           "replaced", "101", txa.at(13))
+    if replaces is not None and name != REPLACEMENT:
+        warnings.append(MappingError(f"TXA-13 (parent document number) is not acted on in a {name}: only a "
+                                     f"replacement (T10) replaces a document", "207", txa.at(13)))
+        replaces = None
+    cda = _cda(contents)
+    people = _people((txa, 9)) or _people((txa, 5))
     metadata = Metadata(
         type=type_, status=_coded(txa, 19, TABLES["availability_status"], "current"),
         doc_status=_coded(txa, 17, TABLES["completion_status"], None),
-        master=_identifier(message, txa, 12), start=timestamp(txa.get(4), txa.at(4)),
+        master=master, start=timestamp(txa.get(4), txa.at(4)),
         date=_instant((txa, 6), (txa, 4), (message.header, 7)),
-        authors=_people((txa, 9)) or _people((txa, 5)), replaces=_identifier(message, txa, 13),
-        confidentiality=_coded(txa, 18, TABLES["confidentiality"]["codes"], TABLES["confidentiality"]["default"]))
+        authors=people, replaces=replaces,
+        confidentiality=_coded(txa, 18, TABLES["confidentiality"]["codes"], TABLES["confidentiality"]["default"]),
+        labels=metadata_labels([obx for obx in everything if is_metadata(obx)], warnings), step=name,
+        cda_authors=cda.authors if cda and not people else ())
     return _entries(message, txa, subject, metadata, contents)
+
+
+def _cda(contents: list[Content]) -> embedded.Header | None:
+    """The header of the first content that is a CDA document."""
+    return next((found for content in contents if (found := embedded.header(content.data, content.content_type))),
+                None)
 
 
 def _groups(message: Message, head: str) -> list[tuple[Segment, list[Segment]]]:
@@ -124,12 +185,21 @@ def _coded(segment: Segment, field: int, table: dict[str, str], default: Default
     return table[code]
 
 
-def _document_type(value: Value) -> dict | None:
-    """TXA-2: a CE (LOINC in France) or an HL7 table 0270 code."""
+def _document_type(value: Value, document: Segment) -> dict | None:
+    """TXA-2: a CE (LOINC in France) or an HL7 table 0270 code. A code alone (the CI-SIS volet writes TXA-2
+    as a bare code of JDV_J07-XdsTypeCode-CISIS) takes the coding the document OBX-3 gives it, else LOINC
+    when it has the shape of a LOINC code."""
     known = TABLES["document_types"]
     code = value.get(1)
     if not value.get(3) and code in known["codes"]:
         return {"coding": [{"system": known["system"], "code": code, "display": known["codes"][code]}]}
+    if code and not value.get(3):
+        coded = concept(document.repetitions(3)[0]) if document.repetitions(3) else None
+        if coded and "coding" in coded and coded["coding"][0]["code"] == code:
+            return coded
+        if LOINC_CODE.fullmatch(code):
+            return {"coding": [{"system": TABLES["coding_systems"]["LN"], "code": code,
+                                **({"display": value.get(2)} if value.get(2) else {})}]}
     return concept(value)
 
 
@@ -164,12 +234,12 @@ def _content_type(kind: str, subtype: str) -> str:
     return types.get(subtype.upper()) or types.get(kind.upper()) or "application/octet-stream"
 
 
-def _report(groups: list[tuple[Segment, list[Segment]]]) -> Content:
-    """The results as plain text: per OBR its service, then one line per OBX."""
+def _report(groups: list[tuple[Segment, list[Segment]]], results: list[Segment]) -> Content:
+    """The results as plain text: per OBR its service, then one line per result OBX."""
     blocks = []
     for obr, observations in groups:
         lines = [_label(obr.repetitions(4)[0]) if obr.repetitions(4) else obr.at(4)]
-        lines += [_result_line(obx) for obx in observations]
+        lines += [_result_line(obx) for obx in observations if obx in results]
         blocks.append("\n".join(lines))
     return Content(("\n\n".join(blocks) + "\n").encode("utf-8"), "text/plain", groups[0][0])
 
@@ -215,15 +285,19 @@ def _value_text(obx: Segment) -> str:
 
 def _entries(message: Message, segment: Segment, subject: str, metadata: Metadata,
              contents: list[Content]) -> list[dict]:
-    """The DocumentReference entry, then one Binary entry per content."""
+    """The DocumentReference entry (a conditional update of the document named, for a deletion), then one
+    Binary entry per content."""
     document_url = message.full_url(segment, "DocumentReference")
     document: dict = {"resourceType": "DocumentReference"}
     authors, contained = _authors(metadata.authors)
+    for person in metadata.cda_authors:
+        contained.append(person)
+        authors.append({"reference": f"#{person['id']}"})
     if contained:
         document["contained"] = contained
     if metadata.master:
         document["masterIdentifier"] = metadata.master
-    document["status"] = metadata.status
+    document["status"] = "entered-in-error" if metadata.step == DELETION else metadata.status
     if metadata.doc_status:
         document["docStatus"] = metadata.doc_status
     document["type"] = metadata.type
@@ -235,7 +309,7 @@ def _entries(message: Message, segment: Segment, subject: str, metadata: Metadat
     if metadata.replaces:
         document["relatesTo"] = [{"code": "replaces", "target": {"identifier": metadata.replaces}}]
     document["securityLabel"] = [{"coding": [{"system": TABLES["confidentiality"]["system"],
-                                              "code": metadata.confidentiality}]}]
+                                              "code": metadata.confidentiality}]}, *metadata.labels]
     binaries = []
     attachments = []
     for content in contents:
@@ -251,8 +325,10 @@ def _entries(message: Message, segment: Segment, subject: str, metadata: Metadat
     document["content"] = attachments
     if metadata.start:
         document["context"] = {"period": {"start": metadata.start}}
-    return [{"fullUrl": document_url, "resource": document, "request": {"method": "POST", "url": "DocumentReference"}},
-            *binaries]
+    request = {"method": "POST", "url": "DocumentReference"}
+    if metadata.step == DELETION:
+        request = {"method": "PUT", "url": f"DocumentReference?{identifier_criteria(metadata.master)}"}
+    return [{"fullUrl": document_url, "resource": document, "request": request}, *binaries]
 
 
 def _authors(people: tuple[tuple[Value, str], ...]) -> tuple[list[dict], list[dict]]:

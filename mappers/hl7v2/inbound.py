@@ -9,10 +9,11 @@ from .tables import TABLES
 
 
 def to_fhir(message: bytes | str, warnings: list[MappingError] | None = None) -> dict:
-    """The transaction Bundle of an ADT^A01/A03/A04/A08/A28/A31 (the Patient), ORU^R01 or MDM^T02 (the
-    Patient, a DocumentReference and its Binary entries). MappingError with an HL7 table 0357 code otherwise.
-    What was mapped with a loss (a trait left out, a patient matched on a local identifier) is appended to
-    `warnings`, for the ACK to tell the sender."""
+    """The transaction Bundle of an ADT^A01/A03/A04/A08/A28/A31 (the Patient), ORU^R01 or MDM^T02, T10, T04
+    (the Patient, a DocumentReference and its Binary entries: documents.py). MappingError with an HL7 table
+    0357 code otherwise (an ApplicationError, with its ANS code, for a message refused as a whole). What was
+    mapped with a loss or not acted on (a trait left out, a patient matched on a local identifier, a
+    request for an MSSanté mail) is appended to `warnings`, for the ACK to tell the sender."""
     parsed = parse(message)
     kind = _kind(parsed)
     patients = parsed.all("PID")
@@ -21,12 +22,13 @@ def to_fhir(message: bytes | str, warnings: list[MappingError] | None = None) ->
     if len(patients) > 1:
         raise MappingError("The message names several patients: one PID per message is taken", "100",
                            patients[1].at(1))
-    patient = patient_entry(parsed, patients[0], kind == "patient-update", [] if warnings is None else warnings)
+    warnings = [] if warnings is None else warnings
+    patient = patient_entry(parsed, patients[0], kind == "patient-update", warnings)
     entries = [patient]
     if kind == "results":
-        entries += results_entries(parsed, patient["fullUrl"])
+        entries += results_entries(parsed, patient["fullUrl"], warnings)
     elif kind == "document":
-        entries += document_entries(parsed, patient["fullUrl"])
+        entries += document_entries(parsed, patient["fullUrl"], warnings)
     return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
 
 

@@ -1,4 +1,5 @@
-"""from_fhir: a DocumentReference, its Binary and its Patient -> an MDM^T02 message (v2.5, UTF-8)."""
+"""from_fhir: a DocumentReference, its Binary and its Patient -> an MDM^T02 message (v2.5, UTF-8); a T10 for a
+document that replaces another (CI-SIS volet: OBX-11 C, TXA-13 the document replaced)."""
 from __future__ import annotations
 
 import base64
@@ -31,15 +32,16 @@ def from_fhir(document_reference: dict, binary: dict | bytes, patient: dict, *, 
     if not type_:
         raise MappingError("DocumentReference.type is required: it becomes TXA-2", "required", "DocumentReference.type")
     kind, _, subtype = content_type.partition("/")
+    event, status = ("T10", "C") if _replaced(document_reference) else ("T02", "F")
     segments = [
-        ["MSH", _OUT.encoding_characters, _escape(sender), "", _escape(receiver), "", stamp, "", "MDM^T02^MDM_T02",
+        ["MSH", _OUT.encoding_characters, _escape(sender), "", _escape(receiver), "", stamp, "", f"MDM^{event}^MDM_T02",
          _escape(control_id or uuid.uuid4().hex[:20].upper()), "P", "2.5", "", "", "", "", "", "UNICODE UTF-8"],
-        ["EVN", "T02", stamp],
+        ["EVN", event, stamp],
         _pid(patient),
         ["PV1", "1", "N"],
         _txa(document_reference, type_, "TEXT" if kind == "text" else "AP"),
         ["OBX", "1", "ED", type_, "", _join("", kind, subtype, "Base64", base64.b64encode(data).decode("ascii")),
-         "", "", "", "", "", "F"],
+         "", "", "", "", "", status],
     ]
     return "".join(segment_text(segment, _OUT) for segment in segments)
 
@@ -83,11 +85,16 @@ def _pid(patient: dict) -> list[str]:
             _repeat([_xtn(point) for point in telecom if point.get("use") == "work"])]
 
 
+def _replaced(document: dict) -> list[dict]:
+    """The identifiers of the documents this one replaces."""
+    return [relation["target"]["identifier"] for relation in document.get("relatesTo") or []
+            if relation.get("code") == "replaces" and "identifier" in (relation.get("target") or {})]
+
+
 def _txa(document: dict, type_: str, presentation: str) -> list[str]:
     period = (document.get("context") or {}).get("period") or {}
     authors = [_xcn(author, document) for author in document.get("author") or []]
-    replaced = [relation["target"]["identifier"] for relation in document.get("relatesTo") or []
-                if relation.get("code") == "replaces" and "identifier" in (relation.get("target") or {})]
+    replaced = _replaced(document)
     confidentiality = reverse(TABLES["confidentiality"]["codes"])
     labels = [confidentiality[coding["code"]] for label in document.get("securityLabel") or []
               for coding in label.get("coding") or []

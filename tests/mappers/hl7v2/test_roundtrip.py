@@ -102,8 +102,9 @@ def test_the_message() -> None:
     assert [segment.name for segment in message.segments] == ["MSH", "EVN", "PID", "PV1", "TXA", "OBX"]
     msh = message.header
     assert [msh.get(n) for n in (3, 5, 7, 9, 10, 12, 18)] + [msh.get(9, 2)] == [
-        "DMP", "DPI", "20240301100000+0000", "MDM", "RT-2", "2.5", "UNICODE UTF-8", "T02"]
+        "DMP", "DPI", "20240301100000+0000", "MDM", "RT-2", "2.5", "UNICODE UTF-8", "T10"]  # it replaces one
     txa, obx = message.first("TXA"), message.first("OBX")
+    assert obx.get(11) == "C" and message.first("EVN").get(1) == "T10"
     assert [txa.get(2), txa.get(6), txa.get(12), txa.get(17), txa.get(18), txa.get(19)] == [
         "34133-9", "20240229235958+0100", "1.2.250.1.999.7.2.1", "AU", "V", "AV"]
     assert [obx.get(2), obx.get(5, 2), obx.get(5, 3), obx.get(5, 4)] == ["ED", "application", "pdf", "Base64"]
