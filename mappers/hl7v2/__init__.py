@@ -20,4 +20,5 @@ from .message import batch_messages, parse
 from .mllp import frame, read_frames
 from .outbound import from_fhir
 
-__all__ = ["ApplicationError", "ack", "batch_messages", "encode", "frame", "from_fhir", "parse", "read_frames", "to_fhir"]
+__all__ = ["ApplicationError", "ack", "batch_messages", "encode", "frame", "from_fhir", "parse", "read_frames",
+           "to_fhir"]

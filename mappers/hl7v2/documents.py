@@ -20,7 +20,7 @@ from ..cda.datatypes import identifier_criteria
 from ..errors import MappingError
 from . import embedded
 from .datatypes import concept, entity_identifier, practitioner, timestamp
-from .lifecycle import DELETION, INITIAL, REPLACEMENT, is_metadata, metadata_labels, step
+from .lifecycle import A_STEP, DELETION, INITIAL, REPLACEMENT, is_metadata, metadata_labels, step
 from .message import Message, Segment, Value
 from .tables import TABLES
 
@@ -70,8 +70,8 @@ def results_entries(message: Message, subject: str, warnings: list[MappingError]
     if name is not None:
         if cda is None and name != INITIAL:
             where = documents[0].at(5) if documents else obr.at(4)
-            raise MappingError(f"{where}: a {name} in an ORU names its document by the id of the CDA it carries "
-                               f"(ClinicalDocument/id), and the message carries no CDA", "101", where)
+            raise MappingError(f"{where}: {A_STEP[name]} in an ORU names its document by the id of the CDA it "
+                               f"carries (ClinicalDocument/id), and the message carries no CDA", "101", where)
         if cda is not None:
             master = cda.id
             replaces = cda.replaces if name == REPLACEMENT else None
@@ -110,15 +110,15 @@ def document_entries(message: Message, subject: str, warnings: list[MappingError
         raise MappingError("TXA-17 (document completion status) is required", "101", txa.at(17))
     master = _identifier(message, txa, 12)
     if master is None and name != INITIAL:
-        raise MappingError(f"TXA-12 (unique document number) is required in a {name}: it names the document",
-                           "101", txa.at(12))
+        raise MappingError(f"TXA-12 (unique document number) is required in {A_STEP[name]}: it names the "
+                           f"document", "101", txa.at(12))
     replaces = _identifier(message, txa, 13)
     if replaces is None and name == REPLACEMENT:
         raise MappingError("TXA-13 (parent document number) is required in a replacement: it names the document "
                            "replaced", "101", txa.at(13))
     if replaces is not None and name != REPLACEMENT:
-        warnings.append(MappingError(f"TXA-13 (parent document number) is not acted on in a {name}: only a "
-                                     f"replacement (T10) replaces a document", "207", txa.at(13)))
+        warnings.append(MappingError(f"TXA-13 (parent document number) is not acted on in {A_STEP[name]}: "
+                                     f"only a replacement (T10) replaces a document", "207", txa.at(13)))
         replaces = None
     cda = _cda(contents)
     people = _people((txa, 9)) or _people((txa, 5))

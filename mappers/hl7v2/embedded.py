@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from ..cda import parse_document
 from ..cda.datatypes import identifier
-from ..cda.header import unique_id
+from ..cda.header import DOCUMENT, unique_id
 from ..cda.nodes import every, first
 from ..cda.participants import practitioner
 from ..errors import MappingError
@@ -29,10 +29,10 @@ def header(data: bytes, content_type: str) -> Header | None:
     try:
         root = parse_document(data)
         master = unique_id(root)
-        parents = [identifier(first(related, "parentDocument/id"), "/ClinicalDocument/relatedDocument/parentDocument/id")
+        parents = [identifier(first(related, "parentDocument/id"), f"{DOCUMENT}/relatedDocument/parentDocument/id")
                    for related in every(root, "relatedDocument")
                    if related.get("typeCode") == "RPLC" and first(related, "parentDocument/id") is not None]
-        authors = tuple(practitioner(role, f"author{n}", f"/ClinicalDocument/author[{n}]/assignedAuthor")
+        authors = tuple(practitioner(role, f"author{n}", f"{DOCUMENT}/author[{n}]/assignedAuthor")
                         for n, role in enumerate((first(author, "assignedAuthor") for author in every(root, "author")),
                                                  start=1)
                         if role is not None and first(role, "assignedPerson") is not None)

@@ -16,7 +16,7 @@ from .tables import TABLES
 
 STEPS: dict[str, dict[str, str]] = {name: TABLES["lifecycle"][name] for name in ("initial", "replacement", "deletion")}
 INITIAL, REPLACEMENT, DELETION = STEPS
-_A = {INITIAL: "an initial transmission", REPLACEMENT: "a replacement", DELETION: "a deletion"}
+A_STEP = {INITIAL: "an initial transmission", REPLACEMENT: "a replacement", DELETION: "a deletion"}
 _META = TABLES["metadata"]
 _FLAGS = {**_META["labels"], **{code: None for code in (*_META["acted_on"], _META["published"],
                                                          *_META["not_acted_on"])}}
@@ -43,14 +43,14 @@ def step(message: Message, kind: str, documents: list[Segment]) -> str | None:
     for orc in orders:
         if orc.get(1) != expected["order"]:
             said = f"the event {expected['event']}" if kind == "document" else f"ORC-1 {orders[0].get(1)!r}"
-            raise ApplicationError(f"{orc.at(1)} {orc.get(1)!r} disagrees with {said}: {_A[name]} has ORC-1 "
+            raise ApplicationError(f"{orc.at(1)} {orc.get(1)!r} disagrees with {said}: {A_STEP[name]} has ORC-1 "
                                    f"{expected['order']!r}; the message is refused", "906", orc.at(1))
     others = {s["status"] for s in STEPS.values()} - {expected["status"]}
     for obx in documents:  # an initial transmission outside the volet may have another status (P...)
         if obx.get(11) != expected["status"] and (name != INITIAL or obx.get(11) in others):
             by = f"the event {expected['event']}" if kind == "document" else f"ORC-1 {expected['order']!r}"
             raise ApplicationError(f"{obx.at(11)} (result status of the document) {obx.get(11)!r} disagrees with "
-                                   f"{by}: {_A[name]} has OBX-11 {expected['status']!r}; the message is refused",
+                                   f"{by}: {A_STEP[name]} has OBX-11 {expected['status']!r}; the message is refused",
                                    "906", obx.at(11))
     return name
 

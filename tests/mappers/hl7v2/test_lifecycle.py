@@ -108,7 +108,8 @@ def test_txa_13_of_an_initial_transmission_is_named_as_not_acted_on() -> None:
 
 def test_metadata_that_cannot_be_acted_on_refuse_the_message() -> None:
     data = fixture("mdm_t02_cisis_flags.hl7")
-    unpublished = refused(data.replace(b"DESTDMP^Destinataire DMP^MetaDMPMSS||Y", b"DESTDMP^Destinataire DMP^MetaDMPMSS||N"))
+    unpublished = refused(data.replace(b"DESTDMP^Destinataire DMP^MetaDMPMSS||Y",
+                                       b"DESTDMP^Destinataire DMP^MetaDMPMSS||N"))
     assert isinstance(unpublished, ApplicationError) and "DESTDMP" in unpublished.message
     bad = refused(data.replace(b"INVISIBLE_PATIENT^Document Non Visible par le patient^MetaDMPMSS||Y",
                                b"INVISIBLE_PATIENT^Document Non Visible par le patient^MetaDMPMSS||X"))
