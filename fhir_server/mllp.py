@@ -3,7 +3,8 @@
 Each framed message is mapped (mappers/hl7v2), stored as one transaction pushed for its documents' authors
 (the record's state, oppositions and the patient's blocking of an author rule; the patient is told of new
 documents) and audited as pushed by the registered client the listener serves, for the author it names;
-the ACK (with the mapping's warnings) goes back framed on the same connection. MLLP carries no credentials: bind it to loopback or a
+the ACK (with the mapping's warnings, or a refusal with its ANS code as `$ingest` gives it:
+service/ingest.py) goes back framed on the same connection. MLLP carries no credentials: bind it to loopback or a
 private network, put TLS in front, and run one listener per referenced client (`--client-id`).
 """
 from __future__ import annotations
@@ -16,8 +17,10 @@ from mappers.errors import MappingError
 
 from .audit.events import Actor
 from .auth.clients import ClientRegistry
+from .errors import FhirError
 from .service.audit import AuditTrail
 from .service.importer import store_transaction
+from .service.ingest import hl7_refusal
 from .service.resources import ResourceService
 
 # a message in, its ACK out
@@ -38,10 +41,11 @@ def handler(service: ResourceService, transactions, audit: AuditTrail, client_id
             bundle = hl7v2.to_fhir(message, warnings)
         except MappingError as error:
             return hl7v2.ack(message, error)
-        result = store_transaction(service, transactions, audit, bundle, max_entries, actor, "mllp", "MLLP")
+        refused: list[FhirError] = []
+        result = store_transaction(service, transactions, audit, bundle, max_entries, actor, "mllp", "MLLP", refused)
         if result in ("imported", "duplicate"):
             return hl7v2.ack(message, None, warnings=warnings)
-        return hl7v2.ack(message, MappingError(result[:500], code="207"))
+        return hl7v2.ack(message, hl7_refusal(refused[0]) if refused else MappingError(result[:500], code="207"))
     return handle
 
 

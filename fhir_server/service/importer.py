@@ -147,11 +147,13 @@ def _store(service: ResourceService, transactions, audit: AuditTrail, where: str
 
 
 def store_transaction(service: ResourceService, transactions, audit: AuditTrail, bundle: dict, max_entries: int,
-                      actor: Actor, operation: str, where: str) -> str:
+                      actor: Actor, operation: str, where: str,
+                      refused: list[FhirError] | None = None) -> str:
     """Stores a transaction Bundle as a push by software (the record's state and oppositions rule, and the
     patient's blocking of the documents' authors; the patient is told of new documents), audited as
     `operation` by `actor` for the first author named. Returns "imported", "duplicate" (everything was there
-    already), or why it was refused."""
+    already), or why it was refused (the refusal is also appended to `refused`: the MLLP listener answers
+    it in HL7 terms)."""
     authors = document_authors(bundle)
     if authors:
         actor = replace(actor, kind="professional", practitioner=authors[0])
@@ -166,6 +168,8 @@ def store_transaction(service: ResourceService, transactions, audit: AuditTrail,
         if statuses and all(s.startswith("200") for s in statuses):
             result = "duplicate"
     except FhirError as error:
+        if refused is not None:
+            refused.append(error)
         status = error.status
         issues = error.outcome().get("issue", [])
         duplicate = "XDSDuplicateUniqueIdInRegistry" in str(issues)

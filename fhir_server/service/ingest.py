@@ -14,8 +14,8 @@ from mappers import cda, hl7v2, xds
 from mappers.errors import MappingError
 
 from ..access.consents import RPPS
-from ..access.policy import RecordAccess
-from ..errors import BadRequest, FhirError, Unprocessable, UnsupportedMediaType
+from ..access.policy import WITHDRAWN, RecordAccess
+from ..errors import BadRequest, DocumentRefused, FhirError, Unprocessable, UnsupportedMediaType
 from ..formats.fhir_json import dumps, loads
 from ..storage.resources import ResourceStore
 from .search import matching
@@ -43,12 +43,21 @@ class Format:
 
 def already_stored(store: ResourceStore, rules: RecordAccess, bundle: dict) -> bool:
     """Whether every document of a mapped push is stored already (by its unique id, masterIdentifier): a
-    message or document sent again is then answered as accepted, and nothing is written twice."""
-    masters = [(e.get("resource") or {}).get("masterIdentifier") or {} for e in bundle.get("entry") or []
-               if (e.get("resource") or {}).get("resourceType") == "DocumentReference"]
-    return bool(masters) and all(
-        m.get("system") and m.get("value") and matching(store, rules, "DocumentReference", urlencode(
-            [("identifier", f"{m['system']}|{m['value']}")]), limit=1) for m in masters)
+    message or document sent again is then answered as accepted, and nothing is written twice. A withdrawal
+    (HL7 v2 deletion) is there already once the document is withdrawn."""
+    documents = [e.get("resource") for e in bundle.get("entry") or []
+                 if (e.get("resource") or {}).get("resourceType") == "DocumentReference"]
+    return bool(documents) and all(_stored(store, rules, document) for document in documents)
+
+
+def _stored(store: ResourceStore, rules: RecordAccess, document: dict) -> bool:
+    master = document.get("masterIdentifier") or {}
+    if not (master.get("system") and master.get("value")):
+        return False
+    criteria = [("identifier", f"{master['system']}|{master['value']}")]
+    if document.get("status") == WITHDRAWN:
+        criteria.append(("status", WITHDRAWN))
+    return bool(matching(store, rules, "DocumentReference", urlencode(criteria), limit=1))
 
 
 def document_authors(bundle: dict) -> tuple[str, ...]:
@@ -77,7 +86,7 @@ def _hl7v2(body: bytes, content_type: str, transact: Transact) -> Answer:
     except MappingError as error:
         return hl7v2.encode(hl7v2.ack(body, error)), HL7_V2, 400
     except FhirError as error:
-        return hl7v2.encode(hl7v2.ack(body, refusal(error))), HL7_V2, error.status
+        return hl7v2.encode(hl7v2.ack(body, hl7_refusal(error))), HL7_V2, error.status
 
 
 def _cda(body: bytes, content_type: str, transact: Transact) -> Answer:
@@ -164,10 +173,20 @@ def _unprocessable(error: MappingError) -> FhirError:
     return Unprocessable(f"{error.message}{where}", code="invalid")
 
 
-def refusal(error: FhirError) -> MappingError:
-    """A refusal of the store, as an HL7 application error (table 0357: 207)."""
-    return MappingError("; ".join(str(i.get("diagnostics", "")) for i in error.outcome().get("issue", []))[:500],
-                        code="207")
+# a refusal of a step of a document's life -> its code in the ANS table applicationErrorCondition (HL7 v2 ERR-5)
+APPLICATION_ERRORS = {"not-current": "900", "not-author": "901", "unknown": "906", "other-record": "906"}
+
+
+def hl7_refusal(error: FhirError) -> MappingError:
+    """A refusal of the store as an HL7 v2 application error (table 0357: 207), with its ANS code in ERR-5:
+    900 the document replaced or deleted is not the latest version, 901 the sender is not its author, 902
+    the patient matches no single record, 906 any other reason (an unknown document...)."""
+    text = "; ".join(str(i.get("diagnostics", "")) for i in error.outcome().get("issue", []))[:500]
+    if isinstance(error, DocumentRefused):
+        return hl7v2.ApplicationError(text, APPLICATION_ERRORS[error.reason])
+    if error.status == 412 and "Patient" in text:
+        return hl7v2.ApplicationError(text, "902")
+    return hl7v2.ApplicationError(text, "906")
 
 
 def _xds_code(issue: dict, status: int) -> str:
