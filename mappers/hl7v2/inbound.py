@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..errors import MappingError
+from .consent import consent_entries
 from .documents import document_entries, results_entries
 from .message import Message, parse
 from .patient import patient_entry
@@ -24,7 +25,7 @@ def to_fhir(message: bytes | str, warnings: list[MappingError] | None = None) ->
                            patients[1].at(1))
     warnings = [] if warnings is None else warnings
     patient = patient_entry(parsed, patients[0], kind == "patient-update", warnings)
-    entries = [patient]
+    entries = [patient, *consent_entries(parsed, patient, warnings)]
     if kind == "results":
         entries += results_entries(parsed, patient["fullUrl"], warnings)
     elif kind == "document":
