@@ -36,8 +36,8 @@ from ..storage.candidates import single_criteria
 from ..storage.readers import ServerLookup
 from ..storage.records import OPEN, Records
 from ..storage.resources import ResourceStore, StoredVersion
-from .consents import (HIDDEN_FROM_PATIENT, HIDDEN_FROM_PROFESSIONALS, HIDDEN_FROM_REPRESENTATIVES, consent_rules,
-                       label_tokens, visibility_codes)
+from .consents import (HIDDEN_FROM_PATIENT, HIDDEN_FROM_PROFESSIONALS, HIDDEN_FROM_REPRESENTATIVES, ConsentRules,
+                       consent_rules, label_tokens, visibility_codes)
 from .matrix import readable_types
 from .membership import (RECORD, RECORD_TYPES, Resolver, binary_context, document_binaries, pointed_binaries,
                          record_of, valid_id, with_record)
@@ -114,14 +114,17 @@ class RecordAccess:
             self._records[patient_id] = self.records.get(patient_id)
         return self._records[patient_id] or {"state": OPEN, "blocked": [], "no_emergency": False}
 
-    def record_open(self, patient_id: str) -> bool:
-        """Whether the caller may reach the patient's record at all (see the module docstring)."""
+    def record_open(self, patient_id: str, reading: bool = True) -> bool:
+        """Whether the caller may reach the patient's record at all (see the module docstring); a professional
+        refused consultation may still write in it (`reading` False)."""
         if self.actor is None:
             return True
         record = self._record(patient_id)
         if not self.professional:
             return patient_id == self.actor.patient
         if record.get("state") != OPEN or self.me in record.get("blocked", []):
+            return False
+        if reading and self.me in record.get("unreadable", []):
             return False
         return not (self.actor.purpose_of_use == "ETREAT" and record.get("no_emergency"))
 
@@ -291,6 +294,8 @@ class RecordAccess:
             raise Forbidden(f"A patient writes in their own record only: this {resource_type} does not name them")
         if patient_id is not None:
             self._check_record(resource_type, resource_id, resource, patient_id)
+            if resource_type == "DocumentReference" and resource is not None and not old:
+                self._check_feeding(patient_id)
         if resource is None and resource_type == "Consent" and patient_id is not None:
             self._lifted[patient_id] = None
         if resource_type == "DocumentReference" and resource is not None:
@@ -376,10 +381,18 @@ class RecordAccess:
                 raise Forbidden(f"A patient writes in their own record only: this {resource_type} names another")
             if resource_type == "Patient":
                 return
-        if not self.record_open(patient_id) and (self.professional or resource_type in CLOSED_CONTENT):
+        if not self.record_open(patient_id, reading=False) and (self.professional or resource_type in CLOSED_CONTENT):
             if self._record(patient_id).get("state", OPEN) == OPEN and self.professional:
                 raise Forbidden("The patient's choices do not allow you to write in their record")
             raise Unprocessable("This record is closed: it takes no new content until it is reopened",
+                                code="business-rule")
+
+    def _check_feeding(self, patient_id: str) -> None:
+        """A new document by a professional or a push, in a record whose patient opposed feeding it, is refused
+        (the patient's own documents are not)."""
+        if (self.actor is None or self.professional) and self._record(patient_id).get("no_feeding"):
+            raise Unprocessable("The patient opposed feeding their shared health record (a Consent denying "
+                                "'collect', e.g. IHE PAM France ZFA-9 = IO): no document is added to it",
                                 code="business-rule")
 
     def _opposed(self, resource_type: str, resource: dict, patient_id: str) -> bool:
@@ -481,17 +494,22 @@ class RecordAccess:
         ids, _ = self.store.search_ids("Consent", {"r:patient": f"Patient/{patient_id}", "deleted": False},
                                        [], 1000, False, reader=RULES_INPUT)
         consents = [v.resource or {} for v in self.store.current_versions("Consent", ids, reader=RULES_INPUT)]
-        blocked, no_emergency = consent_rules(consents)
-        self.records.set_rules(patient_id, sorted(blocked), no_emergency, datetime.now(timezone.utc))
+        self._store_rules(patient_id, consent_rules(consents))
 
     def tighten_rules(self, patient_id: str, consent: dict) -> None:
         """Before a Consent is written: its denials apply already (a crash before `refresh_rules` leaves the
         record stricter, never more open)."""
-        blocked, no_emergency = consent_rules([consent])
         record = self._record(patient_id)
-        if blocked - set(record.get("blocked", [])) or (no_emergency and not record.get("no_emergency")):
-            self.records.set_rules(patient_id, sorted(blocked | set(record.get("blocked", []))),
-                                   no_emergency or bool(record.get("no_emergency")), datetime.now(timezone.utc))
+        held = ConsentRules(frozenset(record.get("blocked", [])), frozenset(record.get("unreadable", [])),
+                            bool(record.get("no_emergency")), bool(record.get("no_feeding")))
+        stricter = held | consent_rules([consent])
+        if stricter != held:
+            self._store_rules(patient_id, stricter)
+
+    def _store_rules(self, patient_id: str, rules: ConsentRules) -> None:
+        self.records.set_rules(patient_id, datetime.now(timezone.utc), blocked=sorted(rules.blocked),
+                               unreadable=sorted(rules.unreadable), no_emergency=rules.no_emergency,
+                               no_feeding=rules.no_feeding)
 
 
 def _without_masking(resource: dict | None) -> dict:

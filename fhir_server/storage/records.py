@@ -3,9 +3,10 @@
 `records`: one document per patient who has a record, `_id` = the Patient id:
 - `state`: `open`, `closed` (inaccessible, kept until `retain_until`, can be reopened) or `deleted` (purged:
   the document is then the minimal trace of the purge: when, and how much was erased);
-- `blocked`: the national identifiers (IDNPS) of the professionals the patient blocked, and
-  `no_emergency`: whether the patient opposed emergency access. Both are derived from the patient's active
-  Consent resources (access/consents.py) each time one is written.
+- `blocked`: the national identifiers (IDNPS) of the professionals the patient blocked, `unreadable`: those
+  refused consultation, `no_emergency`: whether the patient opposed emergency access, `no_feeding`: whether
+  they opposed feeding the record. All are derived from the patient's active Consent resources
+  (access/consents.py) each time one is written.
 `record_oppositions`: `_id` = SHA-256 of `system|value` of an identifier of a person who opposed the
 creation of their record (kept hashed: the store keeps no identity of people who have no record).
 
@@ -52,11 +53,13 @@ class Records:
                                           "$unset": {"purged": "", "erased": ""}})
         return result.modified_count == 1
 
-    def set_rules(self, patient_id: str, blocked: list[str], no_emergency: bool, at: datetime) -> None:
+    def set_rules(self, patient_id: str, at: datetime, *, blocked: list[str], unreadable: list[str],
+                  no_emergency: bool, no_feeding: bool) -> None:
         """The patient's consent rules, as their active Consents say (creates the record if needed)."""
         self.open_if_new(patient_id, at)
-        self.records.update_one({"_id": patient_id},
-                                {"$set": {"blocked": sorted(set(blocked)), "no_emergency": no_emergency}})
+        self.records.update_one({"_id": patient_id}, {"$set": {
+            "blocked": sorted(set(blocked)), "unreadable": sorted(set(unreadable)), "no_emergency": no_emergency,
+            "no_feeding": no_feeding}})
 
     def close(self, patient_id: str, at: datetime, retain_until: datetime) -> None:
         self.open_if_new(patient_id, at)
@@ -86,9 +89,10 @@ class Records:
         self.records.replace_one({"_id": patient_id}, trace, upsert=True)
 
     def denied(self, practitioner: str, emergency: bool) -> list[str]:
-        """Patients whose record a professional may not see: closed or deleted, blocking them, or (for an
-        emergency access) opposed to emergency access. Scans: for searches that name no patient."""
-        conditions: list[dict] = [{"state": {"$ne": OPEN}}, {"blocked": practitioner}]
+        """Patients whose record a professional may not see: closed or deleted, blocking them or refusing them
+        consultation, or (for an emergency access) opposed to emergency access. Scans: for searches that name
+        no patient."""
+        conditions: list[dict] = [{"state": {"$ne": OPEN}}, {"blocked": practitioner}, {"unreadable": practitioner}]
         if emergency:
             conditions.append({"no_emergency": True})
         return [d["_id"] for d in self.records.find({"$or": conditions}, {"_id": 1})]
