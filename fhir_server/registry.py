@@ -43,8 +43,10 @@ RESOURCES: dict[str, ResourceKind] = {kind.name: kind for kind in (
     ResourceKind("Consent", documentation=(
         "The patient's access rules, written by the patient (or representative): an active Consent with "
         "provision.type deny and provision.actor naming a professional by identifier "
-        "(urn:oid:1.2.250.1.71.4.2.1) blocks them; one with provision.purpose ETREAT and no actor opposes "
-        "emergency access. Not readable by professionals.")),
+        "(urn:oid:1.2.250.1.71.4.2.1) blocks them (with provision.action access only: refuses them "
+        "consultation); one with provision.purpose ETREAT and no actor opposes emergency access; one with "
+        "provision.action collect and no actor opposes feeding the record. The server also writes those a care "
+        "organisation collected (IHE PAM France ZFA). Not readable by professionals.")),
     ResourceKind("Practitioner", documentation="Authors of documents, as MHD Bundles send them (RPPS identifiers)."),
     ResourceKind("Organization", documentation="Custodians and authors' organisations (FINESS, SIRET identifiers)."),
     ResourceKind("RelatedPerson", documentation=(
