@@ -11,19 +11,21 @@ from validation.issues import Issue
 
 
 class FhirError(Exception):
-    """An error answered with `status` and an OperationOutcome of `issues`."""
+    """An error answered with `status` and an OperationOutcome of `issues`; `reason`, a short name of why
+    (e.g. "validation", "patient opposed"), groups refusals in a summary (`fhir-server import`)."""
 
     status = 400
     code = "invalid"
 
     def __init__(self, diagnostics: str, *, issues: Iterable[Issue] = (), code: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None, reason: str = "") -> None:
         super().__init__(diagnostics)
         self.diagnostics = diagnostics
         self.issues = list(issues)
         if code:
             self.code = code
         self.headers = headers or {}
+        self.reason = reason
 
     def outcome(self) -> dict:
         issues = [i.as_outcome_issue() for i in self.issues]

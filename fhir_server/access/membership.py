@@ -179,7 +179,7 @@ def _contained(local_id: str, resource: dict, resolver: Resolver, element: str) 
 
 def _unresolved(element: str, why: str) -> Unprocessable:
     return Unprocessable(f"{element}: {why}; a resource about a patient is stored in that patient's record "
-                         f"only", code="business-rule")
+                         f"only", code="business-rule", reason="unknown patient")
 
 
 def binary_context(binary: dict) -> tuple[str, str] | None:

@@ -367,14 +367,14 @@ class RecordAccess:
     def _check_record(self, resource_type: str, resource_id: str, resource: dict | None, patient_id: str) -> None:
         if resource is not None and self._opposed(resource_type, resource, patient_id):
             raise Unprocessable("The patient opposed the creation of their shared health record: nothing was "
-                                "stored", code="business-rule")
+                                "stored", code="business-rule", reason="patient opposed")
         if self.actor is None:  # the server's own writes (an import): the record's state still rules
             if resource_type in CLOSED_CONTENT and self._record(patient_id).get("state", OPEN) != OPEN:
                 raise Unprocessable("This record is closed: it takes no new content until it is reopened",
-                                    code="business-rule")
+                                    code="business-rule", reason="record closed")
             if set(self.pushed_for or ()) & set(self._record(patient_id).get("blocked", [])):
                 raise Forbidden("The patient's choices do not allow the author of this push to write in their "
-                                "record")
+                                "record", reason="author blocked")
             return
         if not self.professional:
             if patient_id != self.actor.patient:
@@ -385,7 +385,7 @@ class RecordAccess:
             if self._record(patient_id).get("state", OPEN) == OPEN and self.professional:
                 raise Forbidden("The patient's choices do not allow you to write in their record")
             raise Unprocessable("This record is closed: it takes no new content until it is reopened",
-                                code="business-rule")
+                                code="business-rule", reason="record closed")
 
     def _check_feeding(self, patient_id: str) -> None:
         """A new document by a professional or a push, in a record whose patient opposed feeding it, is refused

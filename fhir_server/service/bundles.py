@@ -198,7 +198,7 @@ def _parse_entry(index: int, item: object, base: str) -> Entry:
                   request.get("ifNoneExist"), request.get("ifMatch"))
     resource_type = entry.path.split("/")[0]
     if method != "GET" and resource_type not in RESOURCES:
-        raise BadRequest(f"'{resource_type}' is not a resource type this server stores")
+        raise BadRequest(f"'{resource_type}' is not a resource type this server stores", reason="type not stored")
     if resource is not None and method in ("POST", "PUT") and resource.get("resourceType") != resource_type:
         raise BadRequest(f"The resource is a {resource.get('resourceType')!r} but the request URL says "
                          f"{resource_type}")
@@ -294,14 +294,16 @@ def _resolved(service: ResourceService, reference: str, references: dict[str, st
     if reference in references:
         return references[reference]
     if reference.startswith(("urn:uuid:", "urn:oid:")):
-        raise BadRequest(f"Reference {reference!r} names no entry of the transaction", code="not-found")
+        raise BadRequest(f"Reference {reference!r} names no entry of the transaction", code="not-found",
+                         reason="unresolved reference")
     conditional = _CONDITIONAL_REFERENCE.fullmatch(reference)
     if conditional and conditional[1] in RESOURCES:
         permit(conditional[1], "s")
         matches = matching(service.store, service.access(), conditional[1], conditional[2], limit=2)
         if len(matches) != 1:
             raise PreconditionFailed(f"Conditional reference {reference!r} matches "
-                                     f"{'no' if not matches else 'more than one'} {conditional[1]}")
+                                     f"{'no' if not matches else 'more than one'} {conditional[1]}",
+                                     reason="unresolved reference")
         references[reference] = f"{conditional[1]}/{matches[0].id}"
         return references[reference]
     return reference

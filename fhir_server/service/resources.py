@@ -320,7 +320,8 @@ class ResourceService:
             issues = profile_issues(resource, claimed(resource))
         issues = [i for i in issues if i.severity in ("error", "fatal")]
         if issues:
-            raise Unprocessable(f"{resource_type} is not valid: {len(issues)} problem(s)", issues=issues)
+            raise Unprocessable(f"{resource_type} is not valid: {len(issues)} problem(s)", issues=issues,
+                                reason="validation")
         return resource, content
 
 
