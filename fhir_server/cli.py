@@ -215,11 +215,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         service = ResourceService(store, Notifications(db).enqueue)
         report = import_paths(service, Transactions(store, settings.transaction_lease_seconds), AuditTrail(store),
                               args.paths, settings.bundle_max_entries)
-    print(f"imported: {report.imported}, duplicates: {report.duplicates}, rejected: {len(report.rejected)}")
-    for where, why in report.rejected:
-        print(f"rejected {where}: {why}")
-    for where, what in report.warnings:
-        print(f"warning {where}: {what}")
+    print("\n".join(report.lines()))
     return 1 if report.rejected else 0
 
 

@@ -17,7 +17,6 @@ from mappers.errors import MappingError
 
 from .audit.events import Actor
 from .auth.clients import ClientRegistry
-from .errors import FhirError
 from .service.audit import AuditTrail
 from .service.importer import store_transaction
 from .service.ingest import hl7_refusal
@@ -41,11 +40,11 @@ def handler(service: ResourceService, transactions, audit: AuditTrail, client_id
             bundle = hl7v2.to_fhir(message, warnings)
         except MappingError as error:
             return hl7v2.ack(message, error)
-        refused: list[FhirError] = []
-        result = store_transaction(service, transactions, audit, bundle, max_entries, actor, "mllp", "MLLP", refused)
-        if result in ("imported", "duplicate"):
+        stored = store_transaction(service, transactions, audit, bundle, max_entries, actor, "mllp", "MLLP")
+        if stored.outcome != "rejected":
             return hl7v2.ack(message, None, warnings=warnings)
-        return hl7v2.ack(message, hl7_refusal(refused[0]) if refused else MappingError(result[:500], code="207"))
+        refusal = hl7_refusal(stored.error) if stored.error else MappingError(stored.why[:500], code="207")
+        return hl7v2.ack(message, refusal)
     return handle
 
 

@@ -1,39 +1,84 @@
 """`fhir-server import PATH...`: files or folders of any format `$ingest` takes, and FHIR NDJSON, loaded
-straight into the database the server uses, each message or document as one transaction with the same
-checks and rules as a push (validation, MHD checks, opposition and closed records, the patient's blocking of
-the documents' authors), audited, and told to the patient as a professional's push is.
+straight into the database the server uses, each message, document, Bundle, batch entry or NDJSON line as
+one transaction with the same checks and rules as a push (validation, MHD checks, opposition and closed
+records, the patient's blocking of the documents' authors), audited, and told to the patient as a
+professional's push is; in an order where what the input names is stored first (import_links.py).
 """
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TextIO
+from urllib.parse import urlencode
 
 from mappers import cda, hl7v2, xds
 from mappers.errors import MappingError
 
 from ..access.policy import RecordAccess
 from ..audit.events import Access, Actor
-from ..errors import BadRequest, FhirError
+from ..errors import BadRequest, DocumentRefused, FhirError
 from ..formats.fhir_json import loads
+from ..registry import RESOURCES
 from .audit import AuditTrail
 from .bundles import process_bundle
+from .import_links import keep_unresolved, named, provided, providers_first
 from .ingest import FORMATS, Format, already_stored, document_authors
 from .resources import ResourceService
+from .search import matching
 
 IMPORTER = Actor(kind="software", client_id="fhir-server import")
 EXTENSIONS = {".hl7": "hl7v2", ".er7": "hl7v2", ".xml": None, ".json": "fhir", ".ndjson": "ndjson"}
+STATUS_REASONS = {400: "bad request", 403: "forbidden", 404: "not found", 409: "conflict",
+                  412: "precondition failed", 413: "too large", 422: "unprocessable"}
+
+
+@dataclass(frozen=True)
+class Rejection:
+    where: str  # file, `file:line` (NDJSON), `file#n` (HL7 v2 batch), `file entry[n]` (FHIR batch)
+    reason: str  # a short name of why, grouping the summary ("validation", "patient opposed", ...)
+    why: str  # what the server said
 
 
 @dataclass
 class Report:
     imported: int = 0
     duplicates: int = 0
-    rejected: list[tuple[str, str]] = field(default_factory=list)  # (where, why)
+    rejected: list[Rejection] = field(default_factory=list)
     warnings: list[tuple[str, str]] = field(default_factory=list)  # (where, what was mapped with a loss)
+
+    def lines(self) -> list[str]:
+        """The summary, the rejections grouped by reason (most frequent first), then the warnings."""
+        counts = Counter(r.reason for r in self.rejected)
+        lines = [f"imported: {self.imported}, duplicates: {self.duplicates}, rejected: {len(self.rejected)}"]
+        if counts:
+            lines.append(f"{len(self.rejected)} rejected: " + ", ".join(f"{r} ({n})" for r, n in counts.most_common()))
+        ranks = {reason: rank for rank, (reason, _) in enumerate(counts.most_common())}
+        lines += [f"rejected [{r.reason}] {r.where}: {r.why}"
+                  for r in sorted(self.rejected, key=lambda r: ranks[r.reason])]
+        return lines + [f"warning {where}: {what}" for where, what in self.warnings]
+
+
+@dataclass(frozen=True)
+class Stored:
+    """How a transaction ended: "imported", "duplicate" or "rejected" (with the reason and what was wrong)."""
+    outcome: str
+    reason: str = ""
+    why: str = ""
+    error: FhirError | None = None  # the refusal, for a channel that answers it in its own terms (MLLP)
+
+
+@dataclass
+class _Unit:
+    """What the first pass learnt of a unit: the keys of what it writes and names (import_links.py), and
+    how many resources it holds."""
+    provides: set[str]
+    names: set[str]
+    size: int
 
 
 def files(paths: list[Path]) -> list[Path]:
@@ -50,13 +95,58 @@ def files(paths: list[Path]) -> list[Path]:
 
 def import_paths(service: ResourceService, transactions, audit: AuditTrail, paths: list[Path],
                  max_entries: int, progress: TextIO = sys.stderr) -> Report:
+    """Imports in two passes: the first reads every file and notes what each unit writes and names, the
+    second stores files and units providers first (import_links.py), reading each file again (so that
+    only one file's units are held at a time). A unit naming something of the input not stored yet (a
+    cycle between files) waits for the end."""
     report = Report()
     listed = files(paths)
-    for number, path in enumerate(listed, 1):
-        for where, bundle in _units(path, report):
-            _store(service, transactions, audit, where, bundle, max_entries, report)
-        _bar(progress, number, len(listed), path)
+    survey = [[_Unit(provided(bundle), named(bundle), len(bundle.get("entry") or []))
+               for _, bundle in _units(path, report)] for path in listed]
+    given = {key for units in survey for unit in units for key in unit.provides}
+    answered = _answered(service, given)
+    bar = _Bar(progress, sum(unit.size for units in survey for unit in units))
+    stored: set[str] = set()  # keys of the units stored (or refused) so far
+    waiting: list[tuple[str, dict, _Unit]] = []
+    for number in providers_first([set().union(*(u.provides for u in units)) for units in survey],
+                                  [set().union(*(u.names for u in units)) for units in survey]):
+        units = survey[number]
+        read = list(_units(listed[number], Report())) if units else []  # its rejections are told already
+        if len(read) != len(units):
+            report.rejected.append(Rejection(str(listed[number]), "unreadable", "the file changed during the import"))
+            continue
+        for index in providers_first([u.provides for u in units], [u.names for u in units]):
+            where, bundle = read[index]
+            if any(key in given and key not in stored for key in units[index].names):
+                waiting.append((where, bundle, units[index]))
+                continue
+            _store(service, transactions, audit, where, bundle, max_entries, report, answered)
+            stored |= units[index].provides
+            bar.step(units[index].size, listed[number].name)
+    for where, bundle, unit in waiting:
+        _store(service, transactions, audit, where, bundle, max_entries, report, answered)
+        bar.step(unit.size, where.rpartition("/")[2])
+    bar.end()
     return report
+
+
+def _answered(service: ResourceService, given: set[str]) -> Callable[[str], bool]:
+    """Whether the store holds what a key (`Type|system|value`) names, as the import sees it; what the
+    input gives may be stored later in the run, so only its positive answers are kept."""
+    rules = RecordAccess.for_job(service.store, service.records, "import", service.notify)
+    seen: dict[str, bool] = {}
+
+    def answered(key: str) -> bool:
+        if seen.get(key) or (key in seen and key not in given):
+            return seen[key]
+        kind, system, value = key.split("|", 2)
+        try:
+            seen[key] = kind in RESOURCES and bool(matching(
+                service.store, rules, kind, urlencode([("identifier", f"{system}|{value}")]), limit=1))
+        except FhirError:  # not searchable so: the transaction says what is wrong
+            seen[key] = True
+        return seen[key]
+    return answered
 
 
 def _units(path: Path, report: Report) -> Iterator[tuple[str, dict]]:
@@ -64,7 +154,7 @@ def _units(path: Path, report: Report) -> Iterator[tuple[str, dict]]:
     try:
         body = path.read_bytes()
     except OSError as error:
-        report.rejected.append((str(path), f"cannot read: {error.strerror}"))
+        report.rejected.append(Rejection(str(path), "unreadable", f"cannot read: {error.strerror}"))
         return
     name = EXTENSIONS.get(path.suffix.lower())
     if name == "ndjson":
@@ -74,19 +164,23 @@ def _units(path: Path, report: Report) -> Iterator[tuple[str, dict]]:
         return
     found = _format(name, body)
     if found is None:
-        report.rejected.append((str(path), "not a format this server takes (HL7 v2, CDA R2, XDS.b, FHIR)"))
+        report.rejected.append(Rejection(str(path), "unknown format",
+                                         "not a format this server takes (HL7 v2, CDA R2, XDS.b, FHIR)"))
         return
     if found.name == "hl7v2":  # a file or batch of messages: each one its own transaction
         try:
             messages = hl7v2.batch_messages(body)
         except MappingError as error:
-            report.rejected.append((str(path), error.message))
+            report.rejected.append(Rejection(str(path), "not understood", error.message))
             return
         for number, message in enumerate(messages, 1):
             where = f"{path}#{number}"
             warnings: list[MappingError] = []
             yield from _mapped(where, lambda message=message: hl7v2.to_fhir(message, warnings), report)
             report.warnings += [(where, warning.message) for warning in warnings]
+        return
+    if found.name == "fhir":
+        yield from _fhir_units(path, body, report)
         return
     yield from _mapped(str(path), lambda: _bundle_of(found, body), report)
 
@@ -102,94 +196,139 @@ def _mapped(where: str, build, report: Report) -> Iterator[tuple[str, dict]]:
     try:
         yield where, build()
     except (MappingError, ValueError) as error:
-        report.rejected.append((where, str(getattr(error, "message", error))))
+        report.rejected.append(Rejection(where, "not understood", str(getattr(error, "message", error))))
 
 
 def _bundle_of(found: Format, body: bytes) -> dict:
     if found.name == "cda":
         return cda.to_fhir(body)
-    if found.name == "xds":
-        return xds.to_fhir(xds.parse_provide_and_register(body, "application/soap+xml"))
-    resource = loads(body)
-    if isinstance(resource, dict) and resource.get("resourceType") == "Bundle" and resource.get("type") == "transaction":
-        return resource
-    return _resource_bundle(resource)
+    return xds.to_fhir(xds.parse_provide_and_register(body, "application/soap+xml"))
+
+
+def _fhir_units(path: Path, body: bytes, report: Report) -> Iterator[tuple[str, dict]]:
+    """A batch's entries each as its own transaction (they are independent, FHIR http.html#transaction);
+    anything else as one."""
+    try:
+        resource = loads(body)
+    except ValueError as error:
+        report.rejected.append(Rejection(str(path), "not understood", str(error)))
+        return
+    if isinstance(resource, dict) and resource.get("resourceType") == "Bundle" and resource.get("type") == "batch":
+        for number, item in enumerate(resource.get("entry") or []):
+            yield from _mapped(f"{path} entry[{number}]", lambda item=item: _transaction([item]), report)
+        return
+    yield from _mapped(str(path), lambda: _resource_bundle(resource), report)
 
 
 def _resource_bundle(resource: object) -> dict:
-    """A transaction writing one resource (PUT with its id, else POST); a batch or collection's entries."""
+    """A transaction Bundle as it is; a transaction of a collection's entries, or of one resource."""
     if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
         raise ValueError("not a FHIR resource")
+    if resource["resourceType"] == "Bundle" and resource.get("type") == "transaction":
+        return resource
     if resource["resourceType"] == "Bundle" and resource.get("type") in ("batch", "collection"):
-        entries = [e.get("resource") for e in resource.get("entry") or [] if isinstance(e, dict)]
-    else:
-        entries = [resource]
-    return {"resourceType": "Bundle", "type": "transaction", "entry": [_entry(r) for r in entries]}
+        return _transaction(resource.get("entry") or [])
+    return _transaction([{"resource": resource}])
 
 
-def _entry(resource: object) -> dict:
+def _transaction(items: list) -> dict:
+    return {"resourceType": "Bundle", "type": "transaction", "entry": [_entry(item) for item in items]}
+
+
+def _entry(item: object) -> dict:
+    """A transaction entry writing a Bundle entry's resource: as its (batch) request says, else by PUT with its
+    id (POST without one); its fullUrl kept, so that the other entries' references to it resolve."""
+    resource = item.get("resource") if isinstance(item, dict) else None
     if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
         raise ValueError("an entry holds no FHIR resource")
-    if resource.get("id"):
-        return {"resource": resource, "request": {"method": "PUT", "url": f"{resource['resourceType']}/{resource['id']}"}}
-    return {"resource": resource, "request": {"method": "POST", "url": resource["resourceType"]}}
+    request = item.get("request")
+    if not isinstance(request, dict):
+        kind, given = resource["resourceType"], resource.get("id")
+        request = {"method": "PUT", "url": f"{kind}/{given}"} if given else {"method": "POST", "url": kind}
+    entry = {"resource": resource, "request": request}
+    if isinstance(item.get("fullUrl"), str):
+        entry["fullUrl"] = item["fullUrl"]
+    return entry
 
 
 def _store(service: ResourceService, transactions, audit: AuditTrail, where: str, bundle: dict, max_entries: int,
-           report: Report) -> None:
-    outcome = store_transaction(service, transactions, audit, bundle, max_entries, IMPORTER, "import", where)
-    if outcome == "imported":
+           report: Report, answered: Callable[[str], bool]) -> None:
+    report.warnings += [(where, warning) for warning in keep_unresolved(bundle, answered)]
+    stored = store_transaction(service, transactions, audit, bundle, max_entries, IMPORTER, "import", where)
+    if stored.outcome == "imported":
         report.imported += 1
-    elif outcome == "duplicate":
+    elif stored.outcome == "duplicate":
         report.duplicates += 1
     else:
-        report.rejected.append((where, outcome))
+        report.rejected.append(Rejection(where, stored.reason, stored.why))
 
 
 def store_transaction(service: ResourceService, transactions, audit: AuditTrail, bundle: dict, max_entries: int,
-                      actor: Actor, operation: str, where: str,
-                      refused: list[FhirError] | None = None) -> str:
+                      actor: Actor, operation: str, where: str) -> Stored:
     """Stores a transaction Bundle as a push by software (the record's state and oppositions rule, and the
     patient's blocking of the documents' authors; the patient is told of new documents), audited as
-    `operation` by `actor` for the first author named. Returns "imported", "duplicate" (everything was there
-    already), or why it was refused (the refusal is also appended to `refused`: the MLLP listener answers
-    it in HL7 terms)."""
+    `operation` by `actor` for the first author named: imported, a duplicate (everything was there
+    already), or rejected, and why."""
     authors = document_authors(bundle)
     if authors:
         actor = replace(actor, kind="professional", practitioner=authors[0])
     rules = RecordAccess.for_job(service.store, service.records, operation, service.notify, pushed_for=authors)
-    status, result = 200, "imported"
+    status, result = 200, Stored("imported")
     try:
         if already_stored(service.store, rules, bundle):
-            return "duplicate"
+            return Stored("duplicate")
         response = process_bundle(service.acting_for(rules), transactions, bundle, "", _no_reads, max_entries,
                                   lambda *_: None)
         statuses = [str(e.get("response", {}).get("status", "")) for e in response.get("entry", [])]
         if statuses and all(s.startswith("200") for s in statuses):
-            result = "duplicate"
+            result = Stored("duplicate")
     except FhirError as error:
-        if refused is not None:
-            refused.append(error)
         status = error.status
         issues = error.outcome().get("issue", [])
         duplicate = "XDSDuplicateUniqueIdInRegistry" in str(issues)
-        result = "duplicate" if duplicate else "; ".join(str(i.get("diagnostics", "")) for i in issues)
+        result = Stored("duplicate") if duplicate else Stored(
+            "rejected", _reason(error), "; ".join(str(i.get("diagnostics", "")) for i in issues), error)
     event = Access(interaction="operation", status=status, recorded=datetime.now(timezone.utc), actor=actor,
-                   operation=operation, description=None if status < 400 else f"{where}: {result}"[:1000])
+                   operation=operation, description=None if status < 400 else f"{where}: {result.why}"[:1000])
     for patient_id in list(rules.patients) or [None]:
         touched = [r for r, whose in rules.touched.items() if (patient_id in whose if patient_id else not whose)]
         audit.record(replace(event, entities=touched), patient_id)
     return result
 
 
+def _reason(error: FhirError) -> str:
+    """The short name of why a transaction was refused: the error's own, else its kind."""
+    if isinstance(error, DocumentRefused):
+        return f"document {error.reason}"
+    return error.reason or STATUS_REASONS.get(error.status, f"HTTP {error.status}")
+
+
 def _no_reads(url: str) -> dict:
     raise BadRequest(f"An import writes: it cannot GET {url}")
 
 
-def _bar(out: TextIO, done: int, total: int, path: Path) -> None:
-    width = 30
-    filled = width * done // max(total, 1)
-    out.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {path.name[:40]:<40}")
-    if done == total:
-        out.write("\n")
-    out.flush()
+@dataclass
+class _Bar:
+    """The progress bar on stderr: resources stored (or refused) of all those the files hold, redrawn at most
+    ten times a second."""
+    out: TextIO
+    total: int
+    done: int = 0
+    width: int = 30
+    drawn: float = 0.0
+
+    def step(self, resources: int, name: str) -> None:
+        self.done += resources
+        if self.done < self.total and time.monotonic() - self.drawn < 0.1:
+            return
+        self.drawn = time.monotonic()
+        filled = self.width * self.done // max(self.total, 1)
+        self.out.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {self.done}/{self.total} resources "
+                       f"{name[:40]:<40}")
+        self.out.flush()
+
+    def end(self) -> None:
+        if not self.drawn:  # nothing to import
+            self.step(0, "")
+        self.out.write("\n")
+        self.out.flush()
