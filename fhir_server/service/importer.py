@@ -96,9 +96,7 @@ def files(paths: list[Path]) -> list[Path]:
 def import_paths(service: ResourceService, transactions, audit: AuditTrail, paths: list[Path],
                  max_entries: int, progress: TextIO = sys.stderr) -> Report:
     """Imports in two passes: the first reads every file and notes what each unit writes and names, the
-    second stores files and units providers first (import_links.py), reading each file again (so that
-    only one file's units are held at a time). A unit naming something of the input not stored yet (a
-    cycle between files) waits for the end."""
+    second stores them providers first (`_in_order`)."""
     report = Report()
     listed = files(paths)
     survey = [[_Unit(provided(bundle), named(bundle), len(bundle.get("entry") or []))
@@ -106,7 +104,19 @@ def import_paths(service: ResourceService, transactions, audit: AuditTrail, path
     given = {key for units in survey for unit in units for key in unit.provides}
     answered = _answered(service, given)
     bar = _Bar(progress, sum(unit.size for units in survey for unit in units))
-    stored: set[str] = set()  # keys of the units stored (or refused) so far
+    for where, bundle, unit in _in_order(listed, survey, given, report):
+        _store(service, transactions, audit, where, bundle, max_entries, report, answered)
+        bar.step(unit.size, Path(where).name)
+    bar.end()
+    return report
+
+
+def _in_order(listed: list[Path], survey: list[list[_Unit]], given: set[str],
+              report: Report) -> Iterator[tuple[str, dict, _Unit]]:
+    """The units of the files, files and units providers first (import_links.py), each file read again (so
+    that only one file's units are held at a time). A unit naming something of the input not given yet (files
+    naming each other) waits for the end, where the waiting units go providers first too."""
+    done: set[str] = set()  # keys of the units given so far
     waiting: list[tuple[str, dict, _Unit]] = []
     for number in providers_first([set().union(*(u.provides for u in units)) for units in survey],
                                   [set().union(*(u.names for u in units)) for units in survey]):
@@ -117,17 +127,13 @@ def import_paths(service: ResourceService, transactions, audit: AuditTrail, path
             continue
         for index in providers_first([u.provides for u in units], [u.names for u in units]):
             where, bundle = read[index]
-            if any(key in given and key not in stored for key in units[index].names):
+            if any(key in given and key not in done for key in units[index].names):
                 waiting.append((where, bundle, units[index]))
                 continue
-            _store(service, transactions, audit, where, bundle, max_entries, report, answered)
-            stored |= units[index].provides
-            bar.step(units[index].size, listed[number].name)
-    for where, bundle, unit in waiting:
-        _store(service, transactions, audit, where, bundle, max_entries, report, answered)
-        bar.step(unit.size, where.rpartition("/")[2])
-    bar.end()
-    return report
+            yield where, bundle, units[index]
+            done |= units[index].provides
+    for index in providers_first([unit.provides for *_, unit in waiting], [unit.names for *_, unit in waiting]):
+        yield waiting[index]
 
 
 def _answered(service: ResourceService, given: set[str]) -> Callable[[str], bool]:
