@@ -8,7 +8,7 @@ from flask import Blueprint, Response, current_app, g, request
 
 from ..capability import capability_statement
 from ..errors import BadRequest, Forbidden, NotAcceptable, UnsupportedMediaType, information
-from ..service.bundles import process_bundle
+from ..service.bundles import create as create_resource, process_bundle
 from ..service.everything import everything_bundle
 from ..service.history import history_bundle
 from ..service.export import mdm_message
@@ -137,7 +137,8 @@ def metadata() -> Response:
 def create(resource_type: str) -> Response:
     check_type(resource_type, "create")
     resource, content = _incoming(resource_type)
-    result = _service().create(resource_type, resource, request.headers.get("If-None-Exist"), content)
+    result = create_resource(_service(), current_app.extensions["fhir"].transactions, resource_type, resource,
+                             request.headers.get("If-None-Exist"), content, guard.require)
     if not result.changed:
         headers = version_headers(result.version, base_url())
         return _reply(_service().full_resource(result.version) if _prefer_return() != "minimal" else None,

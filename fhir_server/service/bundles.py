@@ -29,7 +29,7 @@ from ..storage.transactions import TransactionAborted, Transactions
 from ..access.policy import record_id
 from . import lifecycle, mhd
 from .ids import new_id
-from .resources import Planned, ResourceService
+from .resources import Planned, ResourceService, WriteResult
 from .search import matching
 
 ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
@@ -145,6 +145,30 @@ def _transaction(service: ResourceService, transactions: Transactions, bundle: d
             except FhirError as error:  # the writes are committed: a failed read is that entry's answer
                 entry.response = {"response": {"status": f"{error.status}", "outcome": error.outcome()}}
     return {"resourceType": "Bundle", "type": "transaction-response", "entry": [e.response for e in entries]}
+
+
+def create(service: ResourceService, transactions: Transactions, resource_type: str, resource: object,
+           if_none_exist: str | None, content: bytes | None, permit: Permit) -> WriteResult:
+    """POST [type]. A DocumentReference that `replaces` another is written as a transaction of its own, so
+    that the one it replaces is superseded with it, as through every other channel (service/lifecycle.py)."""
+    if resource_type != "DocumentReference" or not isinstance(resource, dict) or not lifecycle.replaces(resource):
+        return service.create(resource_type, resource, if_none_exist, content)
+    request = {"method": "POST", "url": resource_type, **({"ifNoneExist": if_none_exist} if if_none_exist else {})}
+    try:
+        response = _transaction(service, transactions, {}, [{"resource": resource, "request": request}], "",
+                                _no_reads, permit)
+    except FhirError as error:
+        error.diagnostics = error.diagnostics.removeprefix("Bundle.entry[0]: ")
+        raise
+    answered = response["entry"][0]["response"]
+    _, resource_id, _, version = answered["location"].split("/")
+    stored = service.store.version(resource_type, resource_id, int(version), reader=service.access())
+    created = answered["status"].startswith("201")
+    return WriteResult(stored, created=created, changed=created)
+
+
+def _no_reads(url: str) -> dict:
+    raise BadRequest(f"A single create reads nothing: {url}")
 
 
 def _permitted(entry: Entry, permit: Permit) -> None:

@@ -76,6 +76,11 @@ def _criteria(target: dict) -> str | None:
     return None
 
 
+def replaces(document: dict) -> bool:
+    """Whether a DocumentReference replaces another (however it names it)."""
+    return any(isinstance(r, dict) and r.get("code") == "replaces" for r in document.get("relatesTo") or [])
+
+
 def replaced(document: dict) -> list[str]:
     """The ids of the stored documents a DocumentReference (its references resolved) `replaces`."""
     ids = []

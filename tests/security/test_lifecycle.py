@@ -126,3 +126,16 @@ def test_withdrawing_what_is_not_stored_stores_nothing(base, callers, record):
     assert "nothing to withdraw" in refusal(single, "unknown")
     found = writer.get(f"{base}/DocumentReference", params={"identifier": f"urn:ietf:rfc:3986|{missing}"}).json()
     assert found["total"] == 0
+
+
+def test_a_single_create_replaces_as_a_transaction_does(base, callers, record):
+    writer = callers["writer"]
+    unknown = writer.post(f"{base}/DocumentReference", headers=HEADERS, json=replacement(record["patient"], {
+        "identifier": {"system": "urn:ietf:rfc:3986", "value": "urn:oid:1.2.250.1.999.404"}})["resource"])
+    assert refusal(unknown, "unknown").startswith("DocumentReference.relatesTo[0].target: no document")
+    created = writer.post(f"{base}/DocumentReference", headers=HEADERS, json=replacement(record["patient"], {
+        "reference": f"DocumentReference/{record['document']}"})["resource"])
+    assert created.status_code == 201, created.text
+    assert created.headers["Location"].split("/_history/")[0].endswith(f"DocumentReference/{created.json()['id']}")
+    assert created.json()["relatesTo"][0]["target"]["reference"] == f"DocumentReference/{record['document']}"
+    assert status(writer, base, record["document"]) == "superseded"
