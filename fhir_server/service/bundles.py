@@ -281,7 +281,7 @@ def _if_none_exist(service: ResourceService, resource_type: str, entry: Entry) -
 
 def _conditional_target(service: ResourceService, resource_type: str, entry: Entry) -> tuple[str, str] | None:
     """PUT, PATCH or DELETE [type]?criteria: the one match; a new id for a PUT matching none."""
-    matches = matching(service.store, service.access(), resource_type, entry.query, limit=2)
+    matches = lifecycle.conditional_matches(service, resource_type, entry.query)
     if len(matches) > 1:
         raise PreconditionFailed(f"'{entry.url}' matches more than one {resource_type}")
     if matches:

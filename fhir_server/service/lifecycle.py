@@ -55,6 +55,15 @@ def resolve_targets(service: ResourceService, document: dict, where: str) -> Non
         relation["target"] = {**target, "reference": f"DocumentReference/{matches[0].id}"}
 
 
+def conditional_matches(service: ResourceService, resource_type: str, criteria: str) -> list[StoredVersion]:
+    """What a conditional update or delete matches (at most 2 are told apart), of documents sharing an
+    identifier the one whose unique id it is."""
+    if resource_type != "DocumentReference":
+        return matching(service.store, service.access(), resource_type, criteria, limit=2)
+    return _by_unique_id(matching(service.store, service.access(), resource_type, criteria,
+                                  limit=_SHARED_BY_AT_MOST), criteria)[:2]
+
+
 def _by_unique_id(matches: list[StoredVersion], criteria: str) -> list[StoredVersion]:
     """Of the documents an identifier matches, the one whose masterIdentifier it is when there are several."""
     tokens = parse_qs(criteria).get("identifier", [])

@@ -31,7 +31,7 @@ from ..storage.transactions import Write
 from .profiles import claimed, profile_issues
 from .checks import check_id, check_type
 from .ids import new_id
-from .lifecycle import check_withdrawal
+from .lifecycle import check_withdrawal, conditional_matches
 from .search import matching
 
 HIDDEN_PATIENT = ServerLookup("whether a Patient hidden from the caller exists")  # told as a refusal only
@@ -249,7 +249,7 @@ class ResourceService:
     def plan_conditional_update(self, resource_type: str, criteria: str, resource: object,
                                 if_match: str | None = None, new_resource_id: str | None = None) -> "Planned":
         check_type(resource_type, "update")
-        matches = matching(self.store, self.access(), resource_type, criteria, limit=2)
+        matches = conditional_matches(self, resource_type, criteria)
         if len(matches) > 1:
             raise PreconditionFailed(f"'{criteria}' matches more than one {resource_type}")
         given_id = _require_object(resource).get("id")
@@ -265,7 +265,7 @@ class ResourceService:
 
     def plan_conditional_delete(self, resource_type: str, criteria: str) -> "Planned":
         check_type(resource_type, "delete")
-        matches = matching(self.store, self.access(), resource_type, criteria, limit=2)
+        matches = conditional_matches(self, resource_type, criteria)
         if len(matches) > 1:
             raise PreconditionFailed(f"'{criteria}' matches more than one {resource_type}: delete one by id")
         if not matches:

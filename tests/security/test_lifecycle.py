@@ -139,3 +139,16 @@ def test_a_single_create_replaces_as_a_transaction_does(base, callers, record):
     assert created.headers["Location"].split("/_history/")[0].endswith(f"DocumentReference/{created.json()['id']}")
     assert created.json()["relatesTo"][0]["target"]["reference"] == f"DocumentReference/{record['document']}"
     assert status(writer, base, record["document"]) == "superseded"
+
+
+def test_an_identifier_every_version_shares_names_the_version_whose_unique_id_it_is(base, callers, record):
+    """A CDA setId is kept as an identifier by every version, and is often the first version's id."""
+    writer, unique = callers["writer"], record["unique"]
+    second = replacement(record["patient"], {"reference": f"DocumentReference/{record['document']}"})
+    second["resource"]["identifier"] = [{"system": "urn:ietf:rfc:3986", "value": unique}]
+    answer = transaction(writer, base, second)
+    assert answer.status_code == 200, answer.text
+    new_id = answer.json()["entry"][0]["response"]["location"].split("/")[1]
+    assert withdrawal(writer, base, unique, record["patient"]).status_code == 200
+    assert status(writer, base, record["document"]) == "entered-in-error"
+    assert status(writer, base, new_id) == "current"
