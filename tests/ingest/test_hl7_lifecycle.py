@@ -5,23 +5,16 @@ application error code (ERR-5); the visibility flags as labels; what is not acte
 from __future__ import annotations
 
 import base64
-import os
-import socket
-import subprocess
-import sys
 import uuid
 
 import pytest
 
 from fhir_server.auth.clients import ClientRegistry
-from fhir_server.storage.ferretdb import free_port
-from mappers import hl7v2
-from tests.conftest import REPO_ROOT
 
 from ..auth.test_patients import REDIRECT, activated
 from ..mappers.hl7v2.support import fixture
 from ..security.conftest import SCOPES, patient_session, professional
-from .test_ingest_formats import segment
+from .test_ingest_formats import mllp_exchange, segment
 
 HL7 = {"Content-Type": "application/hl7-v2"}
 EXAMPLE_INS = "279035121518989^^^ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.10&ISO"
@@ -165,26 +158,11 @@ def test_an_oru_lifecycle_names_its_documents_by_the_cda_it_carries(base, people
 
 def test_the_mllp_listener_answers_a_lifecycle_as_ingest_does(database, base, vendor, record):
     """Over MLLP the push is made for the CDA's author: another author's deletion is refused (901)."""
-    uri, name = database
-    port = free_port()
-    listener = subprocess.Popen([sys.executable, "-m", "fhir_server.cli", "mllp", "--client-id", vendor.client_id,
-                                 "--port", str(port)], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True,
-                                env={**os.environ, "MONGODB_URI": uri, "FHIR_DATABASE": name})
     not_theirs = ("801234564895", "801234599999")  # the deletion's CDA names another author
-    try:
-        assert "MLLP listener" in listener.stdout.readline()
-        with socket.create_connection(("127.0.0.1", port), timeout=60) as connection:
-            stream = connection.makefile("rwb")
-            for data in (message("mdm_t02_cisis_flags.hl7", record),
-                         message("mdm_t04_cisis_deletion.hl7", record, ("71024000082", "71024000081"), not_theirs),
-                         message("mdm_t04_cisis_deletion.hl7", record, ("71024000082", "71024000081"))):
-                stream.write(hl7v2.frame(data))
-            stream.flush()
-            acks = hl7v2.read_frames(stream)
-            answers = [next(acks).decode("utf-8") for _ in range(3)]
-    finally:
-        listener.terminate()
-        listener.wait(timeout=15)
+    answers = mllp_exchange(database, vendor.client_id, [
+        message("mdm_t02_cisis_flags.hl7", record),
+        message("mdm_t04_cisis_deletion.hl7", record, ("71024000082", "71024000081"), not_theirs),
+        message("mdm_t04_cisis_deletion.hl7", record, ("71024000082", "71024000081"))])
     assert [segment(a, "MSA")[1] for a in answers] == ["AA", "AE", "AA"]
     refused = segment(answers[1], "ERR")
     assert refused[3].startswith("207^") and refused[5].startswith("901^") and "Only the author" in refused[8]

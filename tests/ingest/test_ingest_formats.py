@@ -183,32 +183,39 @@ def test_import_loads_a_folder_and_says_what_it_did(tmp_path, http, base, databa
     assert cli(database, "import", str(tmp_path / "missing")).returncode == 2
 
 
-def test_the_mllp_listener_acknowledges_each_message(database, db, base, vendor):
+def mllp_exchange(database: tuple[str, str], client_id: str, messages: list[bytes]) -> list[str]:
+    """The ACKs a `fhir-server mllp` listener (started for `client_id`) answers to messages sent on one
+    connection."""
     uri, name = database
     port = free_port()
-    listener = subprocess.Popen([sys.executable, "-m", "fhir_server.cli", "mllp", "--client-id", vendor.client_id,
+    listener = subprocess.Popen([sys.executable, "-m", "fhir_server.cli", "mllp", "--client-id", client_id,
                                  "--port", str(port)], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True,
                                 env={**os.environ, "MONGODB_URI": uri, "FHIR_DATABASE": name})
     try:
         assert "MLLP listener" in listener.stdout.readline()
-        with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        with socket.create_connection(("127.0.0.1", port), timeout=60) as connection:
             stream = connection.makefile("rwb")
-            for fixture in ("oru_r01_pdf.hl7", "adt_a04_escapes.hl7"):
-                stream.write(hl7v2.frame((V2 / fixture).read_bytes()))
+            for message in messages:
+                stream.write(hl7v2.frame(message))
             stream.flush()
             acks = hl7v2.read_frames(stream)
-            answers = [next(acks).decode("utf-8") for _ in range(2)]
-        assert [segment(a, "MSA")[1] for a in answers] == ["AA", "AA"]
-        assert segment(answers[0], "MSA")[2] == "ORU-PDF-42"
-        document = db["DocumentReference"].find_one({"t:type": "http://loinc.org|18748-4", "t:identifier": {
-            "$regex": "RX-2024-42"}})
-        assert document is not None
-        pdf = json.loads(db["Binary"].find_one({"_id": json.loads(document["json"])["content"][0]["attachment"][
-            "url"].split("/")[1]})["json"])
-        assert pdf["contentType"] == "application/pdf"
+            return [next(acks).decode("utf-8") for _ in messages]
     finally:
         listener.terminate()
         listener.wait(timeout=15)
+
+
+def test_the_mllp_listener_acknowledges_each_message(database, db, base, vendor):
+    answers = mllp_exchange(database, vendor.client_id,
+                            [(V2 / fixture).read_bytes() for fixture in ("oru_r01_pdf.hl7", "adt_a04_escapes.hl7")])
+    assert [segment(a, "MSA")[1] for a in answers] == ["AA", "AA"]
+    assert segment(answers[0], "MSA")[2] == "ORU-PDF-42"
+    document = db["DocumentReference"].find_one({"t:type": "http://loinc.org|18748-4", "t:identifier": {
+        "$regex": "RX-2024-42"}})
+    assert document is not None
+    pdf = json.loads(db["Binary"].find_one({"_id": json.loads(document["json"])["content"][0]["attachment"][
+        "url"].split("/")[1]})["json"])
+    assert pdf["contentType"] == "application/pdf"
 
 
 def test_a_v2_system_pulls_a_document_as_mdm_and_it_reads_back_the_same(http, base):
