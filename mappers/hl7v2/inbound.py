@@ -7,6 +7,7 @@ from .documents import document_entries, results_entries
 from .message import Message, parse
 from .patient import patient_entry
 from .tables import TABLES
+from .unmapped import unmapped_warnings
 
 
 def to_fhir(message: bytes | str, warnings: list[MappingError] | None = None) -> dict:
@@ -14,7 +15,8 @@ def to_fhir(message: bytes | str, warnings: list[MappingError] | None = None) ->
     (the Patient, a DocumentReference and its Binary entries: documents.py). MappingError with an HL7 table
     0357 code otherwise (an ApplicationError, with its ANS code, for a message refused as a whole). What was
     mapped with a loss or not acted on (a trait left out, a patient matched on a local identifier, a
-    request for an MSSanté mail) is appended to `warnings`, for the ACK to tell the sender."""
+    request for an MSSanté mail), and every field that has a value the mapping never read (unmapped.py), is
+    appended to `warnings`, for the ACK to tell the sender."""
     parsed = parse(message)
     kind = _kind(parsed)
     patients = parsed.all("PID")
@@ -30,6 +32,7 @@ def to_fhir(message: bytes | str, warnings: list[MappingError] | None = None) ->
         entries += results_entries(parsed, patient["fullUrl"], warnings)
     elif kind == "document":
         entries += document_entries(parsed, patient["fullUrl"], warnings)
+    warnings.extend(unmapped_warnings(parsed))
     return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
 
 

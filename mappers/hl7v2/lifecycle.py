@@ -62,6 +62,7 @@ def metadata_labels(observations: list[Segment], warnings: list[MappingError]) -
     labels: dict[str, dict] = {}
     for obx in observations:
         code, where = obx.get(3), obx.at(3)
+        obx.taken(11)  # "valeur arbitrairement fixée à F" (meta-dmp-mss): it says nothing of the flag
         if obx.get(2) == "ED":  # a mail body
             if code in _META["not_acted_on"]:
                 warnings.append(MappingError(f"{where} {code} is not acted on: {_META['not_acted_on'][code]}",

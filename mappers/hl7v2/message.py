@@ -1,6 +1,7 @@
 """One HL7 v2 message read with python-hl7: envelope checks, segments, values unescaped; batches split."""
 from __future__ import annotations
 
+import dataclasses
 import re
 import uuid
 from dataclasses import dataclass
@@ -38,9 +39,21 @@ class Segment:
     position: int  # 0-based rank in the message
     occurrence: int  # 1-based rank among the message's segments of this name
     fields: tuple[tuple[Value, ...], ...]  # fields[n]: the repetitions of field n; fields[0]: the name
+    read: set[int] = dataclasses.field(default_factory=set, compare=False, repr=False)  # fields the mapping read
 
     def repetitions(self, field: int) -> tuple[Value, ...]:
+        """The repetitions of a field, which counts from now on as read (taken into account)."""
+        self.read.add(field)
         return self.fields[field] if field < len(self.fields) else ()
+
+    def taken(self, *fields: int) -> None:
+        """Count fields as taken into account without reading them: values a specification fixes."""
+        self.read.update(fields)
+
+    def unread(self) -> list[int]:
+        """The numbers of the fields that have a value and were never read."""
+        return [number for number in range(1, len(self.fields))
+                if number not in self.read and any(self.fields[number])]
 
     def get(self, field: int, component: int = 1, sub: int = 1) -> str:
         """A value of the field's first repetition."""
