@@ -64,6 +64,7 @@ def metadata_labels(observations: list[Segment], warnings: list[MappingError]) -
         code, where = obx.get(3), obx.at(3)
         obx.taken(11)  # "valeur arbitrairement fixée à F" (meta-dmp-mss): it says nothing of the flag
         if obx.get(2) == "ED":  # a mail body
+            obx.taken(5)  # the body the warning names
             if code in _META["not_acted_on"]:
                 warnings.append(MappingError(f"{where} {code} is not acted on: {_META['not_acted_on'][code]}",
                                              "207", where))

@@ -47,7 +47,8 @@ class Segment:
         return self.fields[field] if field < len(self.fields) else ()
 
     def taken(self, *fields: int) -> None:
-        """Count fields as taken into account without reading them: values a specification fixes."""
+        """Count fields as taken into account without mapping their values: a value a specification fixes,
+        or one that a warning names already."""
         self.read.update(fields)
 
     def unread(self) -> list[int]:

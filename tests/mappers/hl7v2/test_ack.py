@@ -42,8 +42,9 @@ def test_warnings_are_err_segments_of_severity_w() -> None:
     assert parsed.first("MSA").get(1) == "AA"
     errs = parsed.all("ERR")
     assert [(err.get(2, 1), err.get(2, 3), err.get(3), err.get(4)) for err in errs] == [
-        ("PID", "8", "103", "W")]
+        ("PID", "8", "103", "W"), ("EVN", "2", "207", "W"), ("PV1", "2", "207", "W")]  # the fields not used
     assert "'Q'" in errs[0].get(8) and "left out" in errs[0].get(8)
+    assert errs[1].get(8) == "EVN-2 (recorded date/time) is not used by this server: left out"
     older = fixture("mdm_t02_latin1.hl7")
     warning = MappingError("PID-7: '2024' is not real: the birth date is left out", "102", "PID-7")
     err = parse(ack(older, None, warnings=[warning], now=NOW)).first("ERR")

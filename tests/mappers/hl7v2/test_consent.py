@@ -53,9 +53,12 @@ def test_a_refusal_of_consultation_denies_access_to_the_stays_professionals_and_
 def test_not_collected_changes_nothing_and_says_so():
     added, warnings = entries(PV1, zfa("NA", "NA"))
     assert added == []
-    assert [(w.location, "not collected" in w.message) for w in warnings] == [("ZFA-9", True), ("ZFA-11", True)]
+    assert [(w.location, "not collected" in w.message) for w in warnings[:2]] == [("ZFA-9", True), ("ZFA-11", True)]
+    # then what is not used: the stay, the record's status, and the dates of statements not collected
+    assert [w.location for w in warnings[2:]] == ["PV1-2", "PV1-3", "PV1-7", "PV1-18", "ZFA-1", "ZFA-2", "ZFA-10",
+                                                  "ZFA-12"]
     answer = ack(message("ADT^A01", PID_INS, PV1, zfa("NA", "NA")), None, warnings=warnings)
-    assert "MSA|AA|C1" in answer and answer.count("ERR|") == 2 and "|W|" in answer
+    assert "MSA|AA|C1" in answer and answer.count("ERR|") == 10 and answer.count("|W|") == 10
 
 
 def test_a_consent_with_no_professional_to_restore_changes_nothing_and_says_so():

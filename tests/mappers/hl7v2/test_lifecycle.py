@@ -40,11 +40,16 @@ def test_an_initial_transmission_keeps_the_flags_the_type_and_the_author() -> No
     labels = [c["code"] for label in document["securityLabel"] for c in label["coding"] if c["system"] == TRE_A07]
     # INVISIBLE_REP_LEGAUX and CONNEXION_SECRETE both keep it from the legal representatives: one label
     assert labels == ["INVISIBLE_PATIENT", "INVISIBLE_REPRESENTANTS_LEGAUX"]
-    assert [(w.location, w.message.split(" is ")[0]) for w in warnings] == [
+    assert [(w.location, w.message.split(" is ")[0]) for w in warnings[:2]] == [
         ("OBX[8]-3", "OBX[8]-3 DESTMSSANTEPS"), ("OBX[12]-3", "OBX[12]-3 CORPSMAIL_PS")]
+    # then every field the server does not use (the flags' OBX-11 is fixed at F, the mail body is named above)
+    assert [w.location for w in warnings[2:]] == [
+        "EVN-2", "PID-18", "PID-31", "PID-32", "PV1-2", "PV1-3", "PV1-19", "OBR-4", "TXA-3", "TXA-22",
+        "PRT-2", "PRT-4", "PRT-5", "PRT-8", "PRT[2]-2", "PRT[2]-4", "PRT[2]-5", "PRT[2]-15"]
     answer = ack(fixture("mdm_t02_cisis_flags.hl7"), None, warnings=warnings)
     errs = [s.split("|") for s in answer.split("\r") if s.startswith("ERR")]
-    assert [e[4] for e in errs] == ["W", "W"] and "MSSanté" in errs[0][8]
+    assert [e[4] for e in errs] == ["W"] * 20 and "MSSanté" in errs[0][8]
+    assert errs[11][8] == "TXA-22 (authentication person, time stamp) is not used by this server: left out"
     assert "MSA|AA|MDM-T02-081" in answer and "ACK^T02^ACK" in answer
 
 
@@ -103,7 +108,9 @@ def test_what_a_replacement_or_deletion_needs_to_name_its_document() -> None:
 def test_txa_13_of_an_initial_transmission_is_named_as_not_acted_on() -> None:
     entry, warnings = mapped(fixture("mdm_t02_cda_ins.hl7"))
     assert "relatesTo" not in entry["resource"]
-    assert [(w.location, w.code) for w in warnings] == [("TXA-13", "207")] and "T10" in warnings[0].message
+    assert [(w.location, w.code) for w in warnings] == [("TXA-13", "207"), ("EVN-2", "207"), ("PV1-2", "207"),
+                                                         ("TXA-3", "207")]  # TXA-13 read: named once
+    assert "T10" in warnings[0].message
 
 
 def test_metadata_that_cannot_be_acted_on_refuse_the_message() -> None:
