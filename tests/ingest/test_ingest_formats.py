@@ -42,6 +42,11 @@ def test_an_hl7_v2_result_is_stored_and_acknowledged(http, base, db):
     answer = http.post(f"{base}/$ingest", data=message, headers=HL7)
     assert answer.status_code == 200 and answer.headers["Content-Type"].startswith("application/hl7-v2")
     assert segment(answer.text, "MSA")[1] == "AA" and segment(answer.text, "MSA")[2] == "ORU-0001"
+    unused = [s.split("|") for s in answer.text.split("\r") if s.startswith("ERR")]  # what it carries, not used
+    assert [(err[2], err[3].split("^")[0], err[4]) for err in unused] == [
+        (where, "207", "W") for where in ("MSH^1^15^1", "MSH^1^16^1", "PV1^1^2^1", "ORC^1^2^1", "ORC^1^3^1",
+                                          "OBR^1^2^1", "OBR^1^16^1", "OBX^1^14^1")]
+    assert unused[-1][8] == "OBX-14 (date/time of the observation) is not used by this server: left out"
     stored = documents_of(http, base, "279035121518989")
     assert len(stored) == 1 and stored[0]["type"]["coding"][0]["code"] == "24323-8"
     binary = http.get(f"{base}/{stored[0]['content'][0]['attachment']['url']}", headers={"Accept": "*/*"})
@@ -59,7 +64,8 @@ def test_a_patient_without_ins_is_filed_under_the_senders_identifier_with_warnin
     assert answer.status_code == 200 and segment(answer.text, "MSA")[1] == "AA", answer.text
     warned = [s.split("|") for s in answer.text.split("\r") if s.startswith("ERR")]
     assert [(err[2], err[3].split("^")[0], err[4]) for err in warned] == [
-        ("PID^1^8^1", "103", "W"), ("PID^1^7^1", "102", "W"), ("PID^1^3^1^4", "103", "W")]
+        ("PID^1^8^1", "103", "W"), ("PID^1^7^1", "102", "W"), ("PID^1^3^1^4", "103", "W"),
+        ("OBR^1^2^1", "207", "W")]  # the placer order number, not used
     local = {"identifier": "urn:id:CITYLAB:MRN|A-55012"}
     patients = http.get(f"{base}/Patient", params=local).json()
     assert patients["total"] == 1
