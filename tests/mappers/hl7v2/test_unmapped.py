@@ -29,7 +29,7 @@ def test_an_extra_field_is_named_with_its_name() -> None:
 def test_structural_fields_are_never_named() -> None:
     """MSH-17/19/21 (what the message declares of itself), EVN-1 (MSH-9.2 says it), the set ids (OBX-1...)."""
     header = MSH.format(type="ADT^A04") + "|||||FRA|UNICODE UTF-8|FR||2.11^IHE_FRANCE-2.11-PAM"
-    assert warned("\r".join([header, "EVN|A04", PID]) + "\r") == []
+    assert warned(f"{header}\rEVN|A04\r{PID}\r") == []
 
 
 def test_a_segment_the_tables_do_not_name_is_named_by_position_in_message_order() -> None:
