@@ -96,9 +96,10 @@ def providers_first(provides: list[set[str]], names: list[set[str]]) -> list[int
     return order
 
 
-def keep_unresolved(bundle: dict, answered: Callable[[str], bool]) -> list[str]:
+def keep_unresolved(bundle: dict, answered: Callable[[str], bool], numbers: list[int] | None = None) -> list[str]:
     """Makes, in place, each conditional reference by identifier whose key `answered` says nothing answers
-    (neither the store nor the input) a logical reference; returns a warning naming each."""
+    (neither the store nor the input) a logical reference; returns a warning naming each (its entry by
+    `numbers[n]`, the index in the input, when given)."""
     warnings = []
     for number, _, resource in _entries(bundle):
         for path, reference in _references(resource, resource["resourceType"]):
@@ -109,7 +110,7 @@ def keep_unresolved(bundle: dict, answered: Callable[[str], bool]) -> list[str]:
             kind, system, value = key.split("|", 2)
             del reference["reference"]
             reference.update(type=kind, identifier={"system": system, "value": value})
-            warnings.append(f"entry[{number}] {path}: {text} is neither stored nor in the input: kept as a "
+            warnings.append(f"entry[{numbers[number] if numbers else number}] {path}: {text} is neither stored nor in the input: kept as a "
                             f"logical reference (identifier)")
     return warnings
 

@@ -27,6 +27,7 @@ from ..registry import RESOURCES
 from .audit import AuditTrail
 from .bundles import process_bundle
 from .import_links import keep_unresolved, named, provided, providers_first
+from .import_unstored import leave_out_unstored, summary
 from .ingest import FORMATS, Format, already_stored, document_authors
 from .resources import ResourceService
 from .search import matching
@@ -74,11 +75,12 @@ class Stored:
 
 @dataclass
 class _Unit:
-    """What the first pass learnt of a unit: the keys of what it writes and names (import_links.py), and
-    how many resources it holds."""
+    """What the first pass learnt of a unit: the keys of what it writes and names (import_links.py), how
+    many resources it holds, and the index in the input of each of its entries (import_unstored.py)."""
     provides: set[str]
     names: set[str]
     size: int
+    numbers: list[int] | None
 
 
 def files(paths: list[Path]) -> list[Path]:
@@ -99,13 +101,13 @@ def import_paths(service: ResourceService, transactions, audit: AuditTrail, path
     second stores them providers first (`_in_order`)."""
     report = Report()
     listed = files(paths)
-    survey = [[_Unit(provided(bundle), named(bundle), len(bundle.get("entry") or []))
-               for _, bundle in _units(path, report)] for path in listed]
+    survey = [[_Unit(provided(bundle), named(bundle), len(bundle.get("entry") or []), numbers)
+               for _, bundle, numbers in _units(path, report)] for path in listed]
     given = {key for units in survey for unit in units for key in unit.provides}
     answered = _answered(service, given)
     bar = _Bar(progress, sum(unit.size for units in survey for unit in units))
     for where, bundle, unit in _in_order(listed, survey, given, report):
-        _store(service, transactions, audit, where, bundle, max_entries, report, answered)
+        _store(service, transactions, audit, where, bundle, max_entries, report, answered, unit.numbers)
         bar.step(unit.size, Path(where).name)
     bar.end()
     return report
@@ -126,7 +128,7 @@ def _in_order(listed: list[Path], survey: list[list[_Unit]], given: set[str],
             report.rejected.append(Rejection(str(listed[number]), "unreadable", "the file changed during the import"))
             continue
         for index in providers_first([u.provides for u in units], [u.names for u in units]):
-            where, bundle = read[index]
+            where, bundle, _ = read[index]
             if any(key in given and key not in done for key in units[index].names):
                 waiting.append((where, bundle, units[index]))
                 continue
@@ -155,19 +157,29 @@ def _answered(service: ResourceService, given: set[str]) -> Callable[[str], bool
     return answered
 
 
-def _units(path: Path, report: Report) -> Iterator[tuple[str, dict]]:
-    """(where, transaction Bundle) for each message, document or resource of a file."""
+def _units(path: Path, report: Report) -> Iterator[tuple[str, dict, list[int] | None]]:
+    """(where, transaction Bundle, index in the input of each entry when some were left out) for each message,
+    document or resource of a file; the file's FHIR entries of types not stored left out (one warning)."""
     try:
         body = path.read_bytes()
     except OSError as error:
         report.rejected.append(Rejection(str(path), "unreadable", f"cannot read: {error.strerror}"))
         return
     name = EXTENSIONS.get(path.suffix.lower())
+    left_out: Counter = Counter()
     if name == "ndjson":
         for line_number, line in enumerate(body.splitlines(), 1):
             if line.strip():
-                yield from _mapped(f"{path}:{line_number}", lambda line=line: _resource_bundle(loads(line)), report)
-        return
+                yield from _stored_types(_mapped(f"{path}:{line_number}", lambda line=line: _resource_bundle(
+                    loads(line)), report), left_out, report)
+    else:
+        yield from _file_units(path, name, body, report, left_out)
+    if left_out:
+        report.warnings.append((str(path), summary(left_out)))
+
+
+def _file_units(path: Path, name: str | None, body: bytes, report: Report,
+                left_out: Counter) -> Iterator[tuple[str, dict, list[int] | None]]:
     found = _format(name, body)
     if found is None:
         report.rejected.append(Rejection(str(path), "unknown format",
@@ -182,13 +194,44 @@ def _units(path: Path, report: Report) -> Iterator[tuple[str, dict]]:
         for number, message in enumerate(messages, 1):
             where = f"{path}#{number}"
             warnings: list[MappingError] = []
-            yield from _mapped(where, lambda message=message: hl7v2.to_fhir(message, warnings), report)
+            yield from ((*unit, None) for unit in _mapped(
+                where, lambda message=message: hl7v2.to_fhir(message, warnings), report))
             report.warnings += [(where, warning.message) for warning in warnings]
         return
     if found.name == "fhir":
-        yield from _fhir_units(path, body, report)
+        yield from _stored_types(_fhir_units(path, body, report), left_out, report)
         return
-    yield from _mapped(str(path), lambda: _bundle_of(found, body), report)
+    yield from ((*unit, None) for unit in _mapped(str(path), lambda: _bundle_of(found, body), report))
+
+
+def _stored_types(units: Iterator[tuple[str, dict]], left_out: Counter,
+                  report: Report) -> Iterator[tuple[str, dict, list[int] | None]]:
+    """FHIR units without their entries of types not stored (counted in `left_out`; a unit left empty is not
+    stored), each POST of a resource with an identifier made conditional on it (`_once`)."""
+    for where, bundle in units:
+        kept = leave_out_unstored(bundle)
+        left_out.update(kept.left_out)
+        report.warnings += [(where, warning) for warning in kept.warnings]
+        if kept.left_out and not kept.bundle["entry"]:
+            continue
+        _once(kept.bundle)
+        yield where, kept.bundle, kept.numbers if kept.left_out else None
+
+
+def _once(bundle: dict) -> None:
+    """Makes, in place, each POST without `ifNoneExist` of a resource with an identifier conditional on its
+    first identifier: an export loaded again (Synthea's patients and documents are plain POSTs) writes no
+    second Patient nor copies of its documents."""
+    for entry in bundle.get("entry") or []:
+        request, resource = entry.get("request"), entry.get("resource")
+        if not (isinstance(request, dict) and request.get("method") == "POST" and "ifNoneExist" not in request
+                and isinstance(resource, dict) and isinstance(resource.get("identifier"), list)):
+            continue
+        identifier = next((i for i in resource["identifier"]
+                           if isinstance(i, dict) and isinstance(i.get("system"), str) and i.get("system")
+                           and isinstance(i.get("value"), str) and i.get("value")), None)
+        if identifier is not None:
+            request["ifNoneExist"] = urlencode([("identifier", f"{identifier['system']}|{identifier['value']}")])
 
 
 def _format(name: str | None, body: bytes) -> Format | None:
@@ -258,8 +301,8 @@ def _entry(item: object) -> dict:
 
 
 def _store(service: ResourceService, transactions, audit: AuditTrail, where: str, bundle: dict, max_entries: int,
-           report: Report, answered: Callable[[str], bool]) -> None:
-    report.warnings += [(where, warning) for warning in keep_unresolved(bundle, answered)]
+           report: Report, answered: Callable[[str], bool], numbers: list[int] | None) -> None:
+    report.warnings += [(where, warning) for warning in keep_unresolved(bundle, answered, numbers)]
     stored = store_transaction(service, transactions, audit, bundle, max_entries, IMPORTER, "import", where)
     if stored.outcome == "imported":
         report.imported += 1

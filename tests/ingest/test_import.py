@@ -15,6 +15,7 @@ SYNTHEA = "https://github.com/synthetichealth/synthea"
 NPI = "http://hl7.org/fhir/sid/us-npi"
 ANNA, BRUNO = "7f1c2a64-0b3e-4c55-8d1a-3e9b7a2c5d10", "b2e4c6a8-1f3d-4e5a-9b7c-2d4f6a8c0e12"
 CARLA, NURSE = "c3f5a7b9-2a4c-4e6a-8c0e-3f5b7d9f1a23", "0b4c6d8e-0f2a-4b6c-8d0e-2f4a6b8c0d02"
+CHLOE = "d4a6c8e0-3b5d-4f7a-9c1e-4a6c8e0b2d34"
 
 
 def documents_of(http, base, identifier: str) -> list[dict]:
@@ -104,3 +105,40 @@ def test_files_naming_each_other_are_imported_whole(tmp_path, http, base, databa
     assert done.returncode == 0 and done.stdout == "imported: 4, duplicates: 0, rejected: 0\n", done.stdout
     stored = documents_of(http, base, f"{SYNTHEA}|{patient}")
     assert [d["author"] for d in stored] == [[{"reference": f"Practitioner/{practitioner}"}]] * 2, stored
+
+
+def test_a_synthea_patient_bundle_is_imported_without_the_types_not_stored_and_only_once(tmp_path, http, base,
+                                                                                         database):
+    shutil.copytree(FIXTURES / "synthea_patient", tmp_path / "fhir")  # Encounter, Observation, Claim beside them
+    done = cli(database, "import", str(tmp_path / "fhir"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "imported: 2, duplicates: 0, rejected: 0", done.stdout
+    chloe = tmp_path / "fhir" / f"Chloe_Roux_{CHLOE}.json"
+    encounter, observation = "e5b7d9f1-4c6e-4a8b-8d2f-5b7d9f1c3e45", "f6c8e0a2-5d7f-4b9c-9e3a-6c8e0a2d4f56"
+    organization = f"{SYNTHEA}|9a1b2c3d-0000-4000-8000-00000000f00d"
+    assert sorted(line for line in lines if line.startswith("warning ")) == sorted([
+        f"warning {chloe}: 2 Observation, 1 Encounter, 1 Claim left out: this server does not store these types",
+        f"warning {chloe}: entry[5] DocumentReference.context.encounter[0]: urn:uuid:{encounter} (Encounter): "
+        f"this server does not store that type: kept as a logical reference (identifier)",
+        f"warning {chloe}: entry[5] DocumentReference.context.related[0]: urn:uuid:{observation} (Observation): "
+        f"this server does not store that type: dropped (nothing identifies it without the reference)",
+        f"warning {chloe}: entry[5] DocumentReference.custodian: Organization?identifier={organization} is neither "
+        f"stored nor in the input: kept as a logical reference (identifier)"]), done.stdout
+    assert "3/3 resources" in done.stderr, done.stderr  # what is stored: Patient, DocumentReference, Practitioner
+
+    patient = one(http, base, "Patient", f"{SYNTHEA}|{CHLOE}")
+    practitioner = one(http, base, "Practitioner", f"{NPI}|9999990077")
+    [document] = documents_of(http, base, f"{SYNTHEA}|{CHLOE}")
+    assert document["subject"]["reference"] == f"Patient/{patient['id']}"
+    assert document["author"] == [{"reference": f"Practitioner/{practitioner['id']}", "display": "Dr. Hugo Lefèvre"}]
+    assert document["context"]["encounter"] == [
+        {"type": "Encounter", "identifier": {"system": SYNTHEA, "value": encounter}}], document["context"]
+    assert "related" not in document["context"] and document["context"]["period"]["start"] == "2024-06-03T10:00:00+02:00"
+    assert http.get(f"{base}/Encounter", params={"identifier": f"{SYNTHEA}|{encounter}"}).status_code == 404
+
+    again = cli(database, "import", str(tmp_path / "fhir"))  # plain POSTs: made conditional on their identifier
+    assert again.returncode == 0 and again.stdout.splitlines()[0] == "imported: 0, duplicates: 2, rejected: 0", \
+        again.stdout
+    assert one(http, base, "Patient", f"{SYNTHEA}|{CHLOE}")["id"] == patient["id"]
+    assert [d["id"] for d in documents_of(http, base, f"{SYNTHEA}|{CHLOE}")] == [document["id"]]
