@@ -40,14 +40,15 @@ def leave_out_unstored(bundle: dict) -> Kept:
             continue
         kept.left_out[kind] += 1
         resource = entry.get("resource") if isinstance(entry.get("resource"), dict) else {}
-        for name in (entry.get("fullUrl"), f"{kind}/{resource.get('id')}"):
+        given = resource.get("id")
+        for name in (entry.get("fullUrl"), f"{kind}/{given}" if isinstance(given, str) else None):
             if isinstance(name, str):
                 targets[name] = (kind, resource)
     if not kept.left_out:
         return kept
     kept.bundle = {**bundle, "entry": [entries[n] for n in kept.numbers]}
     for number in kept.numbers:
-        resource = entries[number].get("resource")
+        resource = entries[number].get("resource") if isinstance(entries[number], dict) else None
         if isinstance(resource, dict) and isinstance(resource.get("resourceType"), str):
             _unlink(resource, resource["resourceType"], f"entry[{number}]", targets, kept.warnings)
     return kept
