@@ -74,6 +74,7 @@ class RecordAccess:
         self.base = base  # this server's public FHIR base (absolute references to it are relative ones)
         self.pending: dict[str, dict] = {}  # "Type/id" -> stored fields of the writes planned in this request
         self.expected: dict[str, dict] = {}  # "Type/id" -> resources a transaction under way will write
+        self._replacing: dict[str, StoredVersion] = {}  # "DocumentReference/id" -> the version a write replaces
         self.job = ""  # the server's job this principal runs (`for_job`), named in the audit trail
 
     @classmethod
@@ -302,8 +303,10 @@ class RecordAccess:
             self._check_binaries(resource, patient_id)
         if resource_type == "DocumentReference" and self.actor is not None:
             self._check_labels(current if old else None, resource)
-        if resource_type == "DocumentReference" and resource is not None and old:
-            self._check_status(current, resource)
+        if resource_type == "DocumentReference" and old:
+            if resource is not None:
+                self._check_status(current, resource)
+            self._replacing[f"DocumentReference/{resource_id}"] = current
         writer = old.get(WRITER) or self.me
         fields = {**(index if resource is not None else {}), **({WRITER: writer} if writer else {})}
         fields = with_record(resource_type, fields, f"Patient/{patient_id}" if patient_id else None)
@@ -450,8 +453,9 @@ class RecordAccess:
             self.touched[f"{version.type}/{version.id}"] = patients
             if version.type == "DocumentReference" and patient_id and not version.deleted:
                 self._adopt(version, patient_id)
-            if version.type == "DocumentReference" and version.version > 1:
-                self._left_binaries(version)
+            previous = self._replacing.pop(f"{version.type}/{version.id}", None)
+            if previous is not None and previous.version == version.version - 1:
+                self._left_binaries(previous, version)
             for patient_id in patients:
                 self.patients[patient_id] = None
                 if version.type != "Patient" and not version.deleted and self.records.open_if_new(patient_id, now):
@@ -471,13 +475,10 @@ class RecordAccess:
                     and binary.index.get(WRITER) == document.index.get(WRITER):
                 self.store.set_fields("Binary", binary_id, {RECORD: f"Patient/{patient_id}"})
 
-    def _left_binaries(self, document: StoredVersion) -> None:
+    def _left_binaries(self, previous: StoredVersion, document: StoredVersion) -> None:
         """The Binaries the previous version of a document pointed at and this one (a deletion included) no
         longer does keep the labels that kept that document from the patient or their representatives: left
         with no document, they are still kept from them."""
-        previous = self.store.version("DocumentReference", document.id, document.version - 1, reader=RULES_INPUT)
-        if previous is None or previous.deleted:
-            return
         hidden = {t for code in (HIDDEN_FROM_PATIENT, HIDDEN_FROM_REPRESENTATIVES) for t in label_tokens(code)}
         kept = set(previous.index.get("t:security-label", [])) & hidden
         left = set(document_binaries(previous.resource or {}, self.base)) - \

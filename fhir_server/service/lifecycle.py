@@ -45,8 +45,7 @@ def resolve_targets(service: ResourceService, document: dict, where: str) -> Non
         criteria = _criteria(target) if isinstance(target, dict) else None
         if criteria is None:
             continue
-        matches = _by_unique_id(matching(service.store, service.access(), "DocumentReference", criteria,
-                                         limit=_SHARED_BY_AT_MOST), criteria)
+        matches = conditional_matches(service, "DocumentReference", criteria)
         if len(matches) != 1:
             named = criteria.removeprefix("identifier=")
             raise DocumentRefused("unknown", f"{where}DocumentReference.relatesTo[{n}].target: no document with "
@@ -65,13 +64,15 @@ def conditional_matches(service: ResourceService, resource_type: str, criteria: 
 
 
 def _by_unique_id(matches: list[StoredVersion], criteria: str) -> list[StoredVersion]:
-    """Of the documents an identifier matches, the one whose masterIdentifier it is when there are several."""
+    """Of the documents an identifier matches, the one whose masterIdentifier it is when there are several (all
+    of them when it is none's: they stay ambiguous)."""
     tokens = parse_qs(criteria).get("identifier", [])
     if len(matches) < 2 or len(tokens) != 1:
         return matches
     system, bar, value = tokens[0].replace("\\,", ",").rpartition("|")
-    return [m for m in matches if ((m.resource or {}).get("masterIdentifier") or {}).get("value") == value
-            and (not bar or (m.resource or {})["masterIdentifier"].get("system") == system)]
+    named = [m for m in matches if ((m.resource or {}).get("masterIdentifier") or {}).get("value") == value
+             and (not bar or (m.resource or {})["masterIdentifier"].get("system") == system)]
+    return named or matches
 
 
 def _criteria(target: dict) -> str | None:

@@ -152,3 +152,17 @@ def test_an_identifier_every_version_shares_names_the_version_whose_unique_id_it
     assert withdrawal(writer, base, unique, record["patient"]).status_code == 200
     assert status(writer, base, record["document"]) == "entered-in-error"
     assert status(writer, base, new_id) == "current"
+
+
+def test_an_identifier_no_document_holds_as_its_unique_id_stays_ambiguous(base, callers, record):
+    """Two documents sharing an identifier that is neither's unique id: a conditional update is a 412, as R4
+    says, rather than the creation of a third."""
+    writer, shared = callers["writer"], f"{SYSTEM}.{uuid.uuid4().int % 10**12}"
+    for _ in range(2):
+        created = document(writer, base, {"reference": f"Patient/{record['patient']}"}, "lab",
+                           identifier=[{"system": "urn:ietf:rfc:3986", "value": shared}])
+        assert created.status_code == 201, created.text
+    ambiguous = withdrawal(writer, base, shared, record["patient"])
+    assert ambiguous.status_code == 412, ambiguous.text
+    found = writer.get(f"{base}/DocumentReference", params={"identifier": f"urn:ietf:rfc:3986|{shared}"}).json()
+    assert found["total"] == 2 and {e["resource"]["status"] for e in found["entry"]} == {"current"}
