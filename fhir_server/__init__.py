@@ -17,6 +17,7 @@ def create_app(config: dict | None = None) -> Flask:
     from .service import Services
     from .notifications.queue import Notifications
     from .service.audit import AuditTrail
+    from .service.audit_writer import from_environment
     from .service.notify import start_delivery
     from .service.records import RecordLifecycle
     from .service.resources import ResourceService
@@ -43,9 +44,10 @@ def create_app(config: dict | None = None) -> Flask:
     pages = SearchPages(db, settings.search_pages_ttl)
     authorization, tokens = authorization_server(app, db)
     notifications = Notifications(db)
+    audit = AuditTrail(store, writer=from_environment())  # serve's audit writer (service/audit_writer.py)
     app.extensions["fhir"] = Services(settings, store, ResourceService(store, notifications.enqueue), pages,
                                       transactions, authorization, tokens,
-                                      RecordLifecycle(store, settings.record_retention_years), AuditTrail(store))
+                                      RecordLifecycle(store, settings.record_retention_years), audit)
     app.extensions["notification_delivery"] = start_delivery(store, notifications, settings.notification_interval)
 
     warm_up()

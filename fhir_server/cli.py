@@ -35,6 +35,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from gunicorn.app.base import BaseApplication
 
     from .config import Settings, is_wildcard
+    from .service.audit_writer import WriterProcess
     from .storage.ferretdb import LocalFerretDB
 
     class Server(BaseApplication):
@@ -61,10 +62,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         os.environ["MONGODB_URI"] = database.start()
         os.environ["FERRETDB_SQLITE_DIR"] = str(database.sqlite_dir)
         print(f"FerretDB (SQLite, data in {args.data}) at {os.environ['MONGODB_URI']}", flush=True)
+    writer = WriterProcess()  # the workers hand it their AuditEvents (service/audit_writer.py)
     try:
+        writer.start()
+        os.environ.update(writer.environment)
         print(f"FHIR R4 base: {Settings.from_mapping().fhir_base}", flush=True)
         Server().run()
     finally:
+        writer.stop()
         if database:
             database.stop()
     return 0

@@ -11,25 +11,29 @@ the caller stores the event as an AuditEvent resource with its own id, then call
 checkpoint (checkpoints.py) outside the database. verify.py recomputes every chain from the stored events
 and holds it to its checkpoints.
 
-Lock-free and without transactions (FerretDB): the links are documents `<key>:<n, 12 digits>` in
-`AUDIT_CHAIN`; `_id` is unique, so of two writers claiming position n exactly one wins and the other reads
-the winner and tries n + 1: the chain never forks, and n is claimed only once n - 1 exists, so it has no gap.
-A head document `<key>:head` keeps a hint of the last position (`$max`, it may lag); a writer walks forward
-from it. FerretDB v1 hands SQLite only a lone `{_id: <string>}` filter (anything else scans the collection),
-so `append` reads and writes by `_id` only; verify.py and `delete_key`, offline or rare, may scan.
+Lock-free and without transactions (FerretDB): the links are documents `<key>:<n>` (storage/audit_links.py)
+whose `_id` is unique, so of two writers claiming position n exactly one wins and the other reads the winner and
+tries n + 1: the chain never forks, and n is claimed only once n - 1 exists, so it has no gap. `append_all`
+chains many events in one insert (the group commit of service/audit.py): one link per chain per round, so that
+a link is never inserted after a predecessor that lost its position. Each writer remembers the last link it wrote
+or read of a chain for `TAIL_SECONDS`, so that a busy chain costs no read: a remembered tail another writer has
+passed since is found out by the insert failing, then the chain is read forward from it. A head hint (`$max`, it
+may lag) tells a writer that remembers nothing where to start reading.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import re
+import threading
+import time
+from collections import OrderedDict
 from datetime import datetime, timezone
 
-import pymongo
 from pymongo.database import Database
 
 from ..registry import OUR_CANONICAL
-from ..storage.mongo import AUDIT_CHAIN
+from ..storage.audit_links import AuditLinks, link_id
 from .checkpoints import Checkpoints
 from .keys import AuditKey, load_key
 
@@ -39,6 +43,8 @@ GENESIS = "0" * 64
 KEYED = "hmac-sha256"  # a link's `mac`: written with the key (a legacy link has none)
 CHAIN_KEY = re.compile(r"[A-Za-z0-9\-.]{1,64}")  # a FHIR id (SERVER_KEY included): never holds the `:` of link ids
 _INT_MAX = 2**31 - 1
+TAIL_SECONDS = 10.0  # how long a writer trusts the last link it saw of a chain without reading it again
+_TAILS_KEPT = 100_000  # chains whose tail a writer remembers (least recently used forgotten first)
 
 
 def content(event: dict) -> str:
@@ -66,79 +72,115 @@ def checked_key(key: str) -> str:
     return key
 
 
-def _link_id(key: str, n: int) -> str:
-    return f"{key}:{n:012d}"
-
-
-def _head_id(key: str) -> str:
-    return f"{key}:head"
-
-
 class AuditChain:
     """The chains of one database, with the audit key and checkpoints (default: from the environment)."""
 
     def __init__(self, db: Database, key: AuditKey | None = None, checkpoints: Checkpoints | None = None) -> None:
-        self.links = db[AUDIT_CHAIN]
+        self.links = AuditLinks(db)
         self.key = key or load_key()
         self.checkpoints = checkpoints or Checkpoints(self.key, db.name)
+        self._tails: OrderedDict[str, tuple[int, str, float]] = OrderedDict()  # key -> (n, hash, when seen)
+        self._lock = threading.Lock()
 
     def append(self, key: str, event: dict) -> dict:
         """Chains `event` (which has its id) as the next link of chain `key`; returns a copy carrying the
         chain extension, for the caller to store (and then `confirm`)."""
-        checked_key(key)
-        # The head is a hint: the next position is tried at once, and a taken one is followed forward.
-        n = self.hint(key)
-        last = self.link(key, n) if n else None
-        if n and last is None:  # the chain was deleted meanwhile
-            n, last = self._tail(key, 0)
-        while True:
-            previous = last["hash"] if last else GENESIS
-            link = {"_id": _link_id(key, n + 1), "key": key, "n": n + 1, "event_id": event["id"],
-                    "hash": digest(self.key, previous, event), "previous": previous, "mac": KEYED,
-                    "at": datetime.now(timezone.utc)}
-            try:
-                self.links.insert_one(link)
-                break
-            except pymongo.errors.DuplicateKeyError:  # another writer took n + 1: follow it
-                n, last = self._tail(key, n + 1)
-        head = {"$max": {"last": link["n"]}, "$set": {"key": key}}
-        try:
-            self.links.update_one({"_id": _head_id(key)}, head, upsert=True)
-        except pymongo.errors.DuplicateKeyError:  # two first writers both inserted the head
-            self.links.update_one({"_id": _head_id(key)}, head)
-        return _with_extension(event, link)
+        return self.append_all([(key, event)])[0]
+
+    def append_all(self, items: list[tuple[str, dict]]) -> list[dict]:
+        """Chains each (key, event) in order, events of one chain in the order given; returns the events
+        carrying their chain extension, in the same order."""
+        for key, _ in items:
+            checked_key(key)
+        chained: list[dict | None] = [None] * len(items)
+        pending = list(range(len(items)))
+        while pending:
+            this_round, later, keys = [], [], set()
+            for index in pending:  # the first pending event of each chain
+                (later if items[index][0] in keys else this_round).append(index)
+                keys.add(items[index][0])
+            links = []
+            for index in this_round:
+                key, event = items[index]
+                n, previous = self._tail(key)
+                links.append({"_id": link_id(key, n + 1), "key": key, "n": n + 1, "event_id": event["id"],
+                              "hash": digest(self.key, previous, event), "previous": previous, "mac": KEYED,
+                              "at": datetime.now(timezone.utc)})
+            taken = self.links.insert(links)
+            lasts = {}
+            for position, (index, link) in enumerate(zip(this_round, links)):
+                key = link["key"]
+                if position in taken:  # another writer took that position: read on from it, then try again
+                    self._remember(key, *self._read_tail(key, link["n"]))
+                    later.append(index)
+                else:
+                    self._remember(key, link["n"], link["hash"])
+                    lasts[key] = link["n"]
+                    chained[index] = _with_extension(items[index][1], link)
+            self.links.advance_heads(lasts)
+            pending = sorted(later)
+        return chained  # type: ignore[return-value]
 
     def confirm(self, key: str, event: dict) -> None:
         """Checkpoints the link of `event` (as `append` returned it) once the event is stored."""
-        n, _, link_hash = carried(event) or (0, "", "")
-        if n:
-            self.checkpoints.confirm(key, n, link_hash)
+        self.confirm_all([(key, event)])
+
+    def confirm_all(self, items: list[tuple[str, dict]]) -> None:
+        """Checkpoints the links of stored events (as `append_all` returned them)."""
+        confirmed = []
+        for key, event in items:
+            n, _, link_hash = carried(event) or (0, "", "")
+            if n:
+                confirmed.append((key, n, link_hash))
+        self.checkpoints.confirm_all(confirmed)
 
     def hint(self, key: str) -> int:
         """The head's hint of the chain's last position (0: no chain)."""
-        head = self.links.find_one({"_id": _head_id(key)})
-        return head["last"] if head else 0
+        return self.links.hint(key)
 
     def link(self, key: str, n: int) -> dict | None:
-        return self.links.find_one({"_id": _link_id(key, n)})
+        return self.links.link(key, n)
 
-    def _tail(self, key: str, n: int) -> tuple[int, dict | None]:
-        """(position, link) of the chain's last link, walking forward from position n (0: from the start)."""
+    def _tail(self, key: str) -> tuple[int, str]:
+        """(position, hash) of chain `key`'s last link as this writer knows it (0 and GENESIS: no chain)."""
+        with self._lock:
+            known = self._tails.get(key)
+            if known is not None and time.monotonic() - known[2] < TAIL_SECONDS:
+                self._tails.move_to_end(key)
+                return known[0], known[1]
+        # Taken as the tail as it is (0: a new chain): if links follow, the insert finds its position taken.
+        n = self.hint(key)
         last = self.link(key, n) if n else None
-        if n and last is None:  # the chain was deleted meanwhile: start again
-            n = 0
+        if n and last is None:  # the chain was deleted meanwhile: read it from the start
+            return self._read_tail(key, 0)
+        return n, last["hash"] if last else GENESIS
+
+    def _read_tail(self, key: str, n: int, last: dict | None = None) -> tuple[int, str]:
+        """(position, hash) of the chain's last link, reading forward from position n (0: from the start)."""
+        if n and last is None:
+            last = self.link(key, n)
+            if last is None:  # the chain was deleted meanwhile: start again
+                n = 0
         while True:
             following = self.link(key, n + 1)
             if following is None:
-                return n, last
+                return n, last["hash"] if last else GENESIS
             n, last = n + 1, following
+
+    def _remember(self, key: str, n: int, link_hash: str) -> None:
+        with self._lock:
+            self._tails[key] = (n, link_hash, time.monotonic())
+            self._tails.move_to_end(key)
+            while len(self._tails) > _TAILS_KEPT:
+                self._tails.popitem(last=False)
 
     def delete_key(self, key: str) -> int:
         """Deletes chain `key` (a purged record's); returns how many links it had. The purge is checkpointed
         first, so that the chain's checkpoints no longer hold (and a crash midway leaves them void too)."""
         self.checkpoints.purged(checked_key(key))
-        self.links.delete_one({"_id": _head_id(key)})
-        return self.links.delete_many({"key": key}).deleted_count
+        with self._lock:
+            self._tails.pop(key, None)
+        return self.links.delete_chain(key)
 
 
 def _with_extension(event: dict, link: dict) -> dict:

@@ -7,7 +7,7 @@ the key file):
 and purging a chain (a record deleted for good) appends {"at", "key", "purged": true, "mac"} before the links
 go. The MAC (audit key) covers the line's other fields and the database's name, so a line cannot be forged,
 edited, or copied from another database's folder without the key. One file per process and one `write` per
-line (O_APPEND) keep concurrent writers from mixing lines; nothing is synced to disk per line (the cost on
+group of lines (O_APPEND) keep concurrent writers from mixing lines; nothing is synced to disk per line (the cost on
 every request is one system call).
 
 A line confirms that the event at that position was stored, and pins the chain's hash there: a chain
@@ -51,10 +51,16 @@ class Checkpoints:
         self.folder = (folder or checkpoints_folder(key)) / database
 
     def confirm(self, chain: str, n: int, digest: str) -> None:
-        """Records that the event at position `n` of `chain` (link hash `digest`) is stored. A failure to write
-        is logged, not raised: the event is stored, only the evidence of its storage is lost."""
+        """Records that the event at position `n` of `chain` (link hash `digest`) is stored."""
+        self.confirm_all([(chain, n, digest)])
+
+    def confirm_all(self, links: list[tuple[str, int, str]]) -> None:
+        """Records that the events at these (chain, position, link hash) are stored, in one write. A failure
+        to write is logged, not raised: the events are stored, only the evidence of their storage is lost."""
+        if not links:
+            return
         try:
-            self._append({"key": chain, "n": n, "hash": digest})
+            self._append(*({"key": chain, "n": n, "hash": digest} for chain, n, digest in links))
         except OSError as error:
             log.error("audit checkpoint not written to %s: %s", self.folder, error)
 
@@ -96,10 +102,13 @@ class Checkpoints:
             return None
         return entry if valid and entry.get("mac") == self._mac(entry) else None
 
-    def _append(self, entry: dict) -> None:
-        entry = {**entry, "at": datetime.now(timezone.utc).isoformat(timespec="microseconds")}
-        line = json.dumps({**entry, "mac": self._mac(entry)}, sort_keys=True, separators=(",", ":")) + "\n"
-        os.write(self._descriptor(), line.encode("utf-8"))
+    def _append(self, *entries: dict) -> None:
+        at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+        lines = []
+        for entry in entries:
+            entry = {**entry, "at": at}
+            lines.append(json.dumps({**entry, "mac": self._mac(entry)}, sort_keys=True, separators=(",", ":")) + "\n")
+        os.write(self._descriptor(), "".join(lines).encode("utf-8"))
 
     def _descriptor(self) -> int:
         """This process's file, opened once (a forked worker has a pid, so a file, of its own)."""

@@ -69,7 +69,7 @@ def verify(chain: AuditChain, read_event: Callable[[str], dict | None], key: str
     it to its checkpoints (a chain known to the checkpoints only, all its links removed, is checked too)."""
     seen = chain.checkpoints.read(key)
     report = Report(checkpoints=seen.lines, rejected=seen.rejected)
-    keys = [checked_key(key)] if key is not None else sorted(set(chain.links.distinct("key")) | set(seen.chains))
+    keys = [checked_key(key)] if key is not None else sorted(set(chain.links.keys()) | set(seen.chains))
     young = datetime.now(timezone.utc) - grace
     for chain_key in keys:
         _verify_chain(chain, chain_key, read_event, young, seen.chains.get(chain_key, {}), report)

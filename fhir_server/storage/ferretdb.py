@@ -37,7 +37,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _die_with_parent() -> None:  # runs in the child, before exec
+def die_with_parent() -> None:
+    """Runs in a child process before exec: the child gets SIGTERM when its parent dies."""
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
@@ -65,7 +66,7 @@ class LocalFerretDB:
             [str(self.binary), "--handler=sqlite", f"--sqlite-url=file:{sqlite_dir}/",
              f"--listen-addr=127.0.0.1:{port}", f"--state-dir={self.data_dir}", "--telemetry=disable",
              "--debug-addr=-", "--log-level=warn"],
-            stdout=log, stderr=log, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent,
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent,
         )
         log.close()
         self.uri = f"mongodb://127.0.0.1:{port}/"

@@ -21,18 +21,27 @@ holding the whole list; a writer inserts entry n + 1 as entry n plus its id. The
 writers exactly one wins position n + 1; the other reads it and tries n + 2: no addition is ever lost, which a
 read-modify-write of one document (FerretDB's updates are not atomic) could not promise. `posting_heads`
 keeps a hint of the last position; entries older than the one before the last are emptied (kept as
-`{moved: true}`, so that a writer with a stale hint cannot take their position again).
+`{moved: true}`, so that a writer with a stale hint cannot take their position again). One write's additions to
+all its lists are one insert, one head update and one emptying, whatever the number of lists; a writer
+remembers the last entry it wrote or read of a list for `LAST_SECONDS` and then does not read it again: if
+another writer has added meanwhile, the insert finds the position taken and the list is read again.
 """
 from __future__ import annotations
 
 import hashlib
 import re
+import threading
+import time
+from collections import OrderedDict
 
 import pymongo
+from pymongo import ReplaceOne, UpdateOne
 from pymongo.database import Database
 
 from .mongo import POSTING_HEADS, POSTINGS
 MAX_IDS = 20_000
+LAST_SECONDS = 10.0  # how long a writer trusts the last entry it wrote or read of a list without reading it again
+_LISTS_KEPT = 10_000  # lists whose last entry a writer remembers (least recently used forgotten first)
 BUILT = "#built:2"  # a head no key can have (keys start with a resource type); 2: with the Binary lists
 _PATIENT = re.compile(r"Patient/[A-Za-z0-9\-.]{1,64}")
 _IDENTIFIER_FIELDS = ("t:identifier",)
@@ -89,17 +98,89 @@ class Postings:
     def __init__(self, db: Database) -> None:
         self.entries = db[POSTINGS]
         self.heads = db[POSTING_HEADS]
+        self._last: OrderedDict[str, tuple[int, dict | None, float]] = OrderedDict()  # key -> (n, entry, when)
+        self._lock = threading.Lock()
 
     def add(self, lists: dict[str, list[str]], fresh: bool = False) -> None:
-        """Adds ids to lists (key -> ids), one new entry per list. `fresh`: the caller knows that none of the
-        lists exists yet (loading an empty store), so they are written in one bulk insert."""
+        """Adds ids to lists (key -> ids), one new entry per list, all in one insert. `fresh`: the caller knows
+        that none of the lists exists yet (loading an empty store). A list whose last entry this writer
+        remembers is not read; one another writer has moved on meanwhile is read and added to again."""
         if fresh:
             if lists:
                 self.entries.insert_many([{"_id": f"1:{key}", "ids": list(dict.fromkeys(ids))}
                                           for key, ids in lists.items()], ordered=False)
             return
+        new_entries: list[tuple[str, int, dict]] = []
         for key, ids in lists.items():
-            self._add(key, ids)
+            position, entry = self._remembered(key) or self._hinted(key)
+            new = _next_entry(key, position, entry, ids)
+            if new is not None:
+                new_entries.append((key, position + 1, new))
+        try:
+            if new_entries:
+                self.entries.insert_many([new for _, _, new in new_entries], ordered=False)
+            taken: set[int] = set()
+        except pymongo.errors.BulkWriteError as error:
+            errors = error.details.get("writeErrors", [])
+            if any(e.get("code") != 11000 for e in errors):
+                raise
+            taken = {e["index"] for e in errors}
+        added = []
+        for index, (key, position, new) in enumerate(new_entries):
+            if index in taken:  # another writer took that position: read the list again and add once more
+                self._add(key, lists[key])
+            else:
+                self._remember(key, position, new)
+                added.append((key, position))
+        self._settle(added)
+
+    def _settle(self, added: list[tuple[str, int]]) -> None:
+        """After entries were added: raises the lists' head hints and empties the entries before the previous
+        one (emptied, not deleted: a position once taken must stay taken), in one command each."""
+        if not added:
+            return
+        heads = [({"_id": key}, {"$max": {"last": position}}) for key, position in added]
+        try:
+            self.heads.bulk_write([UpdateOne(*head, upsert=True) for head in heads], ordered=False)
+        except pymongo.errors.BulkWriteError as error:  # two first writers both inserted a head
+            errors = error.details.get("writeErrors", [])
+            if any(e.get("code") != 11000 for e in errors):
+                raise
+            for e in errors:
+                self.heads.update_one(*heads[e["index"]])
+        moved = [ReplaceOne({"_id": f"{position - 2}:{key}"}, {"moved": True})
+                 for key, position in added if position > 2]
+        if moved:
+            self.entries.bulk_write(moved, ordered=False)
+
+    def _hinted(self, key: str) -> tuple[int, dict | None]:
+        """(position, entry) the head's hint names, taken as the last one (if entries follow, the insert finds
+        its position taken); the last entry read on when the hinted one was emptied."""
+        head = self.heads.find_one({"_id": key})
+        if head is None:
+            return 0, None
+        entry = self.entries.find_one({"_id": f"{head['last']}:{key}"})
+        return (head["last"], entry) if entry is not None and "ids" in entry else self._latest(key, head["last"])
+
+    def _remembered(self, key: str) -> tuple[int, dict | None] | None:
+        with self._lock:
+            known = self._last.get(key)
+            if known is None or time.monotonic() - known[2] >= LAST_SECONDS:
+                return None
+            self._last.move_to_end(key)
+            return known[0], known[1]
+
+    def _remember(self, key: str, position: int, entry: dict) -> None:
+        with self._lock:
+            self._last[key] = (position, entry, time.monotonic())
+            self._last.move_to_end(key)
+            while len(self._last) > _LISTS_KEPT:
+                self._last.popitem(last=False)
+
+    def forget(self, key: str) -> None:
+        """Forgets what this writer remembers of list `key` (it was rewritten or deleted)."""
+        with self._lock:
+            self._last.pop(key, None)
 
     def is_built(self) -> bool:
         """Whether the lists cover every stored resource (`mark_built` was called once they did)."""
@@ -119,28 +200,19 @@ class Postings:
         return None if entry.get("overflow") else entry["ids"]
 
     def _add(self, key: str, resource_ids: list[str]) -> None:
+        """Adds ids to one list, reading it first, however many writers race."""
         position, entry = self._latest(key)
         while True:
-            ids = entry["ids"] if entry else []
-            listed = set(ids)
-            missing = [i for i in dict.fromkeys(resource_ids) if i not in listed]
-            if (entry and entry.get("overflow")) or not missing:
+            new = _next_entry(key, position, entry, resource_ids)
+            if new is None:
                 return
-            new = {"_id": f"{position + 1}:{key}", "ids": [*ids, *missing]}
-            if len(new["ids"]) > MAX_IDS:
-                new = {"_id": new["_id"], "ids": [], "overflow": True}
             try:
                 self.entries.insert_one(new)
                 break
             except pymongo.errors.DuplicateKeyError:
                 position, entry = self._latest(key, position + 1)
-        position += 1
-        try:
-            self.heads.update_one({"_id": key}, {"$max": {"last": position}}, upsert=True)
-        except pymongo.errors.DuplicateKeyError:  # two first writers both inserted the head
-            self.heads.update_one({"_id": key}, {"$max": {"last": position}})
-        if position > 2:  # emptied, not deleted: a position once taken must stay taken
-            self.entries.replace_one({"_id": f"{position - 2}:{key}"}, {"moved": True})
+        self._remember(key, position + 1, new)
+        self._settle([(key, position + 1)])
 
     def _latest(self, key: str, start: int | None = None) -> tuple[int, dict | None]:
         """(position, entry) of the last entry, walking forward from `start` (default: the head's hint)."""
@@ -154,3 +226,16 @@ class Postings:
                 return position, entry
             if following is not None:
                 position, entry = position + 1, following
+
+
+def _next_entry(key: str, position: int, entry: dict | None, resource_ids: list[str]) -> dict | None:
+    """The entry after `entry` (list `key`'s at `position`) that adds the ids it lacks, or marks the list
+    overflowed; None when it lacks none or overflowed already."""
+    ids = entry["ids"] if entry else []
+    listed = set(ids)
+    missing = [i for i in dict.fromkeys(resource_ids) if i not in listed]
+    if (entry and entry.get("overflow")) or not missing:
+        return None
+    if len(ids) + len(missing) > MAX_IDS:
+        return {"_id": f"{position + 1}:{key}", "ids": [], "overflow": True}
+    return {"_id": f"{position + 1}:{key}", "ids": [*ids, *missing]}

@@ -150,6 +150,7 @@ def _clean_postings(postings: Postings, targets: list[tuple[str, str]], docs: li
     keys = {key: doc["type"] for doc in docs for key in posting_keys(doc["type"], doc)}
     deleted = rewritten = 0
     for key, resource_type in keys.items():
+        postings.forget(key)
         position, entry = _last(postings, key)
         if entry is None:
             continue  # deleted whole by an earlier run

@@ -13,7 +13,8 @@ import pymongo
 import pytest
 from pymongo import monitoring
 
-from fhir_server.audit.chain import AUDIT_CHAIN, CHAIN_EXTENSION, GENESIS, AuditChain, content
+from fhir_server.storage.mongo import AUDIT_CHAIN
+from fhir_server.audit.chain import CHAIN_EXTENSION, GENESIS, AuditChain, content
 from fhir_server.audit.verify import verify, verify_command
 from fhir_server.audit.events import Access, Actor, audit_event
 from validation import validate_resource

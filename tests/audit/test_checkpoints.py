@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from fhir_server.audit.chain import AUDIT_CHAIN, CHAIN_EXTENSION, GENESIS, AuditChain, content, legacy_digest
+from fhir_server.storage.mongo import AUDIT_CHAIN
+from fhir_server.audit.chain import CHAIN_EXTENSION, GENESIS, AuditChain, content, legacy_digest
 from fhir_server.audit.checkpoints import Checkpoints
 from fhir_server.audit.keys import AuditKey, load_key
 from fhir_server.audit.verify import verify, verify_command

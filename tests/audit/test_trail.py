@@ -7,7 +7,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from fhir_server.audit.chain import AUDIT_CHAIN, AuditChain, carried, digest
+from fhir_server.storage.mongo import AUDIT_CHAIN
+from fhir_server.audit.chain import AuditChain, carried, digest
 from fhir_server.audit.events import Access, Actor
 from fhir_server.service.audit import AuditTrail
 from fhir_server.storage.resources import ResourceStore

@@ -56,9 +56,40 @@ def test_a_stale_hint_cannot_take_an_old_position_again(db):
     postings.add({key: ["b"]})
     postings.add({key: ["c"]})
     db["posting_heads"].update_one({"_id": key}, {"$set": {"last": 1}})  # as a lost race could leave it
-    postings.add({key: ["d"]})
+    Postings(db).add({key: ["d"]})  # a writer that remembers nothing of the list reads from the hint
     assert sorted(postings.members(key)) == ["a", "b", "c", "d"]
     assert postings.members(f"Patient|identifier|urn:test|{uuid.uuid4().hex}") == []
+
+
+def test_writers_remembering_lists_others_moved_on_lose_nothing(database):
+    """Two writers (two server processes) each remember the last entry they wrote of the same lists; each
+    addition by one makes the other's memory stale. One add writes all its lists with one insert."""
+    uri, name = database
+    inserts: list[int] = []
+
+    class Inserts(monitoring.CommandListener):
+        def started(self, event: monitoring.CommandStartedEvent) -> None:
+            if event.command_name == "insert" and event.command["insert"] == "postings":
+                inserts.append(len(event.command["documents"]))
+
+        def succeeded(self, event) -> None:
+            pass
+
+        def failed(self, event) -> None:
+            pass
+    clients = [pymongo.MongoClient(uri, event_listeners=[Inserts()]) for _ in range(2)]
+    try:
+        writers = [Postings(client[name]) for client in clients]
+        keys = [f"AuditEvent>Patient/{uuid.uuid4().hex}" for _ in range(3)]
+        for n in range(10):
+            inserts.clear()
+            writers[n % 2].add({key: [f"{key}-{n}"] for key in keys})
+            assert inserts[0] == 3  # every list in one insert (then, when stale, again one by one)
+        for key in keys:
+            assert writers[0].members(key) == [f"{key}-{n}" for n in range(10)]
+    finally:
+        for client in clients:
+            client.close()
 
 
 @contextmanager
