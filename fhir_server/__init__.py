@@ -42,7 +42,7 @@ def create_app(config: dict | None = None) -> Flask:
     transactions.sweep()
     store.build_postings(list(RESOURCES))
     pages = SearchPages(db, settings.search_pages_ttl)
-    authorization, tokens = authorization_server(app, db)
+    authorization, tokens = authorization_server(app, db, settings.token_recheck_seconds)
     notifications = Notifications(db)
     audit = AuditTrail(store, writer=from_environment())  # serve's audit writer (service/audit_writer.py)
     app.extensions["fhir"] = Services(settings, store, ResourceService(store, notifications.enqueue), pages,

@@ -309,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("--redirect-uri", action="append", help="a patient app (public, PKCE): where codes go (repeatable)")
     add.add_argument("--scope", action="append", required=True, help="a SMART scope it may get (repeatable)")
     actions.add_parser("list", help="every client: id, status, name, scopes")
-    for action, meaning in (("suspend", "no more tokens; its live tokens stop working at once"),
+    for action, meaning in (("suspend", "no more tokens; its live tokens stop working within "
+                                        "FHIR_TOKEN_RECHECK_SECONDS"),
                             ("remove", "withdrawn for good (kept for the audit trail)"),
                             ("reinstate", "referenced again")):
         actions.add_parser(action, help=meaning).add_argument("client_id")

@@ -33,6 +33,9 @@ class Settings:
     bundle_max_entries: int = 5000
     transaction_lease_seconds: int = 60
     history_page_max: int = 500
+    # How old (seconds) what a request's token check knows of revocations and clients' statuses may be: a
+    # suspension, withdrawal or revocation takes effect within this bound (0: read on every request).
+    token_recheck_seconds: int = 5
     # How long (years) a closed record's content is kept before `fhir-server retention run` purges it.
     record_retention_years: int = 10
     # Seconds between two rounds of e-mail delivery in each worker (when FHIR_SMTP_HOST is set).
@@ -58,6 +61,7 @@ class Settings:
             "search_pages_ttl": os.environ.get("FHIR_SEARCH_PAGES_TTL"),
             "bundle_max_entries": os.environ.get("FHIR_BUNDLE_MAX_ENTRIES"),
             "transaction_lease_seconds": os.environ.get("FHIR_TRANSACTION_LEASE_SECONDS"),
+            "token_recheck_seconds": os.environ.get("FHIR_TOKEN_RECHECK_SECONDS"),
             "record_retention_years": os.environ.get("FHIR_RECORD_RETENTION_YEARS"),
             "notification_interval": os.environ.get("FHIR_NOTIFICATION_INTERVAL"),
             "xds_repository_id": os.environ.get("FHIR_XDS_REPOSITORY_ID"),
@@ -70,6 +74,8 @@ class Settings:
         return cls(**kwargs)
 
     def __post_init__(self) -> None:
+        if self.token_recheck_seconds < 0:
+            raise ValueError("FHIR_TOKEN_RECHECK_SECONDS is 0 (read on every request) or more")
         if self.base_url:
             parts = urlsplit(self.base_url)
             try:

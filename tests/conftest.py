@@ -122,10 +122,17 @@ def own_server(database: tuple[str, str], log_dir: Path, suffix: str) -> Iterato
         client.close()
 
 
+# What the run's server knows of revocations and clients' statuses may be this old (FHIR_TOKEN_RECHECK_SECONDS):
+# short, so that the tests of a suspension or a revocation wait little. A test waits the bound and this margin.
+RECHECK_SECONDS = 1
+RECHECK_MARGIN = 0.5
+
+
 @pytest.fixture(scope="session")
 def server(database, tmp_path_factory):
     uri, name = database
-    srv = Server(uri, name, tmp_path_factory.mktemp("server") / "server.log")
+    srv = Server(uri, name, tmp_path_factory.mktemp("server") / "server.log",
+                 {"FHIR_TOKEN_RECHECK_SECONDS": str(RECHECK_SECONDS)})
     try:
         srv.wait_ready()
         yield srv
@@ -157,11 +164,15 @@ def http(vendor):
 def app_client(app) -> tuple:
     """(Flask test client, headers with an access token) for an app made in the test (`create_app`)."""
     client = app.test_client()
+    software = in_process_software(app, client, "In-process test vendor", ["system/*.cruds"])
+    return client, software.headers()
+
+
+def in_process_software(app, client, name: str, scopes: list[str]) -> BackendClient:
+    """Software registered in the database of an app made in the test, getting its tokens through `client`."""
     origin = app.extensions["fhir"].settings.origin  # what assertions name; OAuth wants it as the Host too
 
     def post(url: str, form: dict) -> tuple[int, dict]:
         response = client.post(url.removeprefix(origin), data=form, base_url=origin)
         return response.status_code, response.get_json()
-    db = app.extensions["fhir"].store.db
-    software = register(db, origin, "In-process test vendor", ["system/*.cruds"], post=post)
-    return client, software.headers()
+    return register(app.extensions["fhir"].store.db, origin, name, scopes, post=post)

@@ -1,4 +1,5 @@
-"""The public origin the server names itself by, from its settings alone (config.Settings)."""
+"""The public origin the server names itself by, from its settings alone (config.Settings), and other
+settings' checks."""
 from __future__ import annotations
 
 import pytest
@@ -33,3 +34,12 @@ def test_a_base_url_that_is_not_an_absolute_http_url_is_refused(base_url):
 def test_wildcard_addresses():
     assert is_wildcard("0.0.0.0") and is_wildcard("::")
     assert not is_wildcard("127.0.0.1") and not is_wildcard("record.example.org")
+
+
+def test_the_token_recheck_bound_comes_from_the_environment_and_is_never_negative(monkeypatch):
+    monkeypatch.delenv("FHIR_TOKEN_RECHECK_SECONDS", raising=False)
+    assert Settings.from_mapping().token_recheck_seconds == 5
+    monkeypatch.setenv("FHIR_TOKEN_RECHECK_SECONDS", "0")
+    assert Settings.from_mapping().token_recheck_seconds == 0
+    with pytest.raises(ValueError, match="FHIR_TOKEN_RECHECK_SECONDS"):
+        Settings(token_recheck_seconds=-1)

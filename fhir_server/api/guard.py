@@ -1,7 +1,9 @@
 """Every FHIR and XDS request but the CapabilityStatement needs an access token whose scopes allow it.
 
 The token (auth/server.py) must be active: signed by this server, not expired, not revoked, and its client
-still referenced; otherwise 401 with a `WWW-Authenticate: Bearer` challenge. What it must then allow is the
+still referenced (revocations and clients' statuses as this process read them at most
+FHIR_TOKEN_RECHECK_SECONDS ago); otherwise 401 with a `WWW-Authenticate: Bearer` challenge. What it must
+then allow is the
 route's declaration (api/routes.py, next to each view): its SMART scopes must hold the route's permissions on
 the resource type (auth/scopes.py), else 403: create `c`, read and vread `r`, update and patch `u`, delete
 `d`, search `s`; conditional interactions also need `s` (they search); instance history and `$everything`

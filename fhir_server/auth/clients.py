@@ -2,8 +2,9 @@
 
 A client is registered with its vendor's name, the public keys (JWKS) its assertions are signed with and
 the SMART scopes it may be given. Its reference status is `referenced`, `suspended` or `withdrawn`; only a
-referenced client gets tokens, and a token stops working as soon as its client is not referenced any
-more (the check is made on every use, server.py). Kept by storage/auth.py, `_id` = client id.
+referenced client gets tokens, and a token stops working once its client is not referenced any more: at
+once for introspection, within FHIR_TOKEN_RECHECK_SECONDS for FHIR requests (server.py, recheck.py). Kept by
+storage/auth.py, `_id` = client id.
 """
 from __future__ import annotations
 

@@ -13,6 +13,11 @@ The access token is a JWT (RFC 9068) signed with the server's key (keys.py), val
 client, the granted SMART scopes (what was asked, narrowed to what the client may have) and those claims.
 `POST /oauth/introspect` (RFC 7662) and `POST /oauth/revoke` (RFC 7009) take the same client assertion.
 A token is active only while it has not expired, has not been revoked and its client is still referenced.
+Introspection reads the revocations and the client's status from the database each time: exact. The check
+on every FHIR request does not (recheck.py): it uses what this process read at most N seconds ago
+(FHIR_TOKEN_RECHECK_SECONDS, 5 by default; 0 reads on every request). So a client suspended or withdrawn, or
+a token revoked by another worker, is refused by every request made more than N seconds later; a token
+revoked through this process's `/oauth/revoke` is refused by this process at once.
 """
 from __future__ import annotations
 
@@ -36,9 +41,10 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from pymongo.database import Database
 
-from ..storage.auth import AssertionLog, AuthorizationCodes, Revocations
+from ..storage.auth import AssertionLog, AuthorizationCodes, ClientStore, Revocations
 from .clients import AUTH_METHOD, ClientRegistry
 from .keys import ALGORITHM, signing_keys
+from .recheck import ReadEachTime, ReadEveryNSeconds
 
 TOKEN_LIFETIME = 300
 MAX_ASSERTION_LIFETIME = timedelta(minutes=5)
@@ -259,31 +265,32 @@ class AccessTokens(JWTBearerTokenGenerator):
 
 
 class TokenChecks:
-    """What introspection and the resource server check of a token beyond its signature."""
+    """What introspection and the resource server check of a token beyond its signature: introspection
+    exactly, the resource server as of at most `recheck_seconds` ago (see the module docstring)."""
 
-    def __init__(self, db: Database, registry: ClientRegistry, keys: KeySet) -> None:
-        self.registry, self.keys = registry, keys
-        self.revocations = Revocations(db)
+    def __init__(self, db: Database, keys: KeySet, recheck_seconds: int) -> None:
+        self.keys, self.revocations, clients = keys, Revocations(db), ClientStore(db)
+        self.exact = ReadEachTime(clients, self.revocations)
+        self.recent = ReadEveryNSeconds(clients, self.revocations, recheck_seconds) if recheck_seconds else self.exact
 
-    def claims(self, token: str) -> dict | None:
+    def claims(self, token: str, exact: bool = False) -> dict | None:
         """The claims of an active access token, else None (bad signature, expired, revoked, client no longer
-        referenced)."""
+        referenced); `exact` reads the revocations and the client's status now rather than as of N seconds."""
         try:
             decoded = jwt.decode(token, self.keys, algorithms=[ALGORITHM])
             jwt.JWTClaimsRegistry(exp={"essential": True}, jti={"essential": True},
                                   iss={"essential": True, "value": origin()}).validate(decoded.claims)
         except (JoseError, ValueError, TypeError):
             return None
-        claims = decoded.claims
-        if self.revocations.is_revoked(claims["jti"]):
+        claims, states = decoded.claims, self.exact if exact else self.recent
+        client_id = claims.get("client_id")
+        if not isinstance(client_id, str) or states.is_revoked(claims["jti"]):
             return None
-        client = self.registry.get(claims.get("client_id"))
-        if client is None or client.status != "referenced":
-            return None
-        return claims
+        return claims if states.is_referenced(client_id) else None
 
     def revoke(self, claims: dict) -> None:
         self.revocations.revoke(claims["jti"], datetime.fromtimestamp(claims["exp"], timezone.utc))
+        self.recent.revoked_here(claims["jti"])
 
 
 @dataclass
@@ -311,7 +318,7 @@ class _TokenLookup:
         self.checks = checks
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> IssuedToken | None:
-        claims = self.checks.claims(token_string)
+        claims = self.checks.claims(token_string, exact=True)
         return IssuedToken(claims) if claims else None
 
 
@@ -328,8 +335,9 @@ class Revocation(_TokenLookup, RevocationEndpoint):
         self.checks.revoke(token.claims)
 
 
-def authorization_server(app: Flask, db: Database) -> tuple[AuthorizationServer, TokenChecks]:
-    """The authlib authorization server of `app`, and the token checks the resource server uses."""
+def authorization_server(app: Flask, db: Database, recheck_seconds: int) -> tuple[AuthorizationServer, TokenChecks]:
+    """The authlib authorization server of `app`, and the token checks the resource server uses (revocations
+    and clients' statuses read at most `recheck_seconds` ago, FHIR_TOKEN_RECHECK_SECONDS)."""
     registry = ClientRegistry(db)
     server = Authorization(app, query_client=registry.get, save_token=lambda token, oauth_request: None)
     server.db = db
@@ -338,7 +346,7 @@ def authorization_server(app: Flask, db: Database) -> tuple[AuthorizationServer,
     server.register_grant(PatientSignIn, [S256Only(required=True)])
     keys = signing_keys(db)  # read once: the key never changes once the first worker has stored it
     server.register_token_generator("default", AccessTokens(keys))
-    checks = TokenChecks(db, registry, keys)
+    checks = TokenChecks(db, keys, recheck_seconds)
     server.register_endpoint(Introspection(checks))
     server.register_endpoint(Revocation(checks))
     return server, checks

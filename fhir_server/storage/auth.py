@@ -25,6 +25,16 @@ class ClientStore:
     def all(self) -> list[dict]:
         return list(self.collection.find({}))
 
+    def status(self, client_id: str) -> str | None:
+        """The client's reference status; None when there is no such client."""
+        doc = self.collection.find_one({"_id": client_id}, {"status": 1})
+        return doc["status"] if doc else None
+
+    def statuses(self, client_ids: list[str]) -> dict[str, str]:
+        """The reference status of each of `client_ids` that exists, in one read."""
+        return {doc["_id"]: doc["status"]
+                for doc in self.collection.find({"_id": {"$in": client_ids}}, {"status": 1})}
+
     def set_status(self, client_id: str, status: str) -> bool:
         """False when there is no such client."""
         return self.collection.update_one({"_id": client_id}, {"$set": {"status": status}}).matched_count == 1
@@ -66,6 +76,8 @@ class Revocations:
         self.collection = db[OAUTH_REVOKED]
 
     def revoke(self, token_id: str, expires: datetime) -> None:
+        """Records a revoked token id until the token expires (those expired a minute ago are dropped)."""
+        self.collection.delete_many({"expires": {"$lt": datetime.now(timezone.utc) - timedelta(minutes=1)}})
         try:
             self.collection.insert_one({"_id": token_id, "expires": expires})
         except pymongo.errors.DuplicateKeyError:
@@ -73,6 +85,11 @@ class Revocations:
 
     def is_revoked(self, token_id: str) -> bool:
         return self.collection.find_one({"_id": token_id}, {"_id": 1}) is not None
+
+    def unexpired(self) -> set[str]:
+        """The ids of the revoked tokens that have not expired yet, in one read."""
+        return {doc["_id"] for doc in self.collection.find({"expires": {"$gt": datetime.now(timezone.utc)}},
+                                                           {"_id": 1})}
 
 
 class PatientAccounts:

@@ -153,7 +153,7 @@ def test_introspection_revocation_and_suspension(registry, origin):
     assert introspect(origin, vendor, first) == {"active": False}
     assert introspect(origin, vendor, second)["active"] is True
     checker = Vendor(registry, ["system/*.rs"])
-    registry.set_status(vendor.id, "suspended")  # its live tokens stop working at once
+    registry.set_status(vendor.id, "suspended")  # introspection reads the database: inactive at once
     assert introspect(origin, checker, second) == {"active": False}
     unauthenticated = requests.post(f"{origin}/oauth/introspect", data={"token": second})
     assert unauthenticated.status_code == 400
