@@ -23,9 +23,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from fhirpathpy import compile as compile_fhirpath
-from fhirpathpy.models import models
-
+from .extractors import Extractor
 from .registry import SearchParam, parameters, split_union
 from .text import normalise
 
@@ -181,9 +179,10 @@ _INDEXERS: dict[str, Callable[[str, Iterable, Fields], None]] = {
 
 
 @lru_cache(maxsize=None)
-def _compiled(resource_type: str) -> tuple[tuple[SearchParam, tuple[tuple[Callable, str | None], ...]], ...]:
-    """Each indexed parameter with its expression parts compiled once: `X.where(resolve() is T)` becomes `X`
-    plus the type T its references must have (fhirpathpy has no resolve()); `Resource.` becomes the type."""
+def _compiled(resource_type: str) -> tuple[tuple[SearchParam, tuple[tuple[Extractor, str | None], ...]], ...]:
+    """Each indexed parameter with its expression parts compiled once (extractors.py): `X.where(resolve() is
+    T)` becomes `X` plus the type T its references must have (resolve() is not evaluated); `Resource.`
+    becomes the type."""
     result = []
     for param in parameters(resource_type).values():
         if param.type not in _INDEXERS or not param.expression:
@@ -192,7 +191,7 @@ def _compiled(resource_type: str) -> tuple[tuple[SearchParam, tuple[tuple[Callab
         for part in split_union(param.expression):
             only = _RESOLVE_IS.search(part)
             part = re.sub(r"^(\(*)Resource\.", rf"\g<1>{resource_type}.", _RESOLVE_IS.sub("", part))
-            paths.append((compile_fhirpath(part, models["r4"]), only.group(1) if only else None))
+            paths.append((Extractor(part), only.group(1) if only else None))
         result.append((param, tuple(paths)))
     return tuple(result)
 
