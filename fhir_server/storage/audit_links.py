@@ -10,10 +10,9 @@ collection), so the hot path reads and writes by `_id` only, several links or he
 from __future__ import annotations
 
 import pymongo
-from pymongo import UpdateOne
 from pymongo.database import Database
 
-from .mongo import AUDIT_CHAIN
+from .mongo import AUDIT_CHAIN, update_each
 
 
 def link_id(key: str, n: int) -> str:
@@ -55,14 +54,8 @@ class AuditLinks:
         if not lasts:
             return
         updates = [({"_id": head_id(key)}, {"$max": {"last": n}, "$set": {"key": key}}) for key, n in lasts.items()]
-        try:
-            self.collection.bulk_write([UpdateOne(*update, upsert=True) for update in updates], ordered=False)
-        except pymongo.errors.BulkWriteError as error:  # two first writers both inserted a head: raise the winner's
-            errors = error.details.get("writeErrors", [])
-            if any(e.get("code") != 11000 for e in errors):
-                raise
-            for e in errors:
-                self.collection.update_one(*updates[e["index"]])
+        for index in update_each(self.collection, updates, upsert=True):  # two first writers both inserted it
+            self.collection.update_one(*updates[index])
 
     def keys(self) -> list[str]:
         """Every chain's key (a scan: for `audit verify`)."""

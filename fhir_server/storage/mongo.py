@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pymongo
+from pymongo.collection import Collection
 from pymongo.database import Database
 
 HISTORY = "history"
@@ -23,6 +24,7 @@ RECORDS = "records"
 RECORD_OPPOSITIONS = "record_oppositions"
 NOTIFICATIONS = "notifications"
 AUDIT_CHAIN = "audit_chain"
+DUPLICATE_KEY = 11000
 
 
 # (collection, field): the support collections of the transactions, search pages, posting lists and the
@@ -61,3 +63,18 @@ def ensure_indexes(db: Database, resource_types: list[str],
     for resource_type, indexes in (search_indexes or {}).items():
         for keys in indexes:
             db[resource_type].create_index(keys)
+
+
+def update_each(collection: Collection, updates: list[tuple[dict, dict]], upsert: bool = False) -> set[int]:
+    """Runs the (filter, update) statements in one unordered `update` command; returns the indexes of those
+    that failed on a duplicate key (two upserts racing), and raises on any other failure. The command is sent
+    as is: pymongo's bulk_write cannot read FerretDB's answer when a statement fails (it lacks `nModified`)."""
+    if not updates:
+        return set()
+    reply = collection.database.command({
+        "update": collection.name, "ordered": False,
+        "updates": [{"q": query, "u": update, "upsert": upsert} for query, update in updates]})
+    errors = reply.get("writeErrors", [])
+    if any(error.get("code") != DUPLICATE_KEY for error in errors):
+        raise pymongo.errors.OperationFailure(f"update of {collection.name} failed: {errors}", details=reply)
+    return {error["index"] for error in errors}

@@ -35,10 +35,9 @@ import time
 from collections import OrderedDict
 
 import pymongo
-from pymongo import ReplaceOne, UpdateOne
 from pymongo.database import Database
 
-from .mongo import POSTING_HEADS, POSTINGS
+from .mongo import POSTING_HEADS, POSTINGS, update_each
 MAX_IDS = 20_000
 LAST_SECONDS = 10.0  # how long a writer trusts the last entry it wrote or read of a list without reading it again
 _LISTS_KEPT = 10_000  # lists whose last entry a writer remembers (least recently used forgotten first)
@@ -140,18 +139,10 @@ class Postings:
         if not added:
             return
         heads = [({"_id": key}, {"$max": {"last": position}}) for key, position in added]
-        try:
-            self.heads.bulk_write([UpdateOne(*head, upsert=True) for head in heads], ordered=False)
-        except pymongo.errors.BulkWriteError as error:  # two first writers both inserted a head
-            errors = error.details.get("writeErrors", [])
-            if any(e.get("code") != 11000 for e in errors):
-                raise
-            for e in errors:
-                self.heads.update_one(*heads[e["index"]])
-        moved = [ReplaceOne({"_id": f"{position - 2}:{key}"}, {"moved": True})
-                 for key, position in added if position > 2]
-        if moved:
-            self.entries.bulk_write(moved, ordered=False)
+        for index in update_each(self.heads, heads, upsert=True):  # two first writers both inserted a head
+            self.heads.update_one(*heads[index])
+        update_each(self.entries, [({"_id": f"{position - 2}:{key}"}, {"moved": True})
+                                   for key, position in added if position > 2])
 
     def _hinted(self, key: str) -> tuple[int, dict | None]:
         """(position, entry) the head's hint names, taken as the last one (if entries follow, the insert finds

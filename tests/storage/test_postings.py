@@ -278,3 +278,27 @@ def test_a_database_from_before_the_lists_gets_them_built_once(database, db):
     finally:
         client.drop_database(legacy)
         client.close()
+
+
+def test_writers_racing_to_start_the_same_lists_lose_nothing(db):
+    """Writers that remember nothing start new lists at the same moment: one takes each position, their head
+    hints race to be inserted first, and every addition is kept."""
+    writers = [Postings(db) for _ in range(6)]
+    for _ in range(30):
+        keys = [f"DocumentReference>Patient/{uuid.uuid4().hex}" for _ in range(3)]
+        start, errors = threading.Barrier(len(writers)), []
+
+        def add(n: int) -> None:
+            try:
+                start.wait(10)
+                writers[n].add({key: [f"{n}"] for key in keys})
+            except BaseException as error:  # reported by the test thread
+                errors.append(error)
+        threads = [threading.Thread(target=add, args=(n,)) for n in range(len(writers))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        for key in keys:
+            assert sorted(writers[0].members(key)) == [str(n) for n in range(len(writers))]
