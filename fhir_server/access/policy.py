@@ -115,6 +115,12 @@ class RecordAccess:
             self._records[patient_id] = self.records.get(patient_id)
         return self._records[patient_id] or {"state": OPEN, "blocked": [], "no_emergency": False}
 
+    def _known_open(self, patient_id: str) -> bool:
+        """Whether this request has read the patient's record already, and found it open (a record, once
+        open, is closed or purged only by its patient or a job, never by a write)."""
+        record = self._records.get(patient_id)
+        return record is not None and record.get("state") == OPEN
+
     def record_open(self, patient_id: str, reading: bool = True) -> bool:
         """Whether the caller may reach the patient's record at all (see the module docstring); a professional
         refused consultation may still write in it (`reading` False)."""
@@ -458,7 +464,8 @@ class RecordAccess:
                 self._left_binaries(previous, version)
             for patient_id in patients:
                 self.patients[patient_id] = None
-                if version.type != "Patient" and not version.deleted and self.records.open_if_new(patient_id, now):
+                if version.type != "Patient" and not version.deleted and not self._known_open(patient_id) \
+                        and self.records.open_if_new(patient_id, now):
                     self.notify(patient_id, "record-created", now, None)
                 if version.type == "Consent":
                     self.refresh_rules(patient_id)

@@ -50,6 +50,10 @@ def issue_activation_code(store: ResourceStore, patient_id: str) -> str:
     current = store.current("Patient", patient_id, reader=SIGN_IN)
     if current is None or current.deleted:
         raise ActivationRefused(f"No record Patient/{patient_id}")
+    return _new_code(store, patient_id)
+
+
+def _new_code(store: ResourceStore, patient_id: str) -> str:
     code = "-".join("".join(secrets.choice(_ALPHABET) for _ in range(4)) for _ in range(3))
     PatientAccounts(store.db).set_activation(patient_id, _code_hasher.hash(code),
                                              datetime.now(timezone.utc) + CODE_VALIDITY)
@@ -57,8 +61,9 @@ def issue_activation_code(store: ResourceStore, patient_id: str) -> str:
 
 
 def welcome(store: ResourceStore, patient_id: str) -> None:
-    """A record was just created: its provisional code goes out in a letter (storage/auth.py Letters)."""
-    Letters(store.db).post(secrets.token_urlsafe(12), patient_id, issue_activation_code(store, patient_id))
+    """A Patient was just created (its first version is stored): its provisional code goes out in a letter
+    (storage/auth.py Letters)."""
+    Letters(store.db).post(secrets.token_urlsafe(12), patient_id, _new_code(store, patient_id))
 
 
 def activate(store: ResourceStore, ins: str, code: str, birth_date: str, password: str) -> str:

@@ -26,9 +26,9 @@ Write order, without multi-document transactions (FerretDB has none; `reserve` d
    On MongoDB the copy is conditional on the current document holding an older version, which MongoDB
    applies atomically. FerretDB v1 has no atomic conditional update (it reads, filters, then writes), so
    there the copy is unconditional and a slow writer can put back an older version. Either way the writer
-   then reads the current document and probes the history again, and repeats the copy until they agree:
-   the last writer to touch the current document always leaves it at the latest version.
-6. The journal entry is removed.
+   then probes the history after the version it copied, and copies any newer one: the last writer to touch
+   the current document finds no version after its own, so the current document ends at the latest.
+6. The journal entry is removed, off the request's path with others (storage/journal.py).
 If the process dies between 1 and 6, `recover()` (run at start-up) projects every resource named in the
 journal, and a writer that collides with a version projects it before answering 409, so the two
 collections always converge on the history. A journal entry whose history insert never happened is
@@ -49,6 +49,7 @@ from pymongo.database import Database
 from ..formats.fhir_json import dumps, loads
 from .binaries import BinaryContent
 from .candidates import candidate_ids, matching_docs, sort_docs
+from .journal import FinishedEntries
 from .mongo import HISTORY, JOURNAL
 from .postings import Postings, posting_keys
 from .readers import Reader, checked, restricted
@@ -124,6 +125,7 @@ class ResourceStore:
         # FerretDB scans a collection for any filter but `_id`: posting lists stand in for indexes there.
         self.postings = Postings(db) if self.ferretdb else None
         self.transactions = TransactionLog(db)
+        self.finished = FinishedEntries(self.journal)
 
     def current(self, resource_type: str, resource_id: str, *, reader: Reader) -> StoredVersion | None:
         """The latest version (possibly a delete tombstone), or None if the resource never existed or the
@@ -161,7 +163,7 @@ class ResourceStore:
             self.journal.delete_one({"_id": entry["_id"]})
             raise
         self.project(resource_type, resource_id, written.doc)
-        self.journal.delete_one({"_id": entry["_id"]})
+        self.finished.finished(entry["_id"])
         return written.version
 
     def reserve(self, write: Write, tx: str | None = None) -> "Reserved":
@@ -268,7 +270,9 @@ class ResourceStore:
                 collection.replace_one(query, projection, upsert=True)
             except pymongo.errors.DuplicateKeyError:
                 pass  # a newer version is current already
-            current, latest = collection.find_one({"_id": resource_id}, {"vid": 1}), None
+            # A newer version than the one just copied is found by the probe; an older one a slow writer
+            # copies after this is undone by that writer's own probe, which finds this version.
+            current, latest = {"vid": latest["vid"]}, None
         raise RuntimeError(f"{resource_type}/{resource_id}: current version does not settle")
 
     def project_new(self, docs: list[dict]) -> set[tuple[str, str]]:

@@ -42,6 +42,19 @@ def test_recover_completes_a_write_cut_short(store):
     assert store.recover() == 0
 
 
+def test_a_finished_writes_journal_entry_is_removed_after_the_answer(store):
+    """Removed off the request's path (storage/journal.py), several writes' entries at a time."""
+    rids = [uuid.uuid4().hex for _ in range(5)]
+    for rid in rids:
+        store.write("Patient", rid, {"resourceType": "Patient"}, 0, "POST")
+    for _ in range(100):
+        if store.journal.count_documents({"rid": {"$in": rids}}) == 0:
+            break
+        time.sleep(0.1)
+    assert store.journal.count_documents({"rid": {"$in": rids}}) == 0
+    assert all(store.current("Patient", rid, reader=LOOKUP).version == 1 for rid in rids)
+
+
 def test_a_writer_colliding_with_a_cut_short_write_completes_it_and_conflicts(store):
     rid = uuid.uuid4().hex
     store.write("Patient", rid, {"resourceType": "Patient"}, 0, "POST")
