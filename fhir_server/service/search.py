@@ -66,9 +66,9 @@ def search_bundle(context: SearchContext, resource_type: str, items: list[tuple[
     with_total = request.total != "none" or count == 0
     store = context.store
     query = search_filter(request, resolve=store_resolver(store, context.rules))
-    ids, total = store.search_ids(resource_type, query, sort_fields(request), context.max_results, with_total,
-                                  reader=context.rules)
-    page = ids[request.offset:request.offset + count]
+    ids, total, versions = store.search_with_page(resource_type, query, sort_fields(request), context.max_results,
+                                                  with_total, slice(request.offset, request.offset + count),
+                                                  reader=context.rules)
     problems = [("not-supported", f"Parameter '{name}' was ignored") for name in request.ignored + includes.ignored]
     problems += [("not-supported", problem) for problem in request.problems + includes.problems]
     if len(ids) == context.max_results and total != len(ids):
@@ -84,7 +84,6 @@ def search_bundle(context: SearchContext, resource_type: str, items: list[tuple[
         *kept, ("_count", str(count)), *([("_offset", str(request.offset))] if request.offset else [])])}]
     if token:
         links += page_links(f"{context.base}/{resource_type}", token, request.offset, count, len(ids))[1:]
-    versions = store.current_versions(resource_type, page, reader=context.rules)
     return _bundle(context, versions, total if with_total else None, links, request, includes.directives,
                    problems)
 

@@ -22,8 +22,9 @@ def candidate_ids(postings: Postings, resource_type: str, query: dict) -> list[s
     """A superset of the ids matching `query`, at most MAX_CANDIDATES of them; None when no criterion gives
     one (the query must scan)."""
     best: list[str] | None = None
+    read: dict[str, list[str] | None] = {}  # a list two criteria name (the patient's, by reference and record)
     for field, condition in single_criteria(query):
-        ids = _ids(condition) if field == "_id" else _listed(postings, resource_type, field, condition)
+        ids = _ids(condition) if field == "_id" else _listed(postings, resource_type, field, condition, read)
         if ids is not None and len(ids) <= MAX_CANDIDATES and (best is None or len(ids) < len(best)):
             best = ids
     return best
@@ -43,25 +44,28 @@ def _ids(condition: object) -> list[str] | None:
     return None
 
 
-def _listed(postings: Postings, resource_type: str, field: str, condition: object) -> list[str] | None:
+def _listed(postings: Postings, resource_type: str, field: str, condition: object,
+            read: dict[str, list[str] | None]) -> list[str] | None:
     keys = criterion_keys(resource_type, field, condition)
     if keys is None:
         return None
     ids: dict[str, None] = {}
     for key in keys:
-        members = postings.members(key)
+        if key not in read:
+            read[key] = postings.members(key)
+        members = read[key]
         if members is None:
             return None
         ids.update(dict.fromkeys(members))
     return list(ids)
 
 
-def matching_docs(collection: Collection, candidates: list[str], query: dict, fields: list[str]) -> list[dict]:
-    """The candidates matching `query`, each with `_id` and `fields` only."""
-    projection = {"$project": {"_id": 1, **{f: 1 for f in fields}}}
+def matching_docs(collection: Collection, candidates: list[str], query: dict, fields: list[str] | None) -> list[dict]:
+    """The candidates matching `query`, each with `_id` and `fields` only (None: whole)."""
+    stages = [{"$project": {"_id": 1, **{f: 1 for f in fields}}}] if fields is not None else []
     found = []
     for candidate in candidates:
-        found += collection.aggregate([{"$match": {"_id": candidate}}, {"$match": query}, projection])
+        found += collection.aggregate([{"$match": {"_id": candidate}}, {"$match": query}, *stages])
     return found
 
 

@@ -97,6 +97,9 @@ def format_instant(ts: datetime) -> str:
     return ts.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+_READ_WHOLE = 100  # candidates read whole by a search that also wants their page (`search_with_page`)
+
+
 def _now() -> datetime:
     now = datetime.now(timezone.utc)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)  # BSON dates keep milliseconds
@@ -445,6 +448,20 @@ class ResourceStore:
         if with_total:
             total = len(ids) if len(ids) < limit else collection.count_documents(query)
         return ids, total
+
+    def search_with_page(self, resource_type: str, query: dict, sort: list[tuple[str, int]], limit: int,
+                         with_total: bool, page: slice, *,
+                         reader: Reader) -> tuple[list[str], int | None, list[StoredVersion]]:
+        """`search_ids`, and the current versions of the ids in `page` (as `current_versions` gives them).
+        Matches found among a few candidates (posting lists) are read whole once, not again for the page."""
+        query = restricted(reader, resource_type, query)
+        candidates = candidate_ids(self.postings, resource_type, query) if self.postings else None
+        if candidates is None or len(candidates) > _READ_WHOLE:
+            ids, total = self._search_ids(resource_type, query, sort, limit, with_total)
+            return ids, total, [v for v in self._current_versions(resource_type, ids[page]) if reader.visible(v)]
+        docs = sort_docs(matching_docs(self.db[resource_type], candidates, query, None), sort)[:limit]
+        versions = [_from_doc(doc) for doc in docs[page] if not doc["deleted"]]
+        return [d["_id"] for d in docs], len(docs), [v for v in versions if reader.visible(v)]
 
     def current_versions(self, resource_type: str, ids: list[str], *, reader: Reader) -> list[StoredVersion]:
         """The current versions of `ids`, in that order; deleted or unknown ones, and those the reader may not
