@@ -15,7 +15,7 @@ def create_app(config: dict | None = None) -> Flask:
     from .registry import RESOURCES
     from .search import INDEXES
     from .service import Services
-    from .notifications.queue import Notifications
+    from .storage.notification_queue import Notifications
     from .service.audit import AuditTrail
     from .service.audit_writer import from_environment
     from .service.notify import start_delivery

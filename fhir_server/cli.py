@@ -203,7 +203,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     """`import PATH...`: loads files and folders (HL7 v2, CDA R2, XDS.b, FHIR JSON Bundles or resources,
     NDJSON), each message or document one transaction; prints a summary; exit 1 when any was rejected."""
     from .config import Settings
-    from .notifications.queue import Notifications
+    from .storage.notification_queue import Notifications
     from .service.audit import AuditTrail
     from .service.importer import import_paths
     from .service.resources import ResourceService
@@ -228,7 +228,7 @@ def cmd_mllp(args: argparse.Namespace) -> int:
     """`mllp --client-id ID`: an HL7 v2 MLLP listener pushing for that referenced client (fhir_server/mllp.py)."""
     from .config import Settings
     from .mllp import MllpServer, handler
-    from .notifications.queue import Notifications
+    from .storage.notification_queue import Notifications
     from .service.audit import AuditTrail
     from .service.resources import ResourceService
     from .storage.resources import ResourceStore

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timezone
 
-from .queue import PENDING, Notifications
+from ..storage.notification_queue import PENDING, Notifications
 from .smtp import SmtpSettings, build_message, send
 
 log = logging.getLogger(__name__)

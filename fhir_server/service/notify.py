@@ -1,7 +1,7 @@
 """E-mail delivery of patients' notifications (notifications/) from a server worker or the CLI."""
 from __future__ import annotations
 
-from ..notifications.queue import Notifications
+from ..storage.notification_queue import Notifications
 from ..notifications.sender import DeliveryThread, patient_email, send_due
 from ..notifications.smtp import SmtpSettings
 from ..storage.readers import ServerLookup

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from ..audit.chain import AuditChain
-from ..notifications.queue import Notifications
+from ..storage.notification_queue import Notifications
 from ..storage.mongo import LETTERS, PATIENT_ACCOUNTS
 from ..storage.purge import purge
 from ..storage.readers import ServerLookup

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 import pymongo
 from pymongo.database import Database
 
-from ..storage.mongo import NOTIFICATIONS
+from .mongo import NOTIFICATIONS
 
 KINDS = ("record-created", "emergency-access", "document-changed")
 PENDING, FAILED, NO_ADDRESS = "pending", "failed", "no-address"
