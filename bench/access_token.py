@@ -31,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
         saved = json.loads(args.state.read_text(encoding="utf-8"))
         client = BackendClient(args.origin, saved["client_id"], ECKey.import_key(saved["key"]))
     else:
-        db = connect(os.environ.get("MONGODB_URI", "mongodb://127.0.0.1:27017/"), os.environ.get("FHIR_DATABASE", "fhir"))
+        db = connect(os.environ.get("MONGODB_URI", "mongodb://127.0.0.1:27017/"),
+                     os.environ.get("FHIR_DATABASE", "fhir"))
         client = register(db, args.origin, "benchmark client", ["system/*.cruds"])
         args.state.touch(mode=0o600)
         args.state.write_text(json.dumps({"client_id": client.client_id, "key": client.key.as_dict(private=True)}),

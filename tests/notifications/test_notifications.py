@@ -10,7 +10,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-from fhir_server.storage.notification_queue import FAILED, LEASE, NO_ADDRESS, NOTIFICATIONS, PENDING, Notifications, backoff
+from fhir_server.storage.notification_queue import (FAILED, LEASE, NO_ADDRESS, NOTIFICATIONS, PENDING,
+                                                    Notifications, backoff)
 from fhir_server.notifications.sender import DeliveryThread, patient_email, send_due
 from fhir_server.notifications.smtp import SUBJECT, SmtpSettings
 from fhir_server.storage.ferretdb import free_port
