@@ -33,7 +33,7 @@ from datetime import datetime, timezone
 from ..audit.events import Actor
 from ..errors import DocumentRefused, Forbidden, Unprocessable
 from ..storage.candidates import single_criteria
-from ..storage.readers import ServerLookup
+from ..storage.readers import RecordsOf, ServerLookup
 from ..storage.records import OPEN, Records
 from ..storage.resources import ResourceStore, StoredVersion
 from .consents import (HIDDEN_FROM_PATIENT, HIDDEN_FROM_PROFESSIONALS, HIDDEN_FROM_REPRESENTATIVES, ConsentRules,
@@ -241,8 +241,9 @@ class RecordAccess:
                             f"resource's history")
         return self.records.denied(self.me, self.actor.purpose_of_use == "ETREAT")
 
-    def search_conditions(self, resource_type: str, query: dict) -> list[dict]:
-        """Criteria ANDed with a search's own, leaving out what the caller may not see: `visible` as a query."""
+    def search_conditions(self, resource_type: str, query: dict, records: RecordsOf | None = None) -> list[dict]:
+        """Criteria ANDed with a search's own, leaving out what the caller may not see: `visible` as a query.
+        `records` reads every record (Patient id) a match of `query` can be in, when the store can tell."""
         if self.actor is None:
             return []
         self.check_search(resource_type)
@@ -253,13 +254,15 @@ class RecordAccess:
                 return [NOTHING]
             conditions = [_in_records(resource_type, [str(self.actor.patient)])]
         else:
-            conditions = [self._records_condition(resource_type, query)]
+            conditions = [self._records_condition(resource_type, query, records)]
         if resource_type == "DocumentReference":
             conditions += self._document_conditions()
         return conditions
 
-    def _records_condition(self, resource_type: str, query: dict) -> dict:
-        """A professional's search: resources of records open to them, or in no record and written by them."""
+    def _records_condition(self, resource_type: str, query: dict, records: RecordsOf | None) -> dict:
+        """A professional's search: resources of records open to them, or in no record and written by them.
+        Judged on the records the search names, else those the store says its matches can be in, else (a
+        scan of the records) every record."""
         named = _named_patients(resource_type, query)
         if named is not None:
             allowed = [p for p in named if self.record_open(p)]
@@ -267,10 +270,15 @@ class RecordAccess:
             if allowed and self.actor.purpose_of_use == "ETREAT":
                 self._emergency(allowed)
             return _in_records(resource_type, allowed)
-        denied = self.records.denied(self.me, self.actor.purpose_of_use == "ETREAT")
+        if records is not None:
+            in_records = _in_records(resource_type, [p for p in dict.fromkeys(records()) if self.record_open(p)])
+        else:
+            denied = self.records.denied(self.me, self.actor.purpose_of_use == "ETREAT")
+            if resource_type == "Patient":
+                return {"_id": {"$nin": denied}}
+            in_records = {RECORD: {"$nin": [f"Patient/{p}" for p in denied], "$exists": True}}
         if resource_type == "Patient":
-            return {"_id": {"$nin": denied}}
-        in_records = {RECORD: {"$nin": [f"Patient/{p}" for p in denied], "$exists": True}}
+            return in_records
         return {"$or": [in_records, {RECORD: {"$exists": False}, WRITER: self.me}]}
 
     def _document_conditions(self) -> list[dict]:

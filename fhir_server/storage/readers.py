@@ -8,23 +8,29 @@ A read without one is a programming error (`NoReader`), never a read without rul
 What the store does with it (storage/resources.py):
 - reads of versions (`current`, `version`, `current_versions`, `history_page`) return only those
   `reader.visible(version)` allows: what the reader may not see is answered as what does not exist;
-- searches (`search_ids`, `search_page`) AND `reader.search_conditions(type, query)` with the query: what
-  the reader may not see is neither matched nor counted.
+- searches (`search_ids`, `search_page`, `search_with_page`) AND `reader.search_conditions(type, query,
+  records)` with the query: what the reader may not see is neither matched nor counted. `records`, when given,
+  reads every record a match can belong to (those of the search's candidates, storage/candidates.py), so that
+  the conditions may judge those records only.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from .resources import StoredVersion
 
+RecordsOf = Callable[[], list[str]]  # every record (Patient id) a search's matches can be in, read when called
+
 
 @runtime_checkable
 class Reader(Protocol):
     def visible(self, version: StoredVersion) -> bool: ...
 
-    def search_conditions(self, resource_type: str, query: dict) -> list[dict]: ...
+    def search_conditions(self, resource_type: str, query: dict,
+                          records: RecordsOf | None = None) -> list[dict]: ...
 
 
 class NoReader(TypeError):
@@ -39,7 +45,8 @@ class ServerLookup:
     def visible(self, version: StoredVersion) -> bool:
         return True
 
-    def search_conditions(self, resource_type: str, query: dict) -> list[dict]:
+    def search_conditions(self, resource_type: str, query: dict,
+                          records: RecordsOf | None = None) -> list[dict]:
         return []
 
 
@@ -49,7 +56,7 @@ def checked(reader: object) -> Reader:
     return reader
 
 
-def restricted(reader: Reader, resource_type: str, query: dict) -> dict:
-    """The query with the reader's conditions ANDed in."""
-    conditions = checked(reader).search_conditions(resource_type, query)
+def restricted(reader: Reader, resource_type: str, query: dict, records: RecordsOf | None = None) -> dict:
+    """The query with the reader's conditions ANDed in (`records`: see the module docstring)."""
+    conditions = checked(reader).search_conditions(resource_type, query, records)
     return {**query, "$and": [*query.get("$and", []), *conditions]} if conditions else query

@@ -51,7 +51,7 @@ from .binaries import BinaryContent
 from .candidates import candidate_ids, matching_docs, sort_docs
 from .journal import FinishedEntries
 from .mongo import HISTORY, JOURNAL
-from .postings import Postings, posting_keys
+from .postings import RECORD, Postings, posting_keys
 from .readers import Reader, checked, restricted
 from .transactions import TransactionLog, Write
 
@@ -430,12 +430,34 @@ class ResourceStore:
         """The ids of the first `limit` current resources matching `query` (built by the search package) and
         the reader's conditions, in `sort` order, the id last so that the order is total; and the number of
         matches when asked."""
-        return self._search_ids(resource_type, restricted(reader, resource_type, query), sort, limit, with_total)
+        return self._search_ids(resource_type, *self._planned(reader, resource_type, query), sort, limit, with_total)
 
-    def _search_ids(self, resource_type: str, query: dict, sort: list[tuple[str, int]], limit: int,
-                    with_total: bool) -> tuple[list[str], int | None]:
+    def _planned(self, reader: Reader, resource_type: str, query: dict) -> tuple[dict, list[str] | None]:
+        """The query with the reader's conditions ANDed in, and its candidates (None: it scans). When the search's
+        own criteria give candidates, the reader may judge the records they are in rather than every record."""
+        checked(reader)
+        if self.postings is not None:
+            candidates = candidate_ids(self.postings, resource_type, query)
+            if candidates is not None:
+                records = (lambda: candidates) if resource_type == "Patient" else \
+                    (lambda: self._records_of(resource_type, candidates))
+                return restricted(reader, resource_type, query, records), candidates
+        query = restricted(reader, resource_type, query)
+        return query, candidate_ids(self.postings, resource_type, query) if self.postings else None
+
+    def _records_of(self, resource_type: str, ids: list[str]) -> list[str]:
+        """The records (Patient ids) these resources are in (membership is decided on write: `x:record`)."""
+        collection, records = self.db[resource_type], []
+        for resource_id in ids:
+            doc = collection.find_one({"_id": resource_id}, {RECORD: 1})
+            record = doc.get(RECORD) if doc else None
+            if isinstance(record, str) and record.startswith("Patient/"):
+                records.append(record.partition("/")[2])
+        return records
+
+    def _search_ids(self, resource_type: str, query: dict, candidates: list[str] | None,
+                    sort: list[tuple[str, int]], limit: int, with_total: bool) -> tuple[list[str], int | None]:
         collection = self.db[resource_type]
-        candidates = candidate_ids(self.postings, resource_type, query) if self.postings else None
         if candidates is not None:
             fields = [f for f, _ in sort if f != "_id"]
             docs = sort_docs(matching_docs(collection, candidates, query, fields), sort)
@@ -454,10 +476,9 @@ class ResourceStore:
                          reader: Reader) -> tuple[list[str], int | None, list[StoredVersion]]:
         """`search_ids`, and the current versions of the ids in `page` (as `current_versions` gives them).
         Matches found among a few candidates (posting lists) are read whole once, not again for the page."""
-        query = restricted(reader, resource_type, query)
-        candidates = candidate_ids(self.postings, resource_type, query) if self.postings else None
+        query, candidates = self._planned(reader, resource_type, query)
         if candidates is None or len(candidates) > _READ_WHOLE:
-            ids, total = self._search_ids(resource_type, query, sort, limit, with_total)
+            ids, total = self._search_ids(resource_type, query, candidates, sort, limit, with_total)
             return ids, total, [v for v in self._current_versions(resource_type, ids[page]) if reader.visible(v)]
         docs = sort_docs(matching_docs(self.db[resource_type], candidates, query, None), sort)[:limit]
         versions = [_from_doc(doc) for doc in docs[page] if not doc["deleted"]]

@@ -22,7 +22,7 @@ class Refusing:
     def visible(self, version: StoredVersion) -> bool:
         return version.id != self.hidden
 
-    def search_conditions(self, resource_type: str, query: dict) -> list[dict]:
+    def search_conditions(self, resource_type: str, query: dict, records=None) -> list[dict]:
         self.asked.append((resource_type, query))
         return [{"_id": {"$ne": self.hidden}}]
 
