@@ -3,7 +3,9 @@ of each layer (cProfile), for create Patient, create DocumentReference, read by 
 
 Runs the app in this process (Flask's test client, no HTTP server) against a throwaway FerretDB, or a
 database `fhir_calls_<random>` in `MONGODB_URI`, dropped at the end. The interactions are the ones
-bench/load.py and ../shared/bench/loadprobe.py send, with the same documents. See bench/README.md.
+bench/load.py and ../shared/bench/loadprobe.py send, with the same documents. Each runs `--repeat` times from
+one client (calls and CPU), then from `--clients` concurrent clients (calls only: the audit trail then writes the
+events of requests that arrive together in one commit). See bench/README.md.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import pstats
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections import Counter
@@ -100,6 +103,8 @@ def own_time_by_layer(profile: cProfile.Profile) -> Counter:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=200, help="times each interaction runs (default 200)")
+    parser.add_argument("--clients", type=int, default=8,
+                        help="then the same with this many concurrent clients, counting calls only (default 8)")
     args = parser.parse_args(argv)
     commands = Commands()
     monitoring.register(commands)
@@ -118,19 +123,19 @@ def main(argv: list[str] | None = None) -> int:
         headers = {**software.headers(), "Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
         state: dict = {"patients": [], "documents": []}
 
-        def create_patient(i: int) -> None:
+        def create_patient(client, i: int) -> None:
             answer = client.post("/fhir/Patient", json=patient(i), headers=headers)
             assert answer.status_code == 201, answer.get_data(as_text=True)
             state["patients"].append(answer.get_json())
 
-        def create_document(i: int) -> None:
+        def create_document(client, i: int) -> None:
             subject = state["patients"][i % len(state["patients"])]
             answer = client.post("/fhir/DocumentReference", json=document_reference(subject["id"], i), headers=headers)
             assert answer.status_code == 201, answer.get_data(as_text=True)
             state["documents"].append(answer.get_json())
 
-        def get(path: Callable[[int], str]) -> Callable[[int], None]:
-            def run(i: int) -> None:
+        def get(path: Callable[[int], str]) -> Callable[..., None]:
+            def run(client, i: int) -> None:
                 answer = client.get(path(i), headers=headers)
                 assert answer.status_code == 200, answer.get_data(as_text=True)
             return run
@@ -156,15 +161,47 @@ def main(argv: list[str] | None = None) -> int:
                 commands.counting = True
                 started = time.perf_counter()
                 profile.enable()
-                run(i)
+                run(client, i)
                 profile.disable()
                 wall.append(time.perf_counter() - started)
                 commands.counting = False
             layers = own_time_by_layer(profile)
             rows.append((label, sum(commands.seen.values()) / args.repeat, commands.seen.copy(),
                          statistics.median(wall) * 1000, layers))
+        together = [(label, concurrent_calls(app, commands, run, args.clients, args.repeat))
+                    for label, run in interactions] if args.clients > 1 else []
     print_table(rows, args.repeat)
+    if together:
+        print(f"\n| interaction | database calls, {args.clients} concurrent clients |")
+        print("| --- | ---: |")
+        for label, calls in together:
+            print(f"| {label} | {calls:.2f} |")
     return 0
+
+
+def concurrent_calls(app, commands: Commands, run: Callable, clients: int, repeat: int) -> float:
+    """Database calls per interaction when `clients` threads run it `repeat` times in all (the audit trail
+    then commits several requests' events together)."""
+    errors: list[BaseException] = []
+
+    def work(offset: int) -> None:
+        client = app.test_client()
+        try:
+            for i in range(offset, repeat, clients):
+                run(client, i)
+        except BaseException as error:  # reported below
+            errors.append(error)
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(clients)]
+    commands.seen.clear()
+    commands.counting = True
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    commands.counting = False
+    if errors:
+        raise errors[0]
+    return sum(commands.seen.values()) / repeat
 
 
 def print_table(rows: list, repeat: int) -> None:
