@@ -22,3 +22,20 @@ def test_every_collection_table_has_an_index_for_lookups_by_id(server, database)
             assert "USING INDEX" in plan[0][-1], f"{collection}: {plan}"
     finally:
         connection.close()
+
+
+@pytest.mark.skipif(bool(os.environ.get("MONGODB_URI")), reason="starts a local FerretDB")
+def test_the_sqlite_sync_level_is_full_unless_normal_is_asked(tmp_path, monkeypatch):
+    import pymongo
+
+    from fhir_server.storage.ferretdb import LocalFerretDB
+    monkeypatch.delenv("FHIR_SQLITE_SYNCHRONOUS", raising=False)
+    assert LocalFerretDB(tmp_path / "a").synchronous == "full"
+    with pytest.raises(ValueError, match="FHIR_SQLITE_SYNCHRONOUS"):
+        LocalFerretDB(tmp_path / "b", synchronous="off")  # off could corrupt the database on a crash
+    monkeypatch.setenv("FHIR_SQLITE_SYNCHRONOUS", "normal")
+    with LocalFerretDB(tmp_path / "c") as database:
+        assert database.synchronous == "normal"
+        with pymongo.MongoClient(database.uri) as client:
+            client.test.kept.insert_one({"_id": "x"})
+            assert client.test.kept.find_one({"_id": "x"}) == {"_id": "x"}
