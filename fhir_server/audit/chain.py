@@ -25,15 +25,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import threading
-import time
-from collections import OrderedDict
 from datetime import datetime, timezone
 
 from pymongo.database import Database
 
 from ..registry import OUR_CANONICAL
 from ..storage.audit_links import AuditLinks, link_id
+from ..storage.recent import Recent
 from .checkpoints import Checkpoints
 from .keys import AuditKey, load_key
 
@@ -79,8 +77,7 @@ class AuditChain:
         self.links = AuditLinks(db)
         self.key = key or load_key()
         self.checkpoints = checkpoints or Checkpoints(self.key, db.name)
-        self._tails: OrderedDict[str, tuple[int, str, float]] = OrderedDict()  # key -> (n, hash, when seen)
-        self._lock = threading.Lock()
+        self._tails: Recent[tuple[int, str]] = Recent(TAIL_SECONDS, _TAILS_KEPT)  # key -> (position, hash)
 
     def append(self, key: str, event: dict) -> dict:
         """Chains `event` (which has its id) as the next link of chain `key`; returns a copy carrying the
@@ -111,10 +108,10 @@ class AuditChain:
             for position, (index, link) in enumerate(zip(this_round, links)):
                 key = link["key"]
                 if position in taken:  # another writer took that position: read on from it, then try again
-                    self._remember(key, *self._read_tail(key, link["n"]))
+                    self._tails.put(key, self._read_tail(key, link["n"]))
                     later.append(index)
                 else:
-                    self._remember(key, link["n"], link["hash"])
+                    self._tails.put(key, (link["n"], link["hash"]))
                     lasts[key] = link["n"]
                     chained[index] = _with_extension(items[index][1], link)
             self.links.advance_heads(lasts)
@@ -143,11 +140,9 @@ class AuditChain:
 
     def _tail(self, key: str) -> tuple[int, str]:
         """(position, hash) of chain `key`'s last link as this writer knows it (0 and GENESIS: no chain)."""
-        with self._lock:
-            known = self._tails.get(key)
-            if known is not None and time.monotonic() - known[2] < TAIL_SECONDS:
-                self._tails.move_to_end(key)
-                return known[0], known[1]
+        known = self._tails.get(key)
+        if known is not None:
+            return known
         # Taken as the tail as it is (0: a new chain): if links follow, the insert finds its position taken.
         n = self.hint(key)
         last = self.link(key, n) if n else None
@@ -167,19 +162,11 @@ class AuditChain:
                 return n, last["hash"] if last else GENESIS
             n, last = n + 1, following
 
-    def _remember(self, key: str, n: int, link_hash: str) -> None:
-        with self._lock:
-            self._tails[key] = (n, link_hash, time.monotonic())
-            self._tails.move_to_end(key)
-            while len(self._tails) > _TAILS_KEPT:
-                self._tails.popitem(last=False)
-
     def delete_key(self, key: str) -> int:
         """Deletes chain `key` (a purged record's); returns how many links it had. The purge is checkpointed
         first, so that the chain's checkpoints no longer hold (and a crash midway leaves them void too)."""
         self.checkpoints.purged(checked_key(key))
-        with self._lock:
-            self._tails.pop(key, None)
+        self._tails.forget(key)
         return self.links.delete_chain(key)
 
 

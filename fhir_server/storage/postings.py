@@ -30,14 +30,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-import threading
-import time
-from collections import OrderedDict
 
 import pymongo
 from pymongo.database import Database
 
 from .mongo import POSTING_HEADS, POSTINGS, update_each
+from .recent import Recent
 MAX_IDS = 20_000
 LAST_SECONDS = 10.0  # how long a writer trusts the last entry it wrote or read of a list without reading it again
 _LISTS_KEPT = 10_000  # lists whose last entry a writer remembers (least recently used forgotten first)
@@ -97,8 +95,7 @@ class Postings:
     def __init__(self, db: Database) -> None:
         self.entries = db[POSTINGS]
         self.heads = db[POSTING_HEADS]
-        self._last: OrderedDict[str, tuple[int, dict | None, float]] = OrderedDict()  # key -> (n, entry, when)
-        self._lock = threading.Lock()
+        self._last: Recent[tuple[int, dict]] = Recent(LAST_SECONDS, _LISTS_KEPT)  # key -> (position, entry)
 
     def add(self, lists: dict[str, list[str]], fresh: bool = False) -> None:
         """Adds ids to lists (key -> ids), one new entry per list, all in one insert. `fresh`: the caller knows
@@ -111,7 +108,7 @@ class Postings:
             return
         new_entries: list[tuple[str, int, dict]] = []
         for key, ids in lists.items():
-            position, entry = self._remembered(key) or self._hinted(key)
+            position, entry = self._last.get(key) or self._hinted(key)
             new = _next_entry(key, position, entry, ids)
             if new is not None:
                 new_entries.append((key, position + 1, new))
@@ -129,7 +126,7 @@ class Postings:
             if index in taken:  # another writer took that position: read the list again and add once more
                 self._add(key, lists[key])
             else:
-                self._remember(key, position, new)
+                self._last.put(key, (position, new))
                 added.append((key, position))
         self._settle(added)
 
@@ -153,25 +150,9 @@ class Postings:
         entry = self.entries.find_one({"_id": f"{head['last']}:{key}"})
         return (head["last"], entry) if entry is not None and "ids" in entry else self._latest(key, head["last"])
 
-    def _remembered(self, key: str) -> tuple[int, dict | None] | None:
-        with self._lock:
-            known = self._last.get(key)
-            if known is None or time.monotonic() - known[2] >= LAST_SECONDS:
-                return None
-            self._last.move_to_end(key)
-            return known[0], known[1]
-
-    def _remember(self, key: str, position: int, entry: dict) -> None:
-        with self._lock:
-            self._last[key] = (position, entry, time.monotonic())
-            self._last.move_to_end(key)
-            while len(self._last) > _LISTS_KEPT:
-                self._last.popitem(last=False)
-
     def forget(self, key: str) -> None:
         """Forgets what this writer remembers of list `key` (it was rewritten or deleted)."""
-        with self._lock:
-            self._last.pop(key, None)
+        self._last.forget(key)
 
     def is_built(self) -> bool:
         """Whether the lists cover every stored resource (`mark_built` was called once they did)."""
@@ -202,7 +183,7 @@ class Postings:
                 break
             except pymongo.errors.DuplicateKeyError:
                 position, entry = self._latest(key, position + 1)
-        self._remember(key, position + 1, new)
+        self._last.put(key, (position + 1, new))
         self._settle([(key, position + 1)])
 
     def _latest(self, key: str, start: int | None = None) -> tuple[int, dict | None]:
