@@ -27,7 +27,9 @@ Write order, without multi-document transactions (FerretDB has none; `reserve` d
    applies atomically. FerretDB v1 has no atomic conditional update (it reads, filters, then writes), so
    there the copy is unconditional and a slow writer can put back an older version. Either way the writer
    then probes the history after the version it copied, and copies any newer one: the last writer to touch
-   the current document finds no version after its own, so the current document ends at the latest.
+   the current document finds no version after its own, so the current document ends at the latest. A first
+   version's current document is inserted instead (no probe): one already there was projected by a writer
+   that has seen this version, or a later one, and that writer settles it.
 6. The journal entry is removed, off the request's path with others (storage/journal.py).
 If the process dies between 1 and 6, `recover()` (run at start-up) projects every resource named in the
 journal, and a writer that collides with a version projects it before answering 409, so the two
@@ -165,7 +167,10 @@ class ResourceStore:
         except BaseException:
             self.journal.delete_one({"_id": entry["_id"]})
             raise
-        self.project(resource_type, resource_id, written.doc)
+        if written.doc["vid"] == 1:  # a first version: its current document is inserted unless a racing
+            self.project_new([written.doc])  # writer has projected it, or a later version, already
+        else:
+            self.project(resource_type, resource_id, written.doc)
         self.finished.finished(entry["_id"])
         return written.version
 
