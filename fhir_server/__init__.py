@@ -47,7 +47,8 @@ def create_app(config: dict | None = None) -> Flask:
     audit = AuditTrail(store, writer=from_environment())  # serve's audit writer (service/audit_writer.py)
     app.extensions["fhir"] = Services(settings, store, ResourceService(store, notifications.enqueue), pages,
                                       transactions, authorization, tokens,
-                                      RecordLifecycle(store, settings.record_retention_years), audit)
+                                      RecordLifecycle(store, settings.record_retention_years, audit.delete_chain),
+                                      audit)
     app.extensions["notification_delivery"] = start_delivery(store, notifications, settings.notification_interval)
 
     warm_up()

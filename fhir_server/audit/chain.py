@@ -18,7 +18,9 @@ chains many events in one insert (the group commit of service/audit.py): one lin
 a link is never inserted after a predecessor that lost its position. Each writer remembers the last link it wrote
 or read of a chain for `TAIL_SECONDS`, so that a busy chain costs no read: a remembered tail another writer has
 passed since is found out by the insert failing, then the chain is read forward from it. A head hint (`$max`, it
-may lag) tells a writer that remembers nothing where to start reading.
+may lag) tells a writer that remembers nothing where to start reading. A chain deleted (a record purged) by
+another process than the one remembering its tail would be continued after the deleted links for up to
+`TAIL_SECONDS` (then reported as a gap): the server's purges go through its audit writer, which forgets it.
 """
 from __future__ import annotations
 

@@ -38,7 +38,9 @@ class AuditTrail:
         self.meta = {"profile": supported_profiles("AuditEvent")}  # what every event claims; outside the hash
         self.group: GroupCommit[tuple[str, dict, dict], dict] = GroupCommit(self._commit)
         self.commit_one = self.group.submit
-        self.submit = RemoteWriter(*writer, self.commit_one).submit if writer else self.commit_one
+        remote = RemoteWriter(*writer, self.commit_one, self.chain.delete_key) if writer else None
+        self.submit = remote.submit if remote else self.commit_one
+        self.delete_chain = remote.delete_chain if remote else self.chain.delete_key
 
     def record(self, access: Access, patient_id: str | None) -> dict:
         """Appends the access to the patient's chain (the server's when None, or when `patient_id` is not a

@@ -6,7 +6,8 @@ HMAC challenge); the workers find both in FHIR_AUDIT_WRITER and FHIR_AUDIT_WRITE
 one connection and sends (chain key, event, index fields); the writer commits what all workers sent meanwhile
 in one group (service/group_commit.py) and answers each with its event as stored, or the error. Being the only
 writer of the chains and lists it remembers, it never finds a position taken by another process, and its
-groups hold the events of every worker.
+groups hold the events of every worker. A purged record's chain is deleted by the writer too, so that it
+forgets that chain's tail rather than chain a later event to a deleted link.
 
 The workers do not depend on it: one that cannot connect writes its events itself (AuditTrail's own group
 commit, correct however many writers race, only slower). A connection lost after an event was sent answers
@@ -32,10 +33,14 @@ from ..storage.ferretdb import die_with_parent
 ADDRESS = "FHIR_AUDIT_WRITER"
 KEY = "FHIR_AUDIT_WRITER_KEY"
 Submit = Callable[[tuple[str, dict, dict]], dict]
+DeleteChain = Callable[[str], int]
+RECORD, DELETE_CHAIN = "record", "delete-chain"  # what a worker asks: record an event, delete a chain
 
 
-def serve_forever(submit: Submit, address: str, authkey: bytes, ready: threading.Event | None = None) -> None:
-    """Accepts the workers' connections and commits what they send with `submit`, a thread per connection."""
+def serve_forever(submit: Submit, delete_chain: DeleteChain, address: str, authkey: bytes,
+                  ready: threading.Event | None = None) -> None:
+    """Accepts the workers' connections and does what they ask, a thread per connection: `submit` commits an
+    event, `delete_chain` deletes a purged record's chain."""
     with Listener(address, family="AF_UNIX", authkey=authkey) as listener:
         if ready is not None:
             ready.set()
@@ -44,18 +49,18 @@ def serve_forever(submit: Submit, address: str, authkey: bytes, ready: threading
                 connection = listener.accept()
             except (OSError, EOFError, AuthenticationError):  # a client without the key, or gone meanwhile
                 continue
-            threading.Thread(target=_answer, args=(submit, connection), daemon=True).start()
+            threading.Thread(target=_answer, args=(submit, delete_chain, connection), daemon=True).start()
 
 
-def _answer(submit: Submit, connection: Connection) -> None:
+def _answer(submit: Submit, delete_chain: DeleteChain, connection: Connection) -> None:
     with connection:
         while True:
             try:
-                item = connection.recv()
-            except (EOFError, OSError):
+                kind, item = connection.recv()
+            except (EOFError, OSError, TypeError, ValueError):
                 return
             try:
-                answer = ("ok", submit(item))
+                answer = ("ok", submit(item) if kind == RECORD else delete_chain(item))
             except DatabaseError as error:
                 answer = ("database", str(error))
             except Exception as error:  # noqa: BLE001 - the worker answers it as its own failure
@@ -76,20 +81,26 @@ class RemoteWriter:
     """A worker's side: `submit` sends to the writer on this thread's connection, or, when the writer cannot
     be reached, commits locally with `local`."""
 
-    def __init__(self, address: str, authkey: bytes, local: Submit) -> None:
-        self.address, self.authkey, self.local = address, authkey, local
+    def __init__(self, address: str, authkey: bytes, local: Submit, local_delete: DeleteChain) -> None:
+        self.address, self.authkey, self.local, self.local_delete = address, authkey, local, local_delete
         self._connections = threading.local()
 
     def submit(self, item: tuple[str, dict, dict]) -> dict:
+        return self._ask(RECORD, item, self.local)
+
+    def delete_chain(self, key: str) -> int:
+        return self._ask(DELETE_CHAIN, key, self.local_delete)
+
+    def _ask(self, kind: str, item: object, local: Callable):
         connection = self._connection()
         if connection is None:
-            return self.local(item)
+            return local(item)
         try:
-            connection.send(item)
+            connection.send((kind, item))
             kind, value = connection.recv()
         except (OSError, EOFError) as error:
             self._connections.value = None
-            raise DatabaseError(f"the audit writer went away before confirming the event: {error}") from error
+            raise DatabaseError(f"the audit writer went away before answering: {error}") from error
         if kind == "ok":
             return value
         if kind == "database":
@@ -150,7 +161,7 @@ def main() -> None:
     from .audit import AuditTrail
     settings = Settings.from_mapping()
     trail = AuditTrail(ResourceStore(connect(settings.mongodb_uri, settings.database_name)))
-    serve_forever(trail.commit_one, os.environ[ADDRESS], bytes.fromhex(os.environ[KEY]))
+    serve_forever(trail.commit_one, trail.chain.delete_key, os.environ[ADDRESS], bytes.fromhex(os.environ[KEY]))
 
 
 if __name__ == "__main__":

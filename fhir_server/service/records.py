@@ -11,6 +11,8 @@
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from datetime import datetime, timedelta, timezone
 
 from ..audit.chain import AuditChain
@@ -27,8 +29,12 @@ PURGE = ServerLookup("record purge")  # what a purge erases
 
 
 class RecordLifecycle:
-    def __init__(self, store: ResourceStore, retention_years: int = 10) -> None:
+    def __init__(self, store: ResourceStore, retention_years: int = 10,
+                 delete_chain: Callable[[str], int] | None = None) -> None:
+        """`delete_chain`: how a purged record's audit chain is deleted (the server's audit trail, so that its
+        writer forgets the chain too), by default directly."""
         self.store = store
+        self.delete_chain = delete_chain or AuditChain(store.db).delete_key
         self.records = Records(store.db)
         self.retention = timedelta(days=round(365.25 * retention_years))
 
@@ -53,7 +59,7 @@ class RecordLifecycle:
         db[PATIENT_ACCOUNTS].delete_one({"_id": patient_id})
         db[LETTERS].delete_many({"patient": patient_id})
         Notifications(db).delete_patient(patient_id)
-        AuditChain(db).delete_key(patient_id)
+        self.delete_chain(patient_id)
         self.records.mark_purged(patient_id, datetime.now(timezone.utc), len(targets), opposed)
         return len(targets)
 

@@ -32,7 +32,8 @@ def start_writer(db, tmp_path) -> tuple[tuple[str, bytes], list[int]]:
         return commit(batch)
     writer_trail.group._commit = counted
     address, key, ready = str(tmp_path / "writer.sock"), secrets.token_bytes(32), threading.Event()
-    threading.Thread(target=serve_forever, args=(writer_trail.commit_one, address, key, ready), daemon=True).start()
+    threading.Thread(target=serve_forever, args=(writer_trail.commit_one, writer_trail.chain.delete_key, address, key,
+                                                 ready), daemon=True).start()
     assert ready.wait(10)
     return (address, key), groups
 
@@ -68,3 +69,18 @@ def test_without_the_writer_or_its_key_a_worker_writes_its_events_itself(db, tmp
     assert groups == []  # the writer refused the connection without the key
     trail = AuditTrail(ResourceStore(db))
     assert verify(trail.chain, trail.read_event, patient).intact
+
+
+def test_a_chain_purged_through_the_writer_starts_again_from_its_first_link(db, tmp_path):
+    """The writer remembers the chain's tail: deleting the chain through it makes it forget, so the next event
+    of that patient is link 1 of a new chain, not a link after deleted ones."""
+    writer, _ = start_writer(db, tmp_path)
+    worker = AuditTrail(ResourceStore(db), writer=writer)
+    patient = uuid.uuid4().hex
+    for _ in range(3):
+        worker.record(access(patient), patient)
+    assert worker.delete_chain(patient) == 3
+    again = worker.record(access(patient), patient)
+    assert carried(again)[0] == 1
+    report = verify(worker.chain, worker.read_event, patient)
+    assert (report.intact, report.events) == (True, 1)
