@@ -53,6 +53,7 @@ def serve_forever(submit: Submit, delete_chain: DeleteChain, address: str, authk
 
 
 def _answer(submit: Submit, delete_chain: DeleteChain, connection: Connection) -> None:
+    handlers: dict[str, Callable] = {RECORD: submit, DELETE_CHAIN: delete_chain}
     with connection:
         while True:
             try:
@@ -60,7 +61,7 @@ def _answer(submit: Submit, delete_chain: DeleteChain, connection: Connection) -
             except (EOFError, OSError, TypeError, ValueError):
                 return
             try:
-                answer = ("ok", submit(item) if kind == RECORD else delete_chain(item))
+                answer = ("ok", handlers[kind](item))
             except DatabaseError as error:
                 answer = ("database", str(error))
             except Exception as error:  # noqa: BLE001 - the worker answers it as its own failure
