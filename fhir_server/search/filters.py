@@ -136,8 +136,8 @@ def _date(code: str, value: str, now: datetime) -> dict:
     prefix, text = split_prefix(code, value)
     lo, hi = date_range(text)
     low, high = f"dl:{code}", f"dh:{code}"
-    if prefix == "eq":
-        return {low: {"$gte": lo}, high: {"$lte": hi}}
+    if prefix == "eq":  # lo <= dl <= dh <= hi: dl's upper bound is implied, and bounds an index scan on dl
+        return {low: {"$gte": lo, "$lte": hi}, high: {"$lte": hi}}
     if prefix == "ne":
         return {"$or": [{low: {"$lt": lo}}, {high: {"$gt": hi}}]}
     if prefix == "ap":

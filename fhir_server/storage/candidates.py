@@ -1,9 +1,10 @@
 """Searching without a scan on FerretDB: candidates from `_id` or posting lists, each tested by `_id`.
 
 A search filter (search/filters.py) is an `$and` of criteria (or, from includes, a document of several). When one of them is an `_id` equality or `$in`,
-or an equality or `$in` a posting list covers (storage/postings.py), its ids are a superset of the matches.
-Each candidate is then tested with the whole filter in an aggregation whose first stage is `{_id: <id>}`,
-the one filter FerretDB hands to SQLite's index, so the database still decides what matches. The matches
+or a criterion posting lists cover (storage/postings.py), its ids are a superset of the matches, and so is
+the intersection of those of every such criterion (the criteria are ANDed). Each candidate is then tested
+with the whole filter in an aggregation whose first stage is `{_id: <id>}`, the one filter FerretDB hands to
+SQLite's index, so the database still decides what matches. The matches
 are ordered here as MongoDB orders them: by each sort field ascending (an array by its smallest element,
 a missing field first) or descending (an array by its largest element, a missing field last), then `_id`.
 """
@@ -13,27 +14,46 @@ from functools import cmp_to_key
 
 from pymongo.collection import Collection
 
+from .lookup_keys import range_keys
 from .postings import Postings, criterion_keys
 
 MAX_CANDIDATES = 5_000
 
 
 def candidate_ids(postings: Postings, resource_type: str, query: dict) -> list[str] | None:
-    """A superset of the ids matching `query`, at most MAX_CANDIDATES of them; None when no criterion gives
-    one (the query must scan)."""
-    best: list[str] | None = None
+    """A superset of the ids matching `query`, at most MAX_CANDIDATES of them: the ids every covered criterion
+    allows, in the order of the first; None when no criterion gives one or too many remain (the query must
+    scan)."""
+    found: list[str] | None = None
     read: dict[str, list[str] | None] = {}  # a list two criteria name (the patient's, by reference and record)
-    for field, condition in single_criteria(query):
-        ids = _ids(condition) if field == "_id" else _listed(postings, resource_type, field, condition, read)
-        if ids is not None and len(ids) <= MAX_CANDIDATES and (best is None or len(ids) < len(best)):
-            best = ids
-    return best
+    for criterion in _criteria(query):
+        ids = _criterion_ids(postings, resource_type, criterion, read)
+        if ids is not None:
+            allowed = set(ids)
+            found = ids if found is None else [i for i in found if i in allowed]
+            if not found:
+                break
+    return found if found is not None and len(found) <= MAX_CANDIDATES else None
+
+
+def _criteria(query: dict) -> list[dict]:
+    return [{k: v} for k, v in query.items() if k != "$and"] + [c for c in query.get("$and", [])
+                                                                  if isinstance(c, dict)]
+
+
+def _criterion_ids(postings: Postings, resource_type: str, criterion: dict,
+                   read: dict[str, list[str] | None]) -> list[str] | None:
+    if len(criterion) != 1:  # several fields: a date range
+        return _union(postings, range_keys(resource_type, criterion), read)
+    field, condition = next(iter(criterion.items()))
+    if field == "_id":
+        return _ids(condition)
+    return _union(postings, criterion_keys(resource_type, field, condition), read)
 
 
 def single_criteria(query: dict) -> list[tuple[str, object]]:
     """The (field, condition) criteria of a search filter that test one field each, top-level or in its `$and`."""
-    criteria = [{k: v} for k, v in query.items() if k != "$and"] + list(query.get("$and", []))
-    return [next(iter(c.items())) for c in criteria if isinstance(c, dict) and len(c) == 1]
+    return [next(iter(c.items())) for c in _criteria(query) if len(c) == 1]
 
 
 def _ids(condition: object) -> list[str] | None:
@@ -44,9 +64,8 @@ def _ids(condition: object) -> list[str] | None:
     return None
 
 
-def _listed(postings: Postings, resource_type: str, field: str, condition: object,
-            read: dict[str, list[str] | None]) -> list[str] | None:
-    keys = criterion_keys(resource_type, field, condition)
+def _union(postings: Postings, keys: list[str] | None, read: dict[str, list[str] | None]) -> list[str] | None:
+    """The ids in these lists; None without keys (no list covers the criterion) or when one overflowed."""
     if keys is None:
         return None
     ids: dict[str, None] = {}

@@ -9,12 +9,14 @@ for a few selective values, the list of the resources of a type that hold them, 
   `subject:Patient=..`...);
 - `<Type>|<param>|<sha256 of system|value>`: those with that identifier (`t:identifier` tokens with a
   system), hashed so that no key names a person (a purged record leaves no identifier behind);
-- `<Type>>Binary/<id>`: the documents whose attachment points at that Binary (`u:location`).
+- `<Type>>Binary/<id>`: the documents whose attachment points at that Binary (`u:location`);
+- Patients by name prefix and birth date, documents by author: storage/lookup_keys.py.
 A search then reads the list and tests each listed resource by `_id` (storage/candidates.py). The lists are an
 accelerator, never the answer: a listed resource that no longer matches is filtered out there, so an id is
 added before the resource version that holds the value is written (a crash in between leaves a harmless extra
 id, never a missing one) and removed only when a record is purged (storage/purge.py). A list longer than `MAX_IDS` is marked overflowed and no longer
-used (the search scans instead). On MongoDB, whose indexes serve these queries, no lists are kept.
+used (the search scans instead; lookup_keys.py's lists overflow sooner). On MongoDB, whose indexes serve these
+queries, no lists are kept.
 
 Lock-free and without transactions: a list is a chain of immutable entries `<n>:<key>` (n = 1, 2, 3...), each
 holding the whole list; a writer inserts entry n + 1 as entry n plus its id. The `_id` is unique, so of two
@@ -34,12 +36,16 @@ import re
 import pymongo
 from pymongo.database import Database
 
+from .lookup_keys import MAX_IDS as LOOKUP_MAX_IDS
+from .lookup_keys import is_lookup_key, lookup_keys, pattern_keys, value_keys
 from .mongo import POSTING_HEADS, POSTINGS, update_each
 from .recent import Recent
 MAX_IDS = 20_000
 LAST_SECONDS = 10.0  # how long a writer trusts the last entry it wrote or read of a list without reading it again
 _LISTS_KEPT = 10_000  # lists whose last entry a writer remembers (least recently used forgotten first)
-BUILT = "#built:2"  # a head no key can have (keys start with a resource type); 2: with the Binary lists
+# A head no key can have (keys start with a resource type); its number changes with each new kind of list, so
+# that a database written before it has its lists built at start-up: 2, the Binary lists; 3, storage/lookup_keys.py
+BUILT = "#built:3"
 _PATIENT = re.compile(r"Patient/[A-Za-z0-9\-.]{1,64}")
 _IDENTIFIER_FIELDS = ("t:identifier",)
 _BINARY = re.compile(r"Binary/[A-Za-z0-9\-.]{1,64}")
@@ -69,26 +75,39 @@ def posting_keys(resource_type: str, index: dict) -> list[str]:
             keys += [f"{resource_type}>{v}" for v in values if isinstance(v, str) and _BINARY.fullmatch(v)]
         elif field in _IDENTIFIER_FIELDS:
             keys += [identifier_key(resource_type, field, v) for v in values if _identifier_token(v)]
-    return list(dict.fromkeys(keys))
+    return list(dict.fromkeys(keys + lookup_keys(resource_type, index)))
 
 
 def criterion_keys(resource_type: str, field: str, condition: object) -> list[str] | None:
-    """The lists whose union holds every resource meeting `{field: condition}` (an equality or `$in`), or None
-    when no list covers it."""
+    """The lists whose union holds every resource meeting `{field: condition}` (an equality, an `$in`, whose
+    every value must be covered, or a `$regex`), or None when no list covers it."""
+    if isinstance(condition, dict) and list(condition) == ["$regex"]:
+        return pattern_keys(resource_type, field, condition["$regex"])
     if isinstance(condition, dict):
-        if list(condition) != ["$in"] or not isinstance(condition["$in"], list) or not condition["$in"]:
+        if list(condition) != ["$in"] or not isinstance(condition["$in"], list):
             return None
-        values = condition["$in"]
+        values = condition["$in"]  # none: nothing matches, no list needed
     else:
         values = [condition]
-    if (field.startswith("r:") or field == RECORD) and all(isinstance(v, str) and _PATIENT.fullmatch(v)
-                                                          for v in values):
-        return [f"{resource_type}>{v}" for v in values]
-    if field == _LOCATION and all(isinstance(v, str) and _BINARY.fullmatch(v) for v in values):
-        return [f"{resource_type}>{v}" for v in values]
-    if field in _IDENTIFIER_FIELDS and all(_identifier_token(v) for v in values):
-        return [identifier_key(resource_type, field, v) for v in values]
-    return None
+    keys: list[str] = []
+    for value in values:
+        found = _value_keys(resource_type, field, value)
+        if found is None:
+            return None
+        keys += found
+    return keys
+
+
+def _value_keys(resource_type: str, field: str, value: object) -> list[str] | None:
+    if not isinstance(value, str):
+        return None
+    if (field.startswith("r:") or field == RECORD) and _PATIENT.fullmatch(value):
+        return [f"{resource_type}>{value}"]
+    if field == _LOCATION and _BINARY.fullmatch(value):
+        return [f"{resource_type}>{value}"]
+    if field in _IDENTIFIER_FIELDS and _identifier_token(value):
+        return [identifier_key(resource_type, field, value)]
+    return value_keys(resource_type, field, value)
 
 
 class Postings:
@@ -208,6 +227,6 @@ def _next_entry(key: str, position: int, entry: dict | None, resource_ids: list[
     missing = [i for i in dict.fromkeys(resource_ids) if i not in listed]
     if (entry and entry.get("overflow")) or not missing:
         return None
-    if len(ids) + len(missing) > MAX_IDS:
+    if len(ids) + len(missing) > (LOOKUP_MAX_IDS if is_lookup_key(key) else MAX_IDS):
         return {"_id": f"{position + 1}:{key}", "ids": [], "overflow": True}
     return {"_id": f"{position + 1}:{key}", "ids": [*ids, *missing]}

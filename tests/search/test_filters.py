@@ -84,8 +84,8 @@ def test_absolute_and_versioned_references_also_match_type_and_id():
 
 # date
 @pytest.mark.parametrize("prefix, expected", [
-    ("", {"dl:birthdate": {"$gte": Y2020[0]}, "dh:birthdate": {"$lte": Y2020[1]}}),
-    ("eq", {"dl:birthdate": {"$gte": Y2020[0]}, "dh:birthdate": {"$lte": Y2020[1]}}),
+    ("", {"dl:birthdate": {"$gte": Y2020[0], "$lte": Y2020[1]}, "dh:birthdate": {"$lte": Y2020[1]}}),
+    ("eq", {"dl:birthdate": {"$gte": Y2020[0], "$lte": Y2020[1]}, "dh:birthdate": {"$lte": Y2020[1]}}),
     ("ne", {"$or": [{"dl:birthdate": {"$lt": Y2020[0]}}, {"dh:birthdate": {"$gt": Y2020[1]}}]}),
     ("gt", {"dh:birthdate": {"$gt": Y2020[1]}}),
     ("lt", {"dl:birthdate": {"$lt": Y2020[0]}}),
@@ -108,8 +108,9 @@ def test_date_with_time_zone_and_last_updated():
     assert one("_lastUpdated", "gt2020-03-04T10:00:00+02:00") == {
         "dh:_lastUpdated": {"$gt": "2020-03-04T08:00:00.999Z"}}
     assert one("date", "2019,2020", "AuditEvent") == {"$or": [
-        {"dl:date": {"$gte": "2019-01-01T00:00:00.000Z"}, "dh:date": {"$lte": "2019-12-31T23:59:59.999Z"}},
-        {"dl:date": {"$gte": Y2020[0]}, "dh:date": {"$lte": Y2020[1]}}]}
+        {"dl:date": {"$gte": "2019-01-01T00:00:00.000Z", "$lte": "2019-12-31T23:59:59.999Z"},
+         "dh:date": {"$lte": "2019-12-31T23:59:59.999Z"}},
+        {"dl:date": {"$gte": Y2020[0], "$lte": Y2020[1]}, "dh:date": {"$lte": Y2020[1]}}]}
 
 
 # number and quantity

@@ -21,6 +21,7 @@ from fhir_server.service.resources import ResourceService
 from fhir_server.service.search import sort_fields
 from fhir_server.storage import postings as postings_module
 from fhir_server.storage.candidates import candidate_ids, sort_docs
+from fhir_server.storage.lookup_keys import birth_key, name_key
 from fhir_server.storage.mongo import ensure_indexes
 from fhir_server.storage.postings import Postings, identifier_key
 from fhir_server.storage.resources import ResourceStore
@@ -232,12 +233,16 @@ def test_the_common_hospital_search_uses_an_index(database, store):
         client.close()
 
 
-def test_candidates_come_from_the_smallest_list_that_covers_a_criterion(db):
+def test_candidates_are_those_every_covered_criterion_lists(db):
     postings = Postings(db)
     patient, other = f"Patient/{uuid.uuid4().hex}", f"Patient/{uuid.uuid4().hex}"
-    token = f"urn:test|{uuid.uuid4().hex}"
+    token, author = f"urn:test|{uuid.uuid4().hex}", f"Practitioner/{uuid.uuid4().hex}"
     postings.add({f"DocumentReference>{patient}": ["d1", "d2", "d3"], f"DocumentReference>{other}": ["d4"],
-                   identifier_key("DocumentReference", "t:identifier", token): ["d2"]})
+                   identifier_key("DocumentReference", "t:identifier", token): ["d2"],
+                   f"DocumentReference|r:author|{author}": ["d5", "d3", "d4", "d2"]})
+    by_both = {"$and": [{"r:author": author}, {"r:patient": patient}, {"t:status": "current"}]}
+    assert candidate_ids(postings, "DocumentReference", by_both) == ["d3", "d2"]  # in the first list's order
+    assert candidate_ids(postings, "DocumentReference", {"$and": [{"r:author": {"$in": []}}]}) == []  # none
     assert candidate_ids(postings, "DocumentReference", {"_id": {"$in": ["x", "y", "x"]}, "deleted": False}) == [
         "x", "y"]
     by_patient = {"$and": [{"r:patient": patient}, {"deleted": False}]}
@@ -302,3 +307,126 @@ def test_writers_racing_to_start_the_same_lists_lose_nothing(db):
         assert errors == []
         for key in keys:
             assert sorted(writers[0].members(key)) == [str(n) for n in range(len(writers))]
+
+
+RPPS = "urn:oid:1.2.250.1.71.4.2.1"
+
+
+def lookup_world(service: ResourceService) -> dict:
+    """Patients named from a made-up stem (accented, compound, upper case, inside another name) and born on
+    two days; two practitioners; documents by each, and one by a logical author."""
+    stem = uuid.uuid4().hex[:6].translate(str.maketrans("0123456789", "ghijklmnop"))
+    patients = []
+    for family, given, born in ((f"{stem}ère", ["Hélène"], "1931-02-03"), (f"{stem.upper()}ERE-MORIN", ["Helena"],
+                                "1931-02-03"), (f"{stem}ère", ["Paul", "Hélène"], "1931-02-04"),
+                                (f"Le{stem}", ["Hélène"], "1931-02-03"), (f"{stem}ère", ["Hélène"], "1931-02")):
+        patients.append(service.create("Patient", {"resourceType": "Patient", "birthDate": born, "name": [
+            {"family": family, "given": given}]}).version.id)
+    rpps = [uuid.uuid4().hex for _ in range(3)]
+    practitioners = [service.create("Practitioner", {"resourceType": "Practitioner", "identifier": [
+        {"system": RPPS, "value": value}]}).version.id for value in rpps[:2]]
+    authors = [{"reference": f"Practitioner/{p}"} for p in practitioners] + [
+        {"type": "Practitioner", "identifier": {"system": RPPS, "value": rpps[2]}}]
+    for n, (subject, author) in enumerate([(0, 0), (0, 1), (1, 0), (2, 2), (0, 0)]):
+        resource = document(f"Patient/{patients[subject]}", f"2024-0{n + 1}-10T00:00:00Z")
+        resource |= {"author": [authors[author]], "status": ["current", "superseded"][n % 2],
+                     "category": [{"coding": [{"system": LOINC, "code": ["11488-4", "57833-6"][n % 2]}]}]}
+        service.create("DocumentReference", resource)
+    return {"stem": stem, "patient": patients[0], "rpps": rpps, "practitioner": practitioners[0]}
+
+
+@pytest.mark.parametrize("resource_type, items, matches", [
+    ("Patient", [("family", "{STEM}ERE"), ("given", "HELENE"), ("birthdate", "1931-02-03")], 1),
+    ("Patient", [("family", "{stem}ère"), ("given", "hél"), ("birthdate", "1931-02-03")], 2),
+    ("Patient", [("name", "{stem}"), ("birthdate", "1931-02")], 4),  # the month-precise one too
+    ("Patient", [("name", "{stem}"), ("_sort", "-birthdate")], 4),
+    ("Patient", [("given", "paul"), ("name", "{stem}e")], 1),
+    ("Patient", [("name", "le{stem}")], 1),
+    ("Patient", [("family", "{stem}ère"), ("birthdate", "1931-02-05")], 0),
+    ("DocumentReference", [("author.identifier", RPPS + "|{rpps0}"), ("_sort", "-date")], 3),
+    ("DocumentReference", [("author", "Practitioner/{practitioner}"), ("status", "current")], 3),
+    ("DocumentReference", [("author:identifier", RPPS + "|{rpps2}")], 1),
+    ("DocumentReference", [("patient", "{patient}"), ("category", f"{LOINC}|57833-6")], 1),
+    ("DocumentReference", [("patient", "{patient}"), ("status", "current"), ("_sort", "-date")], 2),
+    ("DocumentReference", [("patient", "{patient}"), ("date", "ge2024-01-01"), ("date", "lt2024-03-01")], 2),
+])
+def test_lookup_lists_give_the_answers_of_a_scan(store, resource_type, items, matches):
+    with server_service(store) as service:
+        world = lookup_world(service)
+    values = {"stem": world["stem"], "STEM": world["stem"].upper(), "patient": world["patient"],
+              "practitioner": world["practitioner"], **{f"rpps{n}": v for n, v in enumerate(world["rpps"])}}
+    items = [(name, value.format(**values)) for name, value in items]
+    found = search(store, resource_type, items)
+    postings, store.postings = store.postings, None
+    try:
+        scanned = search(store, resource_type, items)
+    finally:
+        store.postings = postings
+    assert found == scanned and len(found) == matches
+
+
+def test_the_lookups_read_lists_and_resources_by_id(database, store):
+    with server_service(store) as service:
+        world = lookup_world(service)
+    stem = world["stem"]
+    recorder = Recorder()
+    uri, name = database
+    client = pymongo.MongoClient(uri, tz_aware=True, event_listeners=[recorder])
+    try:
+        watched = ResourceStore(client[name])
+        if not watched.ferretdb:  # MongoDB: the indexes of search/__init__.py serve them
+            for resource_type, items in (
+                    ("Patient", [("family", stem), ("given", "helene"), ("birthdate", "1931-02-03")]),
+                    ("DocumentReference", [("author", f"Practitioner/{world['practitioner']}"), ("_sort", "-date")])):
+                request = parse_search(resource_type, items, strict=True)
+                plan = client[name][resource_type].find(search_filter(request)).sort(sort_fields(request)).explain()
+                assert "IXSCAN" in str(plan["queryPlanner"]["winningPlan"])
+            return
+        for resource_type, items in (("Patient", [("family", stem), ("given", "helene"), ("birthdate", "1931-02-03")]),
+                                     ("Patient", [("name", stem[:3])]),
+                                     ("DocumentReference", [("author.identifier", f"{RPPS}|{world['rpps'][0]}")])):
+            recorder.commands.clear()
+            assert search(watched, resource_type, items)
+            assert recorder.commands
+            for command in recorder.commands:
+                query = command["filter"] if "find" in command else command["pipeline"][0]["$match"]
+                assert list(query) == ["_id"] and isinstance(query["_id"], str)
+    finally:
+        client.close()
+
+
+def test_an_overflowing_lookup_list_is_no_longer_used(store, monkeypatch):
+    monkeypatch.setattr(postings_module, "LOOKUP_MAX_IDS", 2)
+    family = f"Over{uuid.uuid4().hex[:8]}"
+    with server_service(store) as service:
+        for _ in range(3):
+            service.create("Patient", {"resourceType": "Patient", "name": [{"family": family}]})
+    assert store.postings.members(name_key(family.lower()[:8])) is None
+    assert len(search(store, "Patient", [("family", family)])) == 3  # by a scan
+
+
+def test_a_database_with_older_lists_gets_the_new_kinds_built_once(database):
+    uri, name = database
+    client = pymongo.MongoClient(uri, tz_aware=True)
+    legacy = client[f"{name}_lookups"]
+    try:
+        ensure_indexes(legacy, list(RESOURCES), INDEXES)
+        old = ResourceStore(legacy)
+        old.postings = Postings(legacy)
+        with server_service(old) as service:
+            patient = service.create("Patient", {"resourceType": "Patient", "name": [{"family": "Lefèvre"}],
+                                                 "birthDate": "1950-01-02"}).version.id
+        for key in (name_key("lefevr"), birth_key("1950-01-02")):  # as a version without these kinds left it
+            legacy["postings"].delete_many({"_id": {"$regex": f":{key}$"}})
+            legacy["posting_heads"].delete_one({"_id": key})
+        legacy["posting_heads"].delete_one({"_id": postings_module.BUILT})
+        legacy["posting_heads"].insert_one({"_id": "#built:2", "last": 0})
+        store = ResourceStore(legacy)
+        store.postings = store.postings or Postings(legacy)
+        assert store.build_postings(list(RESOURCES)) == 1
+        assert store.build_postings(list(RESOURCES)) == 0  # once
+        assert store.postings.members(name_key("lefevr")) == [patient]
+        assert store.postings.members(birth_key("1950-01-02")) == [patient]
+    finally:
+        client.drop_database(legacy)
+        client.close()
