@@ -485,9 +485,10 @@ class ResourceStore:
         if candidates is None or len(candidates) > _READ_WHOLE:
             ids, total = self._search_ids(resource_type, query, candidates, sort, limit, with_total)
             return ids, total, [v for v in self._current_versions(resource_type, ids[page]) if reader.visible(v)]
-        docs = sort_docs(matching_docs(self.db[resource_type], candidates, query, None), sort)[:limit]
+        matches = sort_docs(matching_docs(self.db[resource_type], candidates, query, None), sort)
+        docs = matches[:limit]  # the total counts them all, as `_search_ids` does
         versions = [_from_doc(doc) for doc in docs[page] if not doc["deleted"]]
-        return [d["_id"] for d in docs], len(docs), [v for v in versions if reader.visible(v)]
+        return [d["_id"] for d in docs], len(matches), [v for v in versions if reader.visible(v)]
 
     def current_versions(self, resource_type: str, ids: list[str], *, reader: Reader) -> list[StoredVersion]:
         """The current versions of `ids`, in that order; deleted or unknown ones, and those the reader may not
