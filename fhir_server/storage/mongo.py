@@ -25,6 +25,9 @@ RECORD_OPPOSITIONS = "record_oppositions"
 NOTIFICATIONS = "notifications"
 AUDIT_CHAIN = "audit_chain"
 DUPLICATE_KEY = 11000
+# Statements per update command: FerretDB v1.24 (SQLite) stops answering, every client, once one update command
+# changes 100 existing documents or more (tests/storage/test_ferretdb.py)
+STATEMENTS = 50
 
 
 # (collection, field): the support collections of the transactions, search pages, posting lists and the
@@ -67,15 +70,18 @@ def ensure_indexes(db: Database, resource_types: list[str],
 
 
 def update_each(collection: Collection, updates: list[tuple[dict, dict]], upsert: bool = False) -> set[int]:
-    """Runs the (filter, update) statements in one unordered `update` command; returns the indexes of those
-    that failed on a duplicate key (two upserts racing), and raises on any other failure. The command is sent
-    as is: pymongo's bulk_write cannot read FerretDB's answer when a statement fails (it lacks `nModified`)."""
-    if not updates:
-        return set()
-    reply = collection.database.command({
-        "update": collection.name, "ordered": False,
-        "updates": [{"q": query, "u": update, "upsert": upsert} for query, update in updates]})
-    errors = reply.get("writeErrors", [])
-    if any(error.get("code") != DUPLICATE_KEY for error in errors):
-        raise pymongo.errors.OperationFailure(f"update of {collection.name} failed: {errors}", details=reply)
-    return {error["index"] for error in errors}
+    """Runs the (filter, update) statements in unordered `update` commands of at most `STATEMENTS` each;
+    returns the indexes of those that failed on a duplicate key (two upserts racing), and raises on any other
+    failure. The commands are sent as is: pymongo's bulk_write cannot read FerretDB's answer when a statement
+    fails (it lacks `nModified`)."""
+    failed: set[int] = set()
+    for start in range(0, len(updates), STATEMENTS):
+        reply = collection.database.command({
+            "update": collection.name, "ordered": False,
+            "updates": [{"q": query, "u": update, "upsert": upsert}
+                        for query, update in updates[start:start + STATEMENTS]]})
+        errors = reply.get("writeErrors", [])
+        if any(error.get("code") != DUPLICATE_KEY for error in errors):
+            raise pymongo.errors.OperationFailure(f"update of {collection.name} failed: {errors}", details=reply)
+        failed |= {start + error["index"] for error in errors}
+    return failed
