@@ -57,12 +57,14 @@ def record(response: Response) -> Response:
                    emergency=bool(rules and rules.emergency), description=_refusal(response))
     trail = current_app.extensions["fhir"].audit
     try:
+        accesses = []
         for patient_id in patients or [None]:
             # Each patient's event names what of their record was touched (the server's, what was in none).
             entities = [r for r, whose in touched.items() if (patient_id in whose if patient_id else not whose)]
             if not entities and asked:
                 entities = [asked]
-            trail.record(replace(event, entities=entities), patient_id)
+            accesses.append((replace(event, entities=entities), patient_id))
+        trail.record_all(accesses)  # stored together
     except DatabaseError as error:  # no answer leaves without its trace
         return errors.database_error(error)
     return response

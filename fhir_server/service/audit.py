@@ -37,20 +37,29 @@ class AuditTrail:
         self.server = server
         self.meta = {"profile": supported_profiles("AuditEvent")}  # what every event claims; outside the hash
         self.group: GroupCommit[tuple[str, dict, dict], dict] = GroupCommit(self._commit)
-        self.commit_one = self.group.submit
-        remote = RemoteWriter(*writer, self.commit_one, self.chain.delete_key) if writer else None
-        self.submit = remote.submit if remote else self.commit_one
+        self.commit_all = self.group.submit_all
+        remote = RemoteWriter(*writer, self.commit_all, self.chain.delete_key) if writer else None
+        self.submit_all = remote.submit_all if remote else self.commit_all
         self.delete_chain = remote.delete_chain if remote else self.chain.delete_key
 
     def record(self, access: Access, patient_id: str | None) -> dict:
         """Appends the access to the patient's chain (the server's when None, or when `patient_id` is not a
         FHIR id), stores the event, then checkpoints it; returns the event as stored."""
-        if patient_id is not None and not (isinstance(patient_id, str) and CHAIN_KEY.fullmatch(patient_id)):
-            access, patient_id = dataclasses.replace(access, asked_patient=str(patient_id)), None
-        event = audit_event(dataclasses.replace(access, patient=patient_id), new_id(), self.server)
-        event = {**event, "meta": self.meta}
-        index = {**index_fields("AuditEvent", event), **({RECORD: f"Patient/{patient_id}"} if patient_id else {})}
-        return self.submit((patient_id or SERVER_CHAIN, event, index))
+        return self.record_all([(access, patient_id)])[0]
+
+    def record_all(self, accesses: list[tuple[Access, str | None]]) -> list[dict]:
+        """`record` for the events of one request (one per patient it concerned), committed together."""
+        items = []
+        for access, patient_id in accesses:
+            if patient_id is not None and not (isinstance(patient_id, str) and CHAIN_KEY.fullmatch(patient_id)):
+                access, patient_id = dataclasses.replace(access, asked_patient=str(patient_id)), None
+            event = audit_event(dataclasses.replace(access, patient=patient_id), new_id(), self.server)
+            event = {**event, "meta": self.meta}
+            index = index_fields("AuditEvent", event)
+            if patient_id:
+                index[RECORD] = f"Patient/{patient_id}"
+            items.append((patient_id or SERVER_CHAIN, event, index))
+        return self.submit_all(items)
 
     def _commit(self, batch: list[tuple[str, dict, dict]]) -> list[dict]:
         """Chains, stores and checkpoints the events of a batch (key, event, index fields). An event is written

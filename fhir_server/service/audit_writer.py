@@ -3,8 +3,9 @@
 `fhir-server serve` starts it beside gunicorn (`python -m fhir_server.service.audit_writer`) on a Unix socket in
 a folder of its own (mode 0700), with a random key each connection must prove it holds (multiprocessing's
 HMAC challenge); the workers find both in FHIR_AUDIT_WRITER and FHIR_AUDIT_WRITER_KEY. Each worker thread keeps
-one connection and sends (chain key, event, index fields); the writer commits what all workers sent meanwhile
-in one group (service/group_commit.py) and answers each with its event as stored, or the error. Being the only
+one connection and sends a request's events (chain key, event, index fields each); the writer commits what all
+workers sent meanwhile in one group (service/group_commit.py) and answers each request with its events as
+stored, or the error. Being the only
 writer of the chains and lists it remembers, it never finds a position taken by another process, and its
 groups hold the events of every worker. A purged record's chain is deleted by the writer too, so that it
 forgets that chain's tail rather than chain a later event to a deleted link.
@@ -32,15 +33,15 @@ from ..storage.ferretdb import die_with_parent
 
 ADDRESS = "FHIR_AUDIT_WRITER"
 KEY = "FHIR_AUDIT_WRITER_KEY"
-Submit = Callable[[tuple[str, dict, dict]], dict]
+SubmitAll = Callable[[list[tuple[str, dict, dict]]], list[dict]]
 DeleteChain = Callable[[str], int]
 RECORD, DELETE_CHAIN = "record", "delete-chain"  # what a worker asks: record an event, delete a chain
 
 
-def serve_forever(submit: Submit, delete_chain: DeleteChain, address: str, authkey: bytes,
+def serve_forever(submit_all: SubmitAll, delete_chain: DeleteChain, address: str, authkey: bytes,
                   ready: threading.Event | None = None) -> None:
-    """Accepts the workers' connections and does what they ask, a thread per connection: `submit` commits an
-    event, `delete_chain` deletes a purged record's chain."""
+    """Accepts the workers' connections and does what they ask, a thread per connection: `submit_all` commits
+    a request's events, `delete_chain` deletes a purged record's chain."""
     with Listener(address, family="AF_UNIX", authkey=authkey) as listener:
         if ready is not None:
             ready.set()
@@ -49,11 +50,11 @@ def serve_forever(submit: Submit, delete_chain: DeleteChain, address: str, authk
                 connection = listener.accept()
             except (OSError, EOFError, AuthenticationError):  # a client without the key, or gone meanwhile
                 continue
-            threading.Thread(target=_answer, args=(submit, delete_chain, connection), daemon=True).start()
+            threading.Thread(target=_answer, args=(submit_all, delete_chain, connection), daemon=True).start()
 
 
-def _answer(submit: Submit, delete_chain: DeleteChain, connection: Connection) -> None:
-    handlers: dict[str, Callable] = {RECORD: submit, DELETE_CHAIN: delete_chain}
+def _answer(submit_all: SubmitAll, delete_chain: DeleteChain, connection: Connection) -> None:
+    handlers: dict[str, Callable] = {RECORD: submit_all, DELETE_CHAIN: delete_chain}
     with connection:
         while True:
             try:
@@ -82,12 +83,12 @@ class RemoteWriter:
     """A worker's side: `submit` sends to the writer on this thread's connection, or, when the writer cannot
     be reached, commits locally with `local`."""
 
-    def __init__(self, address: str, authkey: bytes, local: Submit, local_delete: DeleteChain) -> None:
+    def __init__(self, address: str, authkey: bytes, local: SubmitAll, local_delete: DeleteChain) -> None:
         self.address, self.authkey, self.local, self.local_delete = address, authkey, local, local_delete
         self._connections = threading.local()
 
-    def submit(self, item: tuple[str, dict, dict]) -> dict:
-        return self._ask(RECORD, item, self.local)
+    def submit_all(self, items: list[tuple[str, dict, dict]]) -> list[dict]:
+        return self._ask(RECORD, items, self.local)
 
     def delete_chain(self, key: str) -> int:
         return self._ask(DELETE_CHAIN, key, self.local_delete)
@@ -162,7 +163,7 @@ def main() -> None:
     from .audit import AuditTrail
     settings = Settings.from_mapping()
     trail = AuditTrail(ResourceStore(connect(settings.mongodb_uri, settings.database_name)))
-    serve_forever(trail.commit_one, trail.chain.delete_key, os.environ[ADDRESS], bytes.fromhex(os.environ[KEY]))
+    serve_forever(trail.commit_all, trail.chain.delete_key, os.environ[ADDRESS], bytes.fromhex(os.environ[KEY]))
 
 
 if __name__ == "__main__":

@@ -38,10 +38,15 @@ class GroupCommit(Generic[Item, Result]):
 
     def submit(self, item: Item) -> Result:
         """Commits `item` with whatever else is queued; returns its result once its batch is committed."""
-        job = _Job(item)
+        return self.submit_all([item])[0]
+
+    def submit_all(self, items: list[Item]) -> list[Result]:
+        """Commits `items` (one request's writes: queued together, so in one batch unless it is full) with
+        whatever else is queued; returns their results once all are committed, or raises the first error."""
+        jobs = [_Job(item) for item in items]
         with self._changed:
-            self._queue.append(job)
-            while not job.done:
+            self._queue += jobs
+            while not all(job.done for job in jobs):
                 if self._committing:
                     self._changed.wait()
                     continue
@@ -54,9 +59,10 @@ class GroupCommit(Generic[Item, Result]):
                     self._changed.acquire()
                     self._committing = False
                     self._changed.notify_all()
-        if job.error is not None:
-            raise job.error
-        return job.result
+        for job in jobs:
+            if job.error is not None:
+                raise job.error
+        return [job.result for job in jobs]
 
     def _run(self, batch: list[_Job[Item]]) -> None:
         try:

@@ -102,3 +102,14 @@ def test_concurrent_events_of_two_writers_are_all_stored_and_chained(database):
     finally:
         for client in clients:
             client.close()
+
+
+def test_a_requests_writes_go_in_one_batch():
+    batches: list[list[str]] = []
+
+    def commit(items: list[str]) -> list[str]:
+        batches.append(items)
+        return [item.upper() for item in items]
+    group = GroupCommit(commit)
+    assert group.submit_all(["a", "b", "c"]) == ["A", "B", "C"]
+    assert batches == [["a", "b", "c"]]

@@ -32,7 +32,7 @@ def start_writer(db, tmp_path) -> tuple[tuple[str, bytes], list[int]]:
         return commit(batch)
     writer_trail.group._commit = counted
     address, key, ready = str(tmp_path / "writer.sock"), secrets.token_bytes(32), threading.Event()
-    threading.Thread(target=serve_forever, args=(writer_trail.commit_one, writer_trail.chain.delete_key, address, key,
+    threading.Thread(target=serve_forever, args=(writer_trail.commit_all, writer_trail.chain.delete_key, address, key,
                                                  ready), daemon=True).start()
     assert ready.wait(10)
     return (address, key), groups
