@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from load import document_reference, patient  # noqa: E402  (bench/load.py: the same documents)
 
-from fhir_server.auth.backend_client import register  # noqa: E402
+from fhir_server.auth.backend_client import register_in_process  # noqa: E402
 from fhir_server.storage.ferretdb import LocalFerretDB  # noqa: E402
 
 # Layers, by module path prefix; the first that matches a frame's file names its layer.
@@ -114,12 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         from fhir_server import create_app
         app = create_app({"mongodb_uri": uri, "database_name": name})
         client = app.test_client()
-        origin = app.extensions["fhir"].settings.origin
-
-        def post(url: str, form: dict) -> tuple[int, dict]:
-            answer = client.post(url.removeprefix(origin), data=form, base_url=origin)
-            return answer.status_code, answer.get_json()
-        software = register(app.extensions["fhir"].store.db, origin, "bench/calls.py", ["system/*.cruds"], post=post)
+        software = register_in_process(app, client, "bench/calls.py", ["system/*.cruds"])
         headers = {**software.headers(), "Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
         state: dict = {"patients": [], "documents": []}
 

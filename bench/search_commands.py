@@ -65,16 +65,10 @@ def in_process(uri: str, name: str) -> Iterator[Callable[[str, list[tuple[str, s
     commands = Commands()
     monitoring.register(commands)  # before the app's client is made: it reports to every later client
     from fhir_server import create_app
-    from fhir_server.auth.backend_client import register
+    from fhir_server.auth.backend_client import register_in_process
     app = create_app({"mongodb_uri": uri, "database_name": name})
     client = app.test_client()
-    origin = app.extensions["fhir"].settings.origin
-
-    def post(url: str, form: dict) -> tuple[int, dict]:
-        answer = client.post(url.removeprefix(origin), data=form, base_url=origin)
-        return answer.status_code, answer.get_json()
-    software = register(app.extensions["fhir"].store.db, origin, "bench/search_commands.py", ["system/*.cruds"],
-                        post=post)
+    software = register_in_process(app, client, "bench/search_commands.py", ["system/*.cruds"])
 
     def count(resource_type: str, params: list[tuple[str, str]]) -> Counts:
         headers = {"Accept": "application/fhir+json", **software.headers()}

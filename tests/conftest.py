@@ -18,7 +18,7 @@ import pymongo
 import pytest
 import requests
 
-from fhir_server.auth.backend_client import BackendClient, register
+from fhir_server.auth.backend_client import BackendClient, register, register_in_process
 from fhir_server.storage.ferretdb import LocalFerretDB, free_port
 from fhir_server.storage.mongo import ensure_indexes
 
@@ -164,15 +164,5 @@ def http(vendor):
 def app_client(app) -> tuple:
     """(Flask test client, headers with an access token) for an app made in the test (`create_app`)."""
     client = app.test_client()
-    software = in_process_software(app, client, "In-process test vendor", ["system/*.cruds"])
+    software = register_in_process(app, client, "In-process test vendor", ["system/*.cruds"])
     return client, software.headers()
-
-
-def in_process_software(app, client, name: str, scopes: list[str]) -> BackendClient:
-    """Software registered in the database of an app made in the test, getting its tokens through `client`."""
-    origin = app.extensions["fhir"].settings.origin  # what assertions name; OAuth wants it as the Host too
-
-    def post(url: str, form: dict) -> tuple[int, dict]:
-        response = client.post(url.removeprefix(origin), data=form, base_url=origin)
-        return response.status_code, response.get_json()
-    return register(app.extensions["fhir"].store.db, origin, name, scopes, post=post)

@@ -67,3 +67,14 @@ def register(db: Database, origin: str, name: str, scopes: list[str], post: Post
     key = ECKey.generate_key("P-384", parameters={"alg": ALGORITHM}, auto_kid=True)
     client = ClientRegistry(db).add(name, KeySet([key]).as_dict(private=False), scopes)
     return BackendClient(origin, client.client_id, key, professional, post)
+
+
+def register_in_process(app, client, name: str, scopes: list[str]) -> BackendClient:
+    """Software registered in the database of an app run in this process (`create_app`), getting its tokens
+    through `client`, the app's Flask test client (tests and bench/calls.py)."""
+    origin = app.extensions["fhir"].settings.origin  # what assertions name; OAuth wants it as the Host too
+
+    def post(url: str, form: dict) -> tuple[int, dict]:
+        response = client.post(url.removeprefix(origin), data=form, base_url=origin)
+        return response.status_code, response.get_json()
+    return register(app.extensions["fhir"].store.db, origin, name, scopes, post=post)

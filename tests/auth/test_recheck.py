@@ -19,7 +19,8 @@ from fhir_server.auth.clients import ClientRegistry
 from fhir_server.auth.recheck import ReadEveryNSeconds
 from fhir_server.storage.auth import ClientStore, Revocations
 from tests.auth.test_guard import refused_by_every_worker
-from tests.conftest import RECHECK_MARGIN, Server, in_process_software
+from fhir_server.auth.backend_client import register_in_process
+from tests.conftest import RECHECK_MARGIN, Server
 
 from ..api.client import JSON
 
@@ -44,7 +45,7 @@ def in_process(database, seconds: int) -> tuple:
     uri, name = database
     app = create_app({"mongodb_uri": uri, "database_name": name, "token_recheck_seconds": seconds})
     client = app.test_client()
-    return client, in_process_software(app, client, f"Rechecked every {seconds} s", ["system/*.rs"])
+    return client, register_in_process(app, client, f"Rechecked every {seconds} s", ["system/*.rs"])
 
 
 def read(client, software) -> int:

@@ -194,7 +194,7 @@ def mllp_exchange(database: tuple[str, str], client_id: str, messages: list[byte
     connection."""
     uri, name = database
     port = free_port()
-    listener = subprocess.Popen([sys.executable, "-m", "fhir_server.cli", "mllp", "--client-id", client_id,
+    listener = subprocess.Popen([sys.executable, "-m", "fhir_server.cli", "mllp", f"--client-id={client_id}",
                                  "--port", str(port)], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True,
                                 env={**os.environ, "MONGODB_URI": uri, "FHIR_DATABASE": name})
     try:
