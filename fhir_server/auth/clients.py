@@ -73,6 +73,15 @@ class Client(ClientMixin):
         return KeySet.import_key_set(self.jwks)
 
 
+def new_client_id() -> str:
+    """A random client id that starts with a letter or digit: one starting with `-` would be taken for an
+    option by the command-line tools (`clients suspend ID`, `mllp --client-id ID`)."""
+    while True:
+        client_id = secrets.token_urlsafe(16)
+        if client_id[0].isalnum():
+            return client_id
+
+
 class ClientRegistry:
     def __init__(self, db: Database) -> None:
         self.store = ClientStore(db)
@@ -85,7 +94,7 @@ class ClientRegistry:
         bad = [s for s in scopes if parse_scope(s) is None]
         if bad or not scopes:
             raise InvalidRegistration(f"Scopes must be SMART scopes such as system/*.rs, not {bad or 'none'}")
-        client = Client(secrets.token_urlsafe(16), name.strip(), "referenced", jwks, scopes)
+        client = Client(new_client_id(), name.strip(), "referenced", jwks, scopes)
         self.store.insert(client.client_id, {"name": client.name, "status": client.status, "jwks": jwks,
                                              "scopes": scopes})
         return client
@@ -101,7 +110,7 @@ class ClientRegistry:
         parsed = [parse_scope(s) for s in scopes]
         if not scopes or any(p is None or p.context != "patient" for p in parsed):
             raise InvalidRegistration("A patient app may only have patient/ scopes such as patient/*.rs")
-        client = Client(secrets.token_urlsafe(16), name.strip(), "referenced", None, scopes, list(redirect_uris))
+        client = Client(new_client_id(), name.strip(), "referenced", None, scopes, list(redirect_uris))
         self.store.insert(client.client_id, {"name": client.name, "status": client.status, "jwks": None,
                                              "scopes": scopes, "redirect_uris": client.redirect_uris})
         return client

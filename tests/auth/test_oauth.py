@@ -180,6 +180,13 @@ def test_registration_is_checked(registry):
         registry.add("Vendor", KeySet([key]).as_dict(private=False), ["everything"])
 
 
+def test_generated_client_ids_never_read_as_an_option(registry, monkeypatch):
+    drawn = iter(["-starts-with-a-dash", "_underscore", "Ab3-ok"])
+    monkeypatch.setattr("fhir_server.auth.clients.secrets.token_urlsafe", lambda n: next(drawn))
+    key = ECKey.generate_key("P-256", auto_kid=True)
+    assert registry.add("Vendor", KeySet([key]).as_dict(private=False), ["system/*.rs"]).client_id == "Ab3-ok"
+
+
 def test_clients_command(database, tmp_path):
     uri, name = database
     env = {**os.environ, "MONGODB_URI": uri, "FHIR_DATABASE": name}
