@@ -264,11 +264,15 @@ def raw_find(db: Database, resource_type: str, params: list[tuple[str, str]]) ->
     return len(list(db[resource_type].find(query).sort([*sort_fields(request), ("_id", 1)]).limit(20)))
 
 
-def count_commands(count: Callable[[str, list[tuple[str, str]]], Counts], data: Dataset, runs: int = 5) -> list[dict]:
-    """The database commands each search sends, in process (bench/search_commands.py), mean of `runs` runs."""
+def count_commands(count: Callable[[str, list[tuple[str, str]]], Counts], data: Dataset, runs: int = 5,
+                   trace: bool = False) -> list[dict]:
+    """The database commands each search sends, in process (bench/search_commands.py), mean of `runs` runs;
+    `trace`: each command of the first run printed."""
     rows = []
     for query in QUERIES:
         runs_counts = [count(query.resource_type, query.params(data)) for _ in range(runs)]
+        if trace:
+            print(f"  {query.name}:", *runs_counts[0].log, sep="\n    ", file=sys.stderr, flush=True)
         for scan in {scan for counts in runs_counts for scan in counts.scans}:
             print(f"  {query.name}: read not by _id: {scan[:300]}", file=sys.stderr, flush=True)
         rows.append({name: statistics.mean(getattr(c, name) for c in runs_counts)
@@ -317,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--markdown-out", type=Path)
+    parser.add_argument("--trace", action="store_true", help="print every command of one run of each search")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     random.seed(20261123)
@@ -348,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
                     raw_repeat = max(1, min(args.repeat, int(args.raw_seconds / max(time.perf_counter() - probe,
                                                                                      1e-3))))
                 timed = time_queries(base, software, db, data, args.repeat, raw_repeat)
-                for row, calls in zip(timed, count_commands(count, data)):
+                for row, calls in zip(timed, count_commands(count, data, trace=args.trace)):
                     raw = (f"{_cut(row['raw'], 50):.1f} | {_cut(row['raw'], 95):.1f}" if row["raw"] else "- | -")
                     lines.append(f"| {size:,} | {row['query']} | {row['hits']:.1f} | {_cut(row['api'], 50):.1f} | "
                                  f"{_cut(row['api'], 95):.1f} | {calls['by_id']:.1f} | {calls['other_reads']:.1f} | "

@@ -28,6 +28,7 @@ class Counts:
     other_reads: int = 0
     writes: int = 0
     scans: list[str] = field(default_factory=list)  # collection and filter of the reads not by `_id`
+    log: list[str] = field(default_factory=list)  # every command: its name, collection and filter, in order
 
 
 class Commands(monitoring.CommandListener):
@@ -40,6 +41,9 @@ class Commands(monitoring.CommandListener):
         counts, command = self.counts, event.command
         if counts is None:
             return
+        target = command.get(event.command_name)
+        counts.log.append(f"{event.command_name} {target} "
+                          f"{command.get('filter', command.get('pipeline', command.get('updates', '')))}"[:160])
         if event.command_name in WRITES:
             counts.writes += 1
         elif event.command_name in READS:

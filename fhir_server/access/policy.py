@@ -115,6 +115,11 @@ class RecordAccess:
             self._records[patient_id] = self.records.get(patient_id)
         return self._records[patient_id] or {"state": OPEN, "blocked": [], "no_emergency": False}
 
+    def _read_records(self, patient_ids: list[str]) -> None:
+        """Reads together the records of these patients that this request has not read yet."""
+        unread = [p for p in patient_ids if p not in self._records]
+        self._records.update(zip(unread, self.records.get_all(unread)))
+
     def _known_open(self, patient_id: str) -> bool:
         """Whether this request has read the patient's record already, and found it open (a record, once
         open, is closed or purged only by its patient or a job, never by a write)."""
@@ -265,13 +270,16 @@ class RecordAccess:
         scan of the records) every record."""
         named = _named_patients(resource_type, query)
         if named is not None:
+            self._read_records(named)
             allowed = [p for p in named if self.record_open(p)]
             self.patients.update(dict.fromkeys(named))
             if allowed and self.actor.purpose_of_use == "ETREAT":
                 self._emergency(allowed)
             return _in_records(resource_type, allowed)
         if records is not None:
-            in_records = _in_records(resource_type, [p for p in dict.fromkeys(records()) if self.record_open(p)])
+            candidates = list(dict.fromkeys(records()))
+            self._read_records(candidates)
+            in_records = _in_records(resource_type, [p for p in candidates if self.record_open(p)])
         else:
             denied = self.records.denied(self.me, self.actor.purpose_of_use == "ETREAT")
             if resource_type == "Patient":

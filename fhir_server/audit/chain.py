@@ -33,6 +33,7 @@ from pymongo.database import Database
 
 from ..registry import OUR_CANONICAL
 from ..storage.audit_links import AuditLinks, link_id
+from ..storage.parallel import each
 from ..storage.recent import Recent
 from .checkpoints import Checkpoints
 from .keys import AuditKey, load_key
@@ -99,9 +100,10 @@ class AuditChain:
                 (later if items[index][0] in keys else this_round).append(index)
                 keys.add(items[index][0])
             links = []
+            tails = self._tails_of([items[index][0] for index in this_round])
             for index in this_round:
                 key, event = items[index]
-                n, previous = self._tail(key)
+                n, previous = tails[key]
                 links.append({"_id": link_id(key, n + 1), "key": key, "n": n + 1, "event_id": event["id"],
                               "hash": digest(self.key, previous, event), "previous": previous, "mac": KEYED,
                               "at": datetime.now(timezone.utc)})
@@ -140,11 +142,16 @@ class AuditChain:
     def link(self, key: str, n: int) -> dict | None:
         return self.links.link(key, n)
 
-    def _tail(self, key: str) -> tuple[int, str]:
-        """(position, hash) of chain `key`'s last link as this writer knows it (0 and GENESIS: no chain)."""
-        known = self._tails.get(key)
-        if known is not None:
-            return known
+    def _tails_of(self, keys: list[str]) -> dict[str, tuple[int, str]]:
+        """(position, hash) of each chain's last link as this writer knows it (0 and GENESIS: no chain); those
+        it does not remember read together."""
+        known = {key: self._tails.get(key) for key in keys}
+        unknown = [key for key, tail in known.items() if tail is None]
+        known.update(zip(unknown, each(self._stored_tail, unknown)))
+        return known  # type: ignore[return-value]
+
+    def _stored_tail(self, key: str) -> tuple[int, str]:
+        """(position, hash) of the link the chain's head hints at, taken as its last."""
         # Taken as the tail as it is (0: a new chain): if links follow, the insert finds its position taken.
         n = self.hint(key)
         last = self.link(key, n) if n else None

@@ -15,6 +15,7 @@ from functools import cmp_to_key
 from pymongo.collection import Collection
 
 from .lookup_keys import range_keys
+from .parallel import each
 from .postings import Postings, criterion_keys
 
 MAX_CANDIDATES = 5_000
@@ -23,11 +24,12 @@ MAX_CANDIDATES = 5_000
 def candidate_ids(postings: Postings, resource_type: str, query: dict) -> list[str] | None:
     """A superset of the ids matching `query`, at most MAX_CANDIDATES of them: the ids every covered criterion
     allows, in the order of the first; None when no criterion gives one or too many remain (the query must
-    scan)."""
+    scan). The lists of every criterion are read together."""
+    plans = [_plan(resource_type, criterion) for criterion in _criteria(query)]
+    lists = postings.members_of([key for kind, keys in plans if kind == "lists" for key in keys or ()])
     found: list[str] | None = None
-    read: dict[str, list[str] | None] = {}  # a list two criteria name (the patient's, by reference and record)
-    for criterion in _criteria(query):
-        ids = _criterion_ids(postings, resource_type, criterion, read)
+    for kind, values in plans:
+        ids = values if kind == "ids" else _union(values, lists)
         if ids is not None:
             allowed = set(ids)
             found = ids if found is None else [i for i in found if i in allowed]
@@ -41,14 +43,15 @@ def _criteria(query: dict) -> list[dict]:
                                                                   if isinstance(c, dict)]
 
 
-def _criterion_ids(postings: Postings, resource_type: str, criterion: dict,
-                   read: dict[str, list[str] | None]) -> list[str] | None:
+def _plan(resource_type: str, criterion: dict) -> tuple[str, list[str] | None]:
+    """("ids", the ids an `_id` criterion names) or ("lists", the keys of the lists whose union covers the
+    criterion); None in place of the list when neither applies."""
     if len(criterion) != 1:  # several fields: a date range
-        return _union(postings, range_keys(resource_type, criterion), read)
+        return "lists", range_keys(resource_type, criterion)
     field, condition = next(iter(criterion.items()))
     if field == "_id":
-        return _ids(condition)
-    return _union(postings, criterion_keys(resource_type, field, condition), read)
+        return "ids", _ids(condition)
+    return "lists", criterion_keys(resource_type, field, condition)
 
 
 def single_criteria(query: dict) -> list[tuple[str, object]]:
@@ -64,15 +67,14 @@ def _ids(condition: object) -> list[str] | None:
     return None
 
 
-def _union(postings: Postings, keys: list[str] | None, read: dict[str, list[str] | None]) -> list[str] | None:
-    """The ids in these lists; None without keys (no list covers the criterion) or when one overflowed."""
+def _union(keys: list[str] | None, lists: dict[str, list[str] | None]) -> list[str] | None:
+    """The ids in these lists (as read); None without keys (no list covers the criterion) or when one
+    overflowed."""
     if keys is None:
         return None
     ids: dict[str, None] = {}
     for key in keys:
-        if key not in read:
-            read[key] = postings.members(key)
-        members = read[key]
+        members = lists[key]
         if members is None:
             return None
         ids.update(dict.fromkeys(members))
@@ -82,10 +84,8 @@ def _union(postings: Postings, keys: list[str] | None, read: dict[str, list[str]
 def matching_docs(collection: Collection, candidates: list[str], query: dict, fields: list[str] | None) -> list[dict]:
     """The candidates matching `query`, each with `_id` and `fields` only (None: whole)."""
     stages = [{"$project": {"_id": 1, **{f: 1 for f in fields}}}] if fields is not None else []
-    found = []
-    for candidate in candidates:
-        found += collection.aggregate([{"$match": {"_id": candidate}}, {"$match": query}, *stages])
-    return found
+    return [doc for docs in each(lambda candidate: list(collection.aggregate(
+        [{"$match": {"_id": candidate}}, {"$match": query}, *stages])), candidates) for doc in docs]
 
 
 def sort_docs(docs: list[dict], sort: list[tuple[str, int]]) -> list[dict]:

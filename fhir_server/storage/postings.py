@@ -39,6 +39,7 @@ from pymongo.database import Database
 from .lookup_keys import MAX_IDS as LOOKUP_MAX_IDS
 from .lookup_keys import is_lookup_key, lookup_keys, pattern_keys, value_keys
 from .mongo import POSTING_HEADS, POSTINGS, update_each
+from .parallel import each
 from .recent import Recent
 MAX_IDS = 20_000
 LAST_SECONDS = 10.0  # how long a writer trusts the last entry it wrote or read of a list without reading it again
@@ -126,8 +127,11 @@ class Postings:
                                           for key, ids in lists.items()], ordered=False)
             return
         new_entries: list[tuple[str, int, dict]] = []
+        lasts = {key: self._last.get(key) for key in lists}
+        unknown = [key for key, last in lasts.items() if last is None]
+        lasts.update(zip(unknown, each(self._hinted, unknown)))
         for key, ids in lists.items():
-            position, entry = self._last.get(key) or self._hinted(key)
+            position, entry = lasts[key]  # type: ignore[misc]
             new = _next_entry(key, position, entry, ids)
             if new is not None:
                 new_entries.append((key, position + 1, new))
@@ -185,6 +189,14 @@ class Postings:
 
     def members(self, key: str) -> list[str] | None:
         """The ids listed under `key` (empty when none), or None when the list overflowed."""
+        return self.members_of([key])[key]
+
+    def members_of(self, keys: list[str]) -> dict[str, list[str] | None]:
+        """`members` of each key, the lists read together (storage/parallel.py)."""
+        keys = list(dict.fromkeys(keys))
+        return dict(zip(keys, each(self._members, keys)))
+
+    def _members(self, key: str) -> list[str] | None:
         _, entry = self._latest(key)
         if entry is None:
             return []

@@ -22,6 +22,7 @@ import pymongo
 from pymongo.database import Database
 
 from .mongo import RECORDS, RECORD_OPPOSITIONS
+from .parallel import each
 
 OPEN, CLOSED, DELETED = "open", "closed", "deleted"
 
@@ -37,6 +38,10 @@ class Records:
 
     def get(self, patient_id: str) -> dict | None:
         return self.records.find_one({"_id": patient_id})
+
+    def get_all(self, patient_ids: list[str]) -> list[dict | None]:
+        """`get` of each, read together (storage/parallel.py)."""
+        return each(self.get, patient_ids)
 
     def open_if_new(self, patient_id: str, at: datetime) -> bool:
         """Creates the patient's record (open) unless it exists; True when this call created it. A purged

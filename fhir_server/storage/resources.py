@@ -53,6 +53,7 @@ from .binaries import BinaryContent
 from .candidates import candidate_ids, matching_docs, sort_docs
 from .journal import FinishedEntries
 from .mongo import HISTORY, JOURNAL
+from .parallel import each
 from .postings import RECORD, Postings, posting_keys
 from .readers import Reader, checked, restricted
 from .transactions import TransactionLog, Write
@@ -453,8 +454,7 @@ class ResourceStore:
     def _records_of(self, resource_type: str, ids: list[str]) -> list[str]:
         """The records (Patient ids) these resources are in (membership is decided on write: `x:record`)."""
         collection, records = self.db[resource_type], []
-        for resource_id in ids:
-            doc = collection.find_one({"_id": resource_id}, {RECORD: 1})
+        for doc in each(lambda resource_id: collection.find_one({"_id": resource_id}, {RECORD: 1}), ids):
             record = doc.get(RECORD) if doc else None
             if isinstance(record, str) and record.startswith("Patient/"):
                 records.append(record.partition("/")[2])
@@ -482,13 +482,21 @@ class ResourceStore:
         """`search_ids`, and the current versions of the ids in `page` (as `current_versions` gives them).
         Matches found among a few candidates (posting lists) are read whole once, not again for the page."""
         query, candidates = self._planned(reader, resource_type, query)
-        if candidates is None or len(candidates) > _READ_WHOLE:
+        matches = self._few_matches(resource_type, query, candidates, sort)
+        if matches is None:
             ids, total = self._search_ids(resource_type, query, candidates, sort, limit, with_total)
             return ids, total, [v for v in self._current_versions(resource_type, ids[page]) if reader.visible(v)]
-        matches = sort_docs(matching_docs(self.db[resource_type], candidates, query, None), sort)
         docs = matches[:limit]  # the total counts them all, as `_search_ids` does
         versions = [_from_doc(doc) for doc in docs[page] if not doc["deleted"]]
         return [d["_id"] for d in docs], len(matches), [v for v in versions if reader.visible(v)]
+
+    def _few_matches(self, resource_type: str, query: dict, candidates: list[str] | None,
+                     sort: list[tuple[str, int]]) -> list[dict] | None:
+        """The matches, whole and in order, when there are few candidates to test (then reading them whole
+        costs no more than testing them); None otherwise."""
+        if candidates is None or len(candidates) > _READ_WHOLE:
+            return None
+        return sort_docs(matching_docs(self.db[resource_type], candidates, query, None), sort)
 
     def current_versions(self, resource_type: str, ids: list[str], *, reader: Reader) -> list[StoredVersion]:
         """The current versions of `ids`, in that order; deleted or unknown ones, and those the reader may not
@@ -499,7 +507,7 @@ class ResourceStore:
     def _current_versions(self, resource_type: str, ids: list[str]) -> list[StoredVersion]:
         collection = self.db[resource_type]
         if self.ferretdb:  # one `_id` lookup each: a `$in` would scan the collection
-            docs = [collection.find_one({"_id": i}) for i in ids]
+            docs = each(lambda resource_id: collection.find_one({"_id": resource_id}), ids)
         else:
             found = {d["_id"]: d for d in collection.find({"_id": {"$in": ids}})}
             docs = [found.get(i) for i in ids]
@@ -509,7 +517,12 @@ class ResourceStore:
                     count: int, with_total: bool, *, reader: Reader) -> tuple[list[StoredVersion], int | None]:
         """One page of the current versions `search_ids` finds (under the reader's conditions), and the number
         of matches when asked."""
-        ids, total = self.search_ids(resource_type, query, sort, offset + count, with_total, reader=reader)
+        query, candidates = self._planned(reader, resource_type, query)
+        matches = self._few_matches(resource_type, query, candidates, sort)
+        if matches is not None:
+            page = [_from_doc(doc) for doc in matches[offset:offset + count] if not doc["deleted"]]
+            return page, len(matches) if with_total else None
+        ids, total = self._search_ids(resource_type, query, candidates, sort, offset + count, with_total)
         return self._current_versions(resource_type, ids[offset:]), total
 
     def content(self, version: StoredVersion) -> bytes:
