@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-WIDTH = 8
+WIDTH = 16
 _T = TypeVar("_T")
 _R = TypeVar("_R")
 _lock = threading.Lock()

@@ -22,7 +22,8 @@ Lock-free and without transactions: a list is a chain of immutable entries `<n>:
 holding the whole list; a writer inserts entry n + 1 as entry n plus its id. The `_id` is unique, so of two
 writers exactly one wins position n + 1; the other reads it and tries n + 2: no addition is ever lost, which a
 read-modify-write of one document (FerretDB's updates are not atomic) could not promise. `posting_heads`
-keeps a hint of the last position; entries older than the one before the last are emptied (kept as
+keeps a hint of the last position (raised before the write that added is acknowledged, so a list without a
+head lists nothing stored yet); entries older than the one before the last are emptied (kept as
 `{moved: true}`, so that a writer with a stale hint cannot take their position again). One write's additions to
 all its lists are one insert, one head update and one emptying, whatever the number of lists; a writer
 remembers the last entry it wrote or read of a list for `LAST_SECONDS` and then does not read it again: if
@@ -125,6 +126,7 @@ class Postings:
             if lists:
                 self.entries.insert_many([{"_id": f"1:{key}", "ids": list(dict.fromkeys(ids))}
                                           for key, ids in lists.items()], ordered=False)
+                self.heads.insert_many([{"_id": key, "last": 1} for key in lists], ordered=False)
             return
         new_entries: list[tuple[str, int, dict]] = []
         lasts = {key: self._last.get(key) for key in lists}
@@ -197,10 +199,20 @@ class Postings:
         return dict(zip(keys, each(self._members, keys)))
 
     def _members(self, key: str) -> list[str] | None:
-        _, entry = self._latest(key)
-        if entry is None:
+        """A list without a head holds no id of an acknowledged write (a writer raises the head before its
+        write goes on: `_settle`), so it is read as empty; otherwise the hinted entry and the one after it
+        are read together, and the list walked on only when the hint lags (`$max` is not atomic on FerretDB:
+        a hint may stay behind an entry already acknowledged)."""
+        head = self.heads.find_one({"_id": key})
+        if head is None:
             return []
-        return None if entry.get("overflow") else entry["ids"]
+        last = head["last"]
+        hinted, following = each(lambda n: self.entries.find_one({"_id": f"{n}:{key}"}), [last, last + 1])
+        if following is not None or hinted is None or "ids" not in hinted:
+            _, hinted = self._latest(key, last)
+        if hinted is None:
+            return []
+        return None if hinted.get("overflow") else hinted["ids"]
 
     def _add(self, key: str, resource_ids: list[str]) -> None:
         """Adds ids to one list, reading it first, however many writers race."""
