@@ -58,5 +58,9 @@ def checked(reader: object) -> Reader:
 
 def restricted(reader: Reader, resource_type: str, query: dict, records: RecordsOf | None = None) -> dict:
     """The query with the reader's conditions ANDed in (`records`: see the module docstring)."""
-    conditions = checked(reader).search_conditions(resource_type, query, records)
+    return with_conditions(query, checked(reader).search_conditions(resource_type, query, records))
+
+
+def with_conditions(query: dict, conditions: list[dict]) -> dict:
+    """The query with these conditions ANDed in."""
     return {**query, "$and": [*query.get("$and", []), *conditions]} if conditions else query

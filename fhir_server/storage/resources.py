@@ -55,7 +55,8 @@ from .journal import FinishedEntries
 from .mongo import HISTORY, JOURNAL
 from .parallel import each
 from .postings import RECORD, Postings, posting_keys
-from .readers import Reader, checked, restricted
+from .matcher import Unsupported, meets
+from .readers import Reader, checked, restricted, with_conditions
 from .transactions import TransactionLog, Write
 
 
@@ -436,29 +437,42 @@ class ResourceStore:
         """The ids of the first `limit` current resources matching `query` (built by the search package) and
         the reader's conditions, in `sort` order, the id last so that the order is total; and the number of
         matches when asked."""
-        return self._search_ids(resource_type, *self._planned(reader, resource_type, query), sort, limit, with_total)
+        plan = self._planned(reader, resource_type, query)
+        matches = self._few_matches(resource_type, plan, sort)
+        if matches is not None:
+            return [d["_id"] for d in matches[:limit]], len(matches)
+        return self._search_ids(resource_type, plan.query, plan.candidates, sort, limit, with_total)
 
-    def _planned(self, reader: Reader, resource_type: str, query: dict) -> tuple[dict, list[str] | None]:
+    def _planned(self, reader: Reader, resource_type: str, query: dict) -> "_Plan":
         """The query with the reader's conditions ANDed in, and its candidates (None: it scans). When the search's
-        own criteria give candidates, the reader may judge the records they are in rather than every record."""
+        own criteria give candidates, the reader may judge the records they are in rather than every record:
+        a few candidates are then read whole, with the search's own criteria (the database decides), and the
+        reader's conditions tested on those in hand (storage/matcher.py) rather than by reading them again."""
         checked(reader)
         if self.postings is not None:
             candidates = candidate_ids(self.postings, resource_type, query)
+            if candidates is not None and len(candidates) <= _READ_WHOLE:
+                in_hand: list[list[dict]] = []
+
+                def records() -> list[str]:
+                    if not in_hand:
+                        in_hand.append(matching_docs(self.db[resource_type], candidates, query, None))
+                    return _records_in(resource_type, in_hand[0])
+                conditions = reader.search_conditions(resource_type, query, records)
+                return _Plan(with_conditions(query, conditions), candidates, conditions,
+                             in_hand[0] if in_hand else None)
             if candidates is not None:
                 records = (lambda: candidates) if resource_type == "Patient" else \
                     (lambda: self._records_of(resource_type, candidates))
-                return restricted(reader, resource_type, query, records), candidates
+                return _Plan(restricted(reader, resource_type, query, records), candidates)
         query = restricted(reader, resource_type, query)
-        return query, candidate_ids(self.postings, resource_type, query) if self.postings else None
+        return _Plan(query, candidate_ids(self.postings, resource_type, query) if self.postings else None)
 
     def _records_of(self, resource_type: str, ids: list[str]) -> list[str]:
         """The records (Patient ids) these resources are in (membership is decided on write: `x:record`)."""
-        collection, records = self.db[resource_type], []
-        for doc in each(lambda resource_id: collection.find_one({"_id": resource_id}, {RECORD: 1}), ids):
-            record = doc.get(RECORD) if doc else None
-            if isinstance(record, str) and record.startswith("Patient/"):
-                records.append(record.partition("/")[2])
-        return records
+        collection = self.db[resource_type]
+        return _records_in(resource_type, [doc for doc in each(
+            lambda resource_id: collection.find_one({"_id": resource_id}, {RECORD: 1}), ids) if doc])
 
     def _search_ids(self, resource_type: str, query: dict, candidates: list[str] | None,
                     sort: list[tuple[str, int]], limit: int, with_total: bool) -> tuple[list[str], int | None]:
@@ -481,22 +495,27 @@ class ResourceStore:
                          reader: Reader) -> tuple[list[str], int | None, list[StoredVersion]]:
         """`search_ids`, and the current versions of the ids in `page` (as `current_versions` gives them).
         Matches found among a few candidates (posting lists) are read whole once, not again for the page."""
-        query, candidates = self._planned(reader, resource_type, query)
-        matches = self._few_matches(resource_type, query, candidates, sort)
+        plan = self._planned(reader, resource_type, query)
+        matches = self._few_matches(resource_type, plan, sort)
         if matches is None:
-            ids, total = self._search_ids(resource_type, query, candidates, sort, limit, with_total)
+            ids, total = self._search_ids(resource_type, plan.query, plan.candidates, sort, limit, with_total)
             return ids, total, [v for v in self._current_versions(resource_type, ids[page]) if reader.visible(v)]
         docs = matches[:limit]  # the total counts them all, as `_search_ids` does
         versions = [_from_doc(doc) for doc in docs[page] if not doc["deleted"]]
         return [d["_id"] for d in docs], len(matches), [v for v in versions if reader.visible(v)]
 
-    def _few_matches(self, resource_type: str, query: dict, candidates: list[str] | None,
-                     sort: list[tuple[str, int]]) -> list[dict] | None:
+    def _few_matches(self, resource_type: str, plan: "_Plan", sort: list[tuple[str, int]]) -> list[dict] | None:
         """The matches, whole and in order, when there are few candidates to test (then reading them whole
         costs no more than testing them); None otherwise."""
-        if candidates is None or len(candidates) > _READ_WHOLE:
+        if plan.in_hand is not None:
+            try:
+                docs = [d for d in plan.in_hand if all(meets(d, c) for c in plan.conditions)]
+            except Unsupported:  # a condition the matcher does not decide: the database tests them again
+                docs = matching_docs(self.db[resource_type], [d["_id"] for d in plan.in_hand], plan.query, None)
+            return sort_docs(docs, sort)
+        if plan.candidates is None or len(plan.candidates) > _READ_WHOLE:
             return None
-        return sort_docs(matching_docs(self.db[resource_type], candidates, query, None), sort)
+        return sort_docs(matching_docs(self.db[resource_type], plan.candidates, plan.query, None), sort)
 
     def current_versions(self, resource_type: str, ids: list[str], *, reader: Reader) -> list[StoredVersion]:
         """The current versions of `ids`, in that order; deleted or unknown ones, and those the reader may not
@@ -517,12 +536,12 @@ class ResourceStore:
                     count: int, with_total: bool, *, reader: Reader) -> tuple[list[StoredVersion], int | None]:
         """One page of the current versions `search_ids` finds (under the reader's conditions), and the number
         of matches when asked."""
-        query, candidates = self._planned(reader, resource_type, query)
-        matches = self._few_matches(resource_type, query, candidates, sort)
+        plan = self._planned(reader, resource_type, query)
+        matches = self._few_matches(resource_type, plan, sort)
         if matches is not None:
             page = [_from_doc(doc) for doc in matches[offset:offset + count] if not doc["deleted"]]
             return page, len(matches) if with_total else None
-        ids, total = self._search_ids(resource_type, query, candidates, sort, offset + count, with_total)
+        ids, total = self._search_ids(resource_type, plan.query, plan.candidates, sort, offset + count, with_total)
         return self._current_versions(resource_type, ids[offset:]), total
 
     def content(self, version: StoredVersion) -> bytes:
@@ -542,6 +561,25 @@ def version_document(resource_type: str, resource_id: str, resource: dict | None
            "rid": resource_id, "vid": version, "ts": ts, "method": method, "deleted": resource is None,
            "json": dumps(resource) if resource is not None else None, **(index or {})}
     return resource, doc
+
+
+@dataclass
+class _Plan:
+    """How a search runs: its criteria with the reader's conditions (`query`), the ids its matches are among
+    (`candidates`; None: the query scans) and, when a few candidates were read whole with the search's own
+    criteria, those (`in_hand`), still to be held to the reader's `conditions`."""
+    query: dict
+    candidates: list[str] | None
+    conditions: list[dict] = field(default_factory=list)
+    in_hand: list[dict] | None = None
+
+
+def _records_in(resource_type: str, docs: list[dict]) -> list[str]:
+    """The records (Patient ids) these stored documents are in: a Patient is its own record."""
+    if resource_type == "Patient":
+        return [doc["_id"] for doc in docs]
+    return [record.partition("/")[2] for doc in docs
+            if isinstance(record := doc.get(RECORD), str) and record.startswith("Patient/")]
 
 
 def _with_last_updated(index: dict, last_updated: str) -> dict:
