@@ -107,18 +107,15 @@ class AuditChain:
                 links.append({"_id": link_id(key, n + 1), "key": key, "n": n + 1, "event_id": event["id"],
                               "hash": digest(self.key, previous, event), "previous": previous, "mac": KEYED,
                               "at": datetime.now(timezone.utc)})
-            taken = self.links.insert(links)
-            lasts = {}
+            taken = self.links.claim(links)
             for position, (index, link) in enumerate(zip(this_round, links)):
                 key = link["key"]
-                if position in taken:  # another writer took that position: read on from it, then try again
-                    self._tails.put(key, self._read_tail(key, link["n"]))
+                if position in taken:  # another writer took that position (or the command stopped before it):
+                    self._tails.put(key, self._read_tail(key, link["n"] - 1))  # read on, then try again
                     later.append(index)
                 else:
                     self._tails.put(key, (link["n"], link["hash"]))
-                    lasts[key] = link["n"]
                     chained[index] = _with_extension(items[index][1], link)
-            self.links.advance_heads(lasts)
             pending = sorted(later)
         return chained  # type: ignore[return-value]
 

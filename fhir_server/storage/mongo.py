@@ -1,6 +1,8 @@
 """Connecting to the database and creating its indexes."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pymongo
 from pymongo.collection import Collection
 from pymongo.database import Database
@@ -69,19 +71,49 @@ def ensure_indexes(db: Database, resource_types: list[str],
             db[resource_type].create_index(keys)
 
 
-def update_each(collection: Collection, updates: list[tuple[dict, dict]], upsert: bool = False) -> set[int]:
-    """Runs the (filter, update) statements in unordered `update` commands of at most `STATEMENTS` each;
-    returns the indexes of those that failed on a duplicate key (two upserts racing), and raises on any other
-    failure. The commands are sent as is: pymongo's bulk_write cannot read FerretDB's answer when a statement
-    fails (it lacks `nModified`)."""
-    failed: set[int] = set()
-    for start in range(0, len(updates), STATEMENTS):
-        reply = collection.database.command({
-            "update": collection.name, "ordered": False,
-            "updates": [{"q": query, "u": update, "upsert": upsert}
-                        for query, update in updates[start:start + STATEMENTS]]})
+def update_each(collection: Collection, updates: list[tuple[dict, dict]], upsert: bool = False) -> None:
+    """Runs the (filter, update) statements in unordered `update` commands (`write_each`)."""
+    write_each(collection, [], [(query, update, upsert) for query, update in updates])
+
+
+def write_each(collection: Collection, docs: list[dict], updates: list[tuple[dict, dict, bool]],
+               same: Callable[[dict, dict], bool] | None = None) -> set[int]:
+    """Inserts `docs` (each with its own `_id`) and runs `updates` ((filter, update, upsert): idempotent ones,
+    such as `$max`, `$set` or a replacement) together, in unordered `update` commands of at most `STATEMENTS`
+    statements; returns the indexes of the docs not stored as given: another writer holds their `_id` (theirs
+    stays), or the command stopped at an error before them (the caller tries them again).
+
+    A doc is inserted by an upsert that sets its fields only when its `_id` is free, so that inserts and
+    updates share a command; the reply names those inserted (`upserted`, by `_id`: FerretDB numbers them
+    wrongly). When a statement fails on a duplicate key (two upserts racing), FerretDB's reply names neither
+    that statement (its index is wrong) nor what was inserted: every update is then run again alone, and every
+    doc read back, ours when `same(stored, doc)`. Any other failure raises. The commands are sent as is:
+    pymongo's bulk_write cannot read FerretDB's reply when a statement fails (it lacks `nModified`)."""
+    statements = [{"q": {"_id": doc["_id"]}, "u": {"$setOnInsert": {k: v for k, v in doc.items() if k != "_id"}},
+                   "upsert": True} for doc in docs]
+    statements += [{"q": query, "u": update, "upsert": upsert} for query, update, upsert in updates]
+    inserted, raced = set(), False
+    for start in range(0, len(statements), STATEMENTS):
+        reply = collection.database.command({"update": collection.name, "ordered": False,
+                                             "updates": statements[start:start + STATEMENTS]})
         errors = reply.get("writeErrors", [])
         if any(error.get("code") != DUPLICATE_KEY for error in errors):
             raise pymongo.errors.OperationFailure(f"update of {collection.name} failed: {errors}", details=reply)
-        failed |= {start + error["index"] for error in errors}
-    return failed
+        raced = raced or bool(errors)
+        inserted |= {upserted["_id"] for upserted in reply.get("upserted", [])}
+    if not raced:
+        return {index for index, doc in enumerate(docs) if doc["_id"] not in inserted}
+    for query, update, upsert in updates:
+        _update_alone(collection, query, update, upsert)
+    same = same or (lambda stored, doc: stored == doc)
+    stored = [collection.find_one({"_id": doc["_id"]}) for doc in docs]
+    return {index for index, (found, doc) in enumerate(zip(stored, docs)) if found is None or not same(found, doc)}
+
+
+def _update_alone(collection: Collection, query: dict, update: dict, upsert: bool) -> None:
+    """One update; run again once when its upsert raced another (the document exists then)."""
+    run = collection.update_one if any(key.startswith("$") for key in update) else collection.replace_one
+    try:
+        run(query, update, upsert=upsert)
+    except pymongo.errors.DuplicateKeyError:
+        run(query, update, upsert=upsert)

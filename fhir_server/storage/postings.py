@@ -25,7 +25,8 @@ read-modify-write of one document (FerretDB's updates are not atomic) could not 
 keeps a hint of the last position (raised before the write that added is acknowledged, so a list without a
 head lists nothing stored yet); entries older than the one before the last are emptied (kept as
 `{moved: true}`, so that a writer with a stale hint cannot take their position again). One write's additions to
-all its lists are one insert, one head update and one emptying, whatever the number of lists; a writer
+all its lists are one command (the new entries and the emptying, storage/mongo.write_each) and one head
+update, whatever the number of lists; a writer
 remembers the last entry it wrote or read of a list for `LAST_SECONDS` and then does not read it again: if
 another writer has added meanwhile, the insert finds the position taken and the list is read again.
 """
@@ -39,7 +40,7 @@ from pymongo.database import Database
 
 from .lookup_keys import MAX_IDS as LOOKUP_MAX_IDS
 from .lookup_keys import is_lookup_key, lookup_keys, pattern_keys, value_keys
-from .mongo import POSTING_HEADS, POSTINGS, update_each
+from .mongo import POSTING_HEADS, POSTINGS, update_each, write_each
 from .parallel import each
 from .recent import Recent
 MAX_IDS = 20_000
@@ -137,15 +138,12 @@ class Postings:
             new = _next_entry(key, position, entry, ids)
             if new is not None:
                 new_entries.append((key, position + 1, new))
-        try:
-            if new_entries:
-                self.entries.insert_many([new for _, _, new in new_entries], ordered=False)
-            taken: set[int] = set()
-        except pymongo.errors.BulkWriteError as error:
-            errors = error.details.get("writeErrors", [])
-            if any(e.get("code") != 11000 for e in errors):
-                raise
-            taken = {e["index"] for e in errors}
+        # The new entries and the emptying of those they make old go in one command (an entry whose position
+        # another writer took is still followed by two: emptying the one before the previous is harmless).
+        emptied = [({"_id": f"{position - 2}:{key}"}, {"moved": True}, False)
+                   for key, position, _ in new_entries if position > 2]
+        taken = write_each(self.entries, [new for _, _, new in new_entries], emptied, same=_same_entry) \
+            if new_entries else set()
         added = []
         for index, (key, position, new) in enumerate(new_entries):
             if index in taken:  # another writer took that position: read the list again and add once more
@@ -153,18 +151,13 @@ class Postings:
             else:
                 self._last.put(key, (position, new))
                 added.append((key, position))
-        self._settle(added)
+        self._raise_heads(added)
 
-    def _settle(self, added: list[tuple[str, int]]) -> None:
-        """After entries were added: raises the lists' head hints and empties the entries before the previous
-        one (emptied, not deleted: a position once taken must stay taken), in one command each."""
-        if not added:
-            return
-        heads = [({"_id": key}, {"$max": {"last": position}}) for key, position in added]
-        for index in update_each(self.heads, heads, upsert=True):  # two first writers both inserted a head
-            self.heads.update_one(*heads[index])
-        update_each(self.entries, [({"_id": f"{position - 2}:{key}"}, {"moved": True})
-                                   for key, position in added if position > 2])
+    def _raise_heads(self, added: list[tuple[str, int]]) -> None:
+        """After entries were added: raises the lists' head hints, in one command."""
+        if added:
+            update_each(self.heads, [({"_id": key}, {"$max": {"last": position}}) for key, position in added],
+                        upsert=True)
 
     def _hinted(self, key: str) -> tuple[int, dict | None]:
         """(position, entry) the head's hint names, taken as the last one (if entries follow, the insert finds
@@ -173,7 +166,7 @@ class Postings:
         if head is None:
             return 0, None
         entry = self.entries.find_one({"_id": f"{head['last']}:{key}"})
-        return (head["last"], entry) if entry is not None and "ids" in entry else self._latest(key, head["last"])
+        return (head["last"], entry) if _live(entry) else self._latest(key, head["last"])
 
     def forget(self, key: str) -> None:
         """Forgets what this writer remembers of list `key` (it was rewritten or deleted)."""
@@ -200,7 +193,7 @@ class Postings:
 
     def _members(self, key: str) -> list[str] | None:
         """A list without a head holds no id of an acknowledged write (a writer raises the head before its
-        write goes on: `_settle`), so it is read as empty; otherwise the hinted entry and the one after it
+        write goes on: `_raise_heads`), so it is read as empty; otherwise the hinted entry and the one after it
         are read together, and the list walked on only when the hint lags (`$max` is not atomic on FerretDB:
         a hint may stay behind an entry already acknowledged)."""
         head = self.heads.find_one({"_id": key})
@@ -208,7 +201,7 @@ class Postings:
             return []
         last = head["last"]
         hinted, following = each(lambda n: self.entries.find_one({"_id": f"{n}:{key}"}), [last, last + 1])
-        if following is not None or hinted is None or "ids" not in hinted:
+        if following is not None or not _live(hinted):
             _, hinted = self._latest(key, last)
         if hinted is None:
             return []
@@ -227,7 +220,9 @@ class Postings:
             except pymongo.errors.DuplicateKeyError:
                 position, entry = self._latest(key, position + 1)
         self._last.put(key, (position + 1, new))
-        self._settle([(key, position + 1)])
+        self._raise_heads([(key, position + 1)])
+        if position + 1 > 2:
+            update_each(self.entries, [({"_id": f"{position - 1}:{key}"}, {"moved": True})])
 
     def _latest(self, key: str, start: int | None = None) -> tuple[int, dict | None]:
         """(position, entry) of the last entry, walking forward from `start` (default: the head's hint)."""
@@ -237,20 +232,31 @@ class Postings:
         position, entry = start - 1, None
         while True:
             following = self.entries.find_one({"_id": f"{position + 1}:{key}"})
-            if following is None and (entry is None or "ids" in entry):
+            if following is None and (entry is None or _live(entry)):
                 return position, entry
             if following is not None:
                 position, entry = position + 1, following
 
 
+def _live(entry: dict | None) -> bool:
+    """Whether an entry is one a list may end on: it holds ids, or marks the list overflowed (no ids: FerretDB
+    drops an empty array set on insert), not one emptied since (`{moved: true}`)."""
+    return entry is not None and ("ids" in entry or bool(entry.get("overflow")))
+
+
+def _same_entry(stored: dict, entry: dict) -> bool:
+    """Whether the stored entry is this one (or one just like it: the same list, whoever wrote it)."""
+    return (stored.get("ids"), stored.get("overflow")) == (entry.get("ids"), entry.get("overflow"))
+
+
 def _next_entry(key: str, position: int, entry: dict | None, resource_ids: list[str]) -> dict | None:
     """The entry after `entry` (list `key`'s at `position`) that adds the ids it lacks, or marks the list
     overflowed; None when it lacks none or overflowed already."""
-    ids = entry["ids"] if entry else []
+    ids = entry.get("ids", []) if entry else []
     listed = set(ids)
     missing = [i for i in dict.fromkeys(resource_ids) if i not in listed]
     if (entry and entry.get("overflow")) or not missing:
         return None
     if len(ids) + len(missing) > (LOOKUP_MAX_IDS if is_lookup_key(key) else MAX_IDS):
-        return {"_id": f"{position + 1}:{key}", "ids": [], "overflow": True}
+        return {"_id": f"{position + 1}:{key}", "overflow": True}
     return {"_id": f"{position + 1}:{key}", "ids": [*ids, *missing]}

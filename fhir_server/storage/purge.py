@@ -176,7 +176,7 @@ def _rewrite(postings: Postings, key: str, ids: set[str], position: int, entry: 
     replaced by `{moved: true}`: all have a successor, so a walk never ends on one, and the position stays
     taken. The head's hint is left to writers (a walk goes on past it)."""
     changed = False
-    while ids.intersection(entry["ids"]):
+    while ids.intersection(entry.get("ids", ())):  # (an overflowed list's last entry holds none)
         new = {"_id": f"{position + 1}:{key}", "ids": [i for i in entry["ids"] if i not in ids]}
         try:
             postings.entries.insert_one(new)

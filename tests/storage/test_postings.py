@@ -64,14 +64,14 @@ def test_a_stale_hint_cannot_take_an_old_position_again(db):
 
 def test_writers_remembering_lists_others_moved_on_lose_nothing(database):
     """Two writers (two server processes) each remember the last entry they wrote of the same lists; each
-    addition by one makes the other's memory stale. One add writes all its lists with one insert."""
+    addition by one makes the other's memory stale. One add writes all its lists with one command."""
     uri, name = database
     inserts: list[int] = []
 
     class Inserts(monitoring.CommandListener):
         def started(self, event: monitoring.CommandStartedEvent) -> None:
-            if event.command_name == "insert" and event.command["insert"] == "postings":
-                inserts.append(len(event.command["documents"]))
+            if event.command_name == "update" and event.command["update"] == "postings":  # write_each's
+                inserts.append(sum("$setOnInsert" in s["u"] for s in event.command["updates"]))
 
         def succeeded(self, event) -> None:
             pass
@@ -85,7 +85,7 @@ def test_writers_remembering_lists_others_moved_on_lose_nothing(database):
         for n in range(10):
             inserts.clear()
             writers[n % 2].add({key: [f"{key}-{n}"] for key in keys})
-            assert inserts[0] == 3  # every list in one insert (then, when stale, again one by one)
+            assert inserts[0] == 3  # every list in one command (then, when stale, again one by one)
         for key in keys:
             assert writers[0].members(key) == [f"{key}-{n}" for n in range(10)]
     finally:
