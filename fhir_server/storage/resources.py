@@ -52,10 +52,10 @@ from ..formats.fhir_json import dumps, loads
 from .binaries import BinaryContent
 from .candidates import candidate_ids, matching_docs, sort_docs
 from .journal import FinishedEntries
+from .matcher import Unsupported, meets
 from .mongo import HISTORY, JOURNAL
 from .parallel import each
 from .postings import RECORD, Postings, posting_keys
-from .matcher import Unsupported, meets
 from .readers import Reader, checked, restricted, with_conditions
 from .transactions import TransactionLog, Write
 
