@@ -62,6 +62,17 @@ def test_a_stale_hint_cannot_take_an_old_position_again(db):
     assert postings.members(f"Patient|identifier|urn:test|{uuid.uuid4().hex}") == []
 
 
+def test_an_entry_a_crashed_writer_left_without_a_head_lists_nothing_until_a_write_settles_it(db):
+    """A writer inserts a list's first entry, then raises its head before the write goes on; one that crashed in
+    between left an id whose resource was never written: read as empty, kept by the next writer."""
+    key = f"DocumentReference>Patient/{uuid.uuid4().hex}"
+    db["postings"].insert_one({"_id": f"1:{key}", "ids": ["never-written"]})
+    assert Postings(db).members(key) == []
+    Postings(db).add({key: ["written"]})
+    assert Postings(db).members(key) == ["never-written", "written"]
+    assert db["posting_heads"].find_one({"_id": key})["last"] == 2
+
+
 def test_writers_remembering_lists_others_moved_on_lose_nothing(database):
     """Two writers (two server processes) each remember the last entry they wrote of the same lists; each
     addition by one makes the other's memory stale. One add writes all its lists with one command."""
