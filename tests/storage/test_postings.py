@@ -10,6 +10,7 @@ from contextlib import contextmanager
 import pymongo
 import pytest
 from pymongo import monitoring
+from pymongo.database import Database
 
 from fhir_server.access.policy import RecordAccess
 from fhir_server.registry import RESOURCES
@@ -269,12 +270,29 @@ def test_candidates_are_those_every_covered_criterion_lists(db):
     assert candidate_ids(postings, "Consent", by_patient) == []  # a list nobody wrote: no candidates
 
 
-def test_a_database_from_before_the_lists_gets_them_built_once(database, db):
+@contextmanager
+def other_database(database: tuple[str, str], suffix: str) -> Iterator[Database]:
+    """A database of its own beside the test's (dropped after), with the store's indexes."""
     uri, name = database
     client = pymongo.MongoClient(uri, tz_aware=True)
-    legacy = client[f"{name}_legacy"]
+    legacy = client[f"{name}_{suffix}"]
     try:
         ensure_indexes(legacy, list(RESOURCES), INDEXES)
+        yield legacy
+    finally:
+        client.drop_database(legacy)
+        client.close()
+
+
+def rebuilt_store(legacy: Database) -> ResourceStore:
+    """The store a server starting on `legacy` opens, with its posting lists (on MongoDB too, for the test)."""
+    store = ResourceStore(legacy)
+    store.postings = store.postings or Postings(legacy)
+    return store
+
+
+def test_a_database_from_before_the_lists_gets_them_built_once(database, db):
+    with other_database(database, "legacy") as legacy:
         old = ResourceStore(legacy)
         old.postings = None  # written as a version without posting lists did
         with server_service(old) as service:
@@ -282,18 +300,13 @@ def test_a_database_from_before_the_lists_gets_them_built_once(database, db):
             for _ in range(3):
                 service.create("DocumentReference", document(subject, "2024-01-01T00:00:00Z"))
             service.create("Patient", {"resourceType": "Patient", "identifier": [{"system": "urn:test", "value": "1"}]})
-        store = ResourceStore(legacy)
-        if store.postings is None:
-            store.postings = Postings(legacy)
+        store = rebuilt_store(legacy)
         assert not store.postings.is_built()
         assert store.build_postings(list(RESOURCES)) == 5
         assert store.build_postings(list(RESOURCES)) == 0  # once
         assert len(store.postings.members(f"DocumentReference>{subject}")) == 3
         assert len(search(store, "DocumentReference", [("patient", subject)])) == 3
         assert len(search(store, "Patient", [("identifier", "urn:test|1")])) == 1
-    finally:
-        client.drop_database(legacy)
-        client.close()
 
 
 def test_writers_racing_to_start_the_same_lists_lose_nothing(db):
@@ -417,13 +430,8 @@ def test_an_overflowing_lookup_list_is_no_longer_used(store, monkeypatch):
 
 
 def test_a_database_with_older_lists_gets_the_new_kinds_built_once(database):
-    uri, name = database
-    client = pymongo.MongoClient(uri, tz_aware=True)
-    legacy = client[f"{name}_lookups"]
-    try:
-        ensure_indexes(legacy, list(RESOURCES), INDEXES)
-        old = ResourceStore(legacy)
-        old.postings = Postings(legacy)
+    with other_database(database, "lookups") as legacy:
+        old = rebuilt_store(legacy)
         with server_service(old) as service:
             patient = service.create("Patient", {"resourceType": "Patient", "name": [{"family": "Lefèvre"}],
                                                  "birthDate": "1950-01-02"}).version.id
@@ -432,12 +440,8 @@ def test_a_database_with_older_lists_gets_the_new_kinds_built_once(database):
             legacy["posting_heads"].delete_one({"_id": key})
         legacy["posting_heads"].delete_one({"_id": postings_module.BUILT})
         legacy["posting_heads"].insert_one({"_id": "#built:2", "last": 0})
-        store = ResourceStore(legacy)
-        store.postings = store.postings or Postings(legacy)
+        store = rebuilt_store(legacy)
         assert store.build_postings(list(RESOURCES)) == 1
         assert store.build_postings(list(RESOURCES)) == 0  # once
         assert store.postings.members(name_key("lefevr")) == [patient]
         assert store.postings.members(birth_key("1950-01-02")) == [patient]
-    finally:
-        client.drop_database(legacy)
-        client.close()
