@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from flask import Flask
+if TYPE_CHECKING:  # imported in create_app: `fhir_server.formats`, the commands and fhir-validate need no Flask
+    from flask import Flask
 
 
 def create_app(config: dict | None = None) -> Flask:
     """The WSGI app; `config` overrides the environment (see config.Settings)."""
+    from flask import Flask
+
     from .api import errors, oauth, patient_pages, rest, xds
     from .api.body import CappedRequest
     from .auth.server import authorization_server
