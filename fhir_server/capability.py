@@ -9,7 +9,7 @@ from importlib.metadata import version
 
 from validation.definitions import FHIR_VERSION
 
-from .registry import OPERATIONS, RESOURCES, SYSTEM_OPERATIONS
+from .registry import OPERATIONS, OPERATIONS_DOCUMENTATION, RESOURCES, SYSTEM_OPERATIONS
 from .search.registry import parameters
 from .service.profiles import supported_profiles
 
@@ -45,7 +45,8 @@ def capability_statement() -> dict:
             "resource": [_resource(kind) for kind in RESOURCES.values()],
             "interaction": [{"code": "transaction", "documentation": "All entries or none (storage/transactions.py)"},
                             {"code": "batch"}],
-            "operation": [{"name": name, "definition": url} for name, url in OPERATIONS.items()] + [
+            "operation": [{"name": name, "definition": url, "documentation": OPERATIONS_DOCUMENTATION[name]}
+                          for name, url in OPERATIONS.items()] + [
                 {"name": name, "definition": url, "documentation": text}
                 for name, (url, text) in SYSTEM_OPERATIONS.items()],
         }],

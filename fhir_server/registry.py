@@ -58,7 +58,16 @@ RESOURCES: dict[str, ResourceKind] = {kind.name: kind for kind in (
         "representative) only: AuditEvent?patient=...; create, update, patch and delete answer 405.")),
 )}
 
+# Operations on the whole server and on each type, with the official definition, and their documentation.
 OPERATIONS = {"validate": "http://hl7.org/fhir/OperationDefinition/Resource-validate"}
+OPERATIONS_DOCUMENTATION = {"validate": (
+    "POST [base]/$validate (the type is the resource's own) or [base]/[type]/$validate: a resource of any R4 "
+    "resource type, stored here or not, in FHIR JSON or XML, alone or in a Parameters (resource, mode, "
+    "profile), checked against R4 and the profiles named by `profile` or claimed in meta.profile that this "
+    "server holds; no resource is read or stored (the call is audited as any other). Each issue gives its "
+    "element's FHIRPath (expression and location). [base]/[type]/[id]/$validate, on the types listed here, "
+    "checks the stored resource or a proposed update (mode=update). The `fhir-validate` command gives the same "
+    "answers offline.")}
 # Operations on the whole server: (definition, documentation).
 SYSTEM_OPERATIONS = {"ingest": (f"{OUR_CANONICAL}/OperationDefinition/ingest", (
     "POST [base]/$ingest: a push in the sender's own format, mapped to FHIR and stored as one transaction "

@@ -16,7 +16,7 @@ from ..service.ingest import HL7_V2, ingest
 from ..service.checks import check_type
 from ..service.resources import ResourceService, WriteResult
 from ..service.search import SearchContext, search_bundle
-from ..service.validate import validate_operation
+from ..service.validate import check_validated_type, validate_operation
 from ..storage.resources import StoredVersion
 from . import audit_trail, guard
 from .routes import Reach, Route
@@ -338,9 +338,17 @@ def _lifecycle():
     return current_app.extensions["fhir"].lifecycle
 
 
+@bp.post("/$validate", endpoint="validate_system")
+@Route("operation", operation="validate")
+def validate_system() -> Response:
+    """POST [base]/$validate: a resource of any R4 type, the type being the resource's own."""
+    return _validate(None, None)
+
+
 @bp.route("/<resource_type>/$validate", methods=["GET", "POST"])
 @Route("operation", operation="validate")
 def validate_type(resource_type: str) -> Response:
+    """Any R4 resource type, stored here or not: nothing is read or written."""
     return _validate(resource_type, None)
 
 
@@ -350,8 +358,8 @@ def validate_instance(resource_type: str, resource_id: str) -> Response:
     return _validate(resource_type, resource_id)
 
 
-def _validate(resource_type: str, resource_id: str | None) -> Response:
-    check_type(resource_type, "read")
+def _validate(resource_type: str | None, resource_id: str | None) -> Response:
+    check_validated_type(resource_type, resource_id)
     body = parse_body(request) if request.method == "POST" else None
     outcome = validate_operation(_service(), resource_type, body, resource_id, request.args.get("mode"),
                                  request.args.getlist("profile"))
