@@ -71,6 +71,7 @@ def search_bundle(context: SearchContext, resource_type: str, items: list[tuple[
                                                   reader=context.rules)
     problems = [("not-supported", f"Parameter '{name}' was ignored") for name in request.ignored + includes.ignored]
     problems += [("not-supported", problem) for problem in request.problems + includes.problems]
+    problems += _capped(context, request.count)
     if len(ids) == context.max_results and total != len(ids):
         problems.append(("too-costly", f"Only the first {context.max_results} matches can be paged through; "
                                        f"narrow the search to see the others"))
@@ -105,12 +106,14 @@ def _stored_page(context: SearchContext, resource_type: str, items: list[tuple[s
     query = search["query"]
     request = parse_search(resource_type, [(k, v) for k, v in query if not is_include_item(k)], strict=False)
     includes = parse_includes(resource_type, [(k, v) for k, v in query if is_include_item(k)], strict=False)
-    size = _page_size(context, int(count) if count is not None else request.count)
+    asked = int(count) if count is not None else request.count
+    size = _page_size(context, asked)
     start = int(offset)
     ids = context.pages.ids(token, start, size)
     links = page_links(f"{context.base}/{resource_type}", token, start, size, search["size"])
     versions = context.store.current_versions(resource_type, ids, reader=context.rules)
-    return _bundle(context, versions, search["total"], links, request, includes.directives, [])
+    return _bundle(context, versions, search["total"], links, request, includes.directives,
+                   _capped(context, asked))
 
 
 def visible(rules: RecordAccess, versions: list[StoredVersion]) -> list[StoredVersion]:
@@ -121,6 +124,14 @@ def visible(rules: RecordAccess, versions: list[StoredVersion]) -> list[StoredVe
 
 def _page_size(context: SearchContext, asked: int | None) -> int:
     return min(asked if asked is not None else context.default_count, context.max_count)
+
+
+def _capped(context: SearchContext, asked: int | None) -> list[tuple[str, str]]:
+    """The warning of a page asked larger than the server's maximum (FHIR_SEARCH_PAGE_MAX), which it is cut to."""
+    if asked is None or asked <= context.max_count:
+        return []
+    return [("too-costly", f"_count={asked} is above this server's largest page ({context.max_count}): "
+                           f"pages hold {context.max_count} matches")]
 
 
 def _bundle(context: SearchContext, versions: list[StoredVersion], total: int | None, links: list[dict],

@@ -112,3 +112,34 @@ def test_searches_beyond_the_kept_matches_say_so(database):
     assert "first 3 matches" in outcome[0]["resource"]["issue"][0]["diagnostics"]
     expired = client.get(link(bundle, "next").removeprefix(app.extensions["fhir"].settings.origin), headers={"Accept": JSON, **token})
     assert expired.status_code == 410  # a TTL of 0: kept searches expire at once
+
+
+def test_a_count_above_the_largest_page_is_cut_to_it_and_said(database):
+    uri, name = database
+    app = create_app({"mongodb_uri": uri, "database_name": name, "search_page_max": 3})
+    client, token = app_client(app)
+    family = f"Capped{uuid.uuid4().hex[:8]}"
+    for _ in range(7):
+        assert client.post("/fhir/Patient", json={"resourceType": "Patient", "name": [{"family": family}]},
+                           headers={**HEADERS, **token}).status_code == 201
+
+    def page(url: str) -> dict:
+        response = client.get(url, headers={"Accept": JSON, **token})
+        assert response.status_code == 200, response.get_data(as_text=True)
+        return response.get_json()
+
+    def warnings(bundle: dict) -> list[str]:
+        return [issue["diagnostics"] for e in bundle["entry"] if e["search"]["mode"] == "outcome"
+                for issue in e["resource"]["issue"]]
+
+    first = page(f"/fhir/Patient?family={family}&_count=50")
+    assert len(ids(first)) == 3 and first["total"] == 7
+    assert "_count=3" in link(first, "self") and "_count=3" in link(first, "next")
+    assert any("_count=50" in w and "largest page (3)" in w for w in warnings(first))
+    origin = app.extensions["fhir"].settings.origin
+    asked_more = link(first, "next").removeprefix(origin).replace("_count=3", "_count=1000")
+    second = page(asked_more)
+    assert len(ids(second)) == 3 and not set(ids(second)) & set(ids(first))
+    assert any("_count=1000" in w for w in warnings(second))
+    within = page(link(first, "next").removeprefix(origin))
+    assert len(ids(within)) == 3 and all(e["search"]["mode"] == "match" for e in within["entry"])
