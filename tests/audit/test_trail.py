@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
@@ -15,6 +16,7 @@ from fhir_server.storage.resources import ResourceStore
 from validation import validate_profile
 
 from ..access.test_record_rules import AUDIT_PROFILE, professional
+from ..api.client import HEADERS
 
 
 @pytest.mark.parametrize("asked", ["x:y", '{"$gt":""}'])
@@ -54,3 +56,38 @@ def assert_in_the_server_chain(db, event: dict) -> None:
     chain = AuditChain(db)
     assert digest(chain.key, previous, event) == link_hash
     assert chain.checkpoints.read("-").chains["-"][n] == link_hash
+
+
+def test_each_successful_read_vread_search_and_history_leaves_its_own_event(base, db, http, vendor):
+    """One AuditEvent per request, with its own interaction, naming the calling software and what it touched:
+    the access matrix's audit assertions can be met by other interactions' events, this test cannot."""
+    family = f"Audited{uuid.uuid4().hex[:8]}"
+    created = http.post(f"{base}/Patient", json={"resourceType": "Patient", "name": [{"family": family}]},
+                        headers=HEADERS)
+    assert created.status_code == 201, created.text
+    patient = created.json()["id"]
+    reference = f"Patient/{patient}"
+    requests_made = {
+        "read": f"{base}/Patient/{patient}",
+        "vread": f"{base}/Patient/{patient}/_history/1",
+        "search-type": f"{base}/Patient?family={family}",
+        "history-instance": f"{base}/Patient/{patient}/_history",
+    }
+    for interaction, url in requests_made.items():
+        before = set(_events_naming(db, reference))
+        response = http.get(url, headers=HEADERS)
+        assert response.status_code == 200, response.text
+        new = [event for event_id, event in _events_naming(db, reference).items() if event_id not in before]
+        assert len(new) == 1, (interaction, new)
+        [event] = new
+        assert [c["code"] for c in event["subtype"]] == [interaction]
+        assert event["outcome"] == "0"
+        assert vendor.client_id in [agent["who"].get("identifier", {}).get("value") for agent in event["agent"]]
+        assert reference in [entity.get("what", {}).get("reference", "").split("/_history")[0]
+                             for entity in event["entity"]]
+
+
+def _events_naming(db, reference: str) -> dict[str, dict]:
+    """The AuditEvents (by id) of the patient `reference` names (the audit trail's `patient` search values)."""
+    events = (json.loads(d["json"]) for d in db["AuditEvent"].find({"r:patient": reference}, {"json": 1}))
+    return {e["id"]: e for e in events}
