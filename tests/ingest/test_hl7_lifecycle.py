@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 
+from fhir_server.auth.backend_client import register
 from fhir_server.auth.clients import ClientRegistry
 
 from ..auth.test_patients import REDIRECT, activated
@@ -181,3 +182,17 @@ def test_the_mllp_listener_answers_a_lifecycle_as_ingest_does(database, base, ve
     assert [segment(a, "MSA")[1] for a in answers] == ["AA", "AE", "AA"]
     refused = segment(answers[1], "ERR")
     assert refused[3].startswith("207^") and refused[5].startswith("901^") and "Only the author" in refused[8]
+
+
+def test_the_mllp_listener_never_acknowledges_what_was_refused(database, db, base, people, record):
+    """A closed record refuses the push (AE with the reason); software that is no longer referenced is refused
+    (AR) whatever it sends; in neither case is anything stored."""
+    assert record["owner"].post(f"{base}/Patient/{record['patient']}/$close-record").status_code == 200
+    software = register(db, base.removesuffix("/fhir"), "Lab software (MLLP refusals)", ["system/*.cruds"])
+    [closed] = mllp_exchange(database, software.client_id, [message("mdm_t02_cisis_flags.hl7", record)])
+    assert segment(closed, "MSA")[1] == "AE" and "closed" in segment(closed, "ERR")[8], closed
+    assert record["owner"].post(f"{base}/Patient/{record['patient']}/$reopen-record").status_code == 200
+    ClientRegistry(db).set_status(software.client_id, "suspended")
+    [suspended] = mllp_exchange(database, software.client_id, [message("mdm_t02_cisis_flags.hl7", record)])
+    assert segment(suspended, "MSA")[1] == "AR" and "not a referenced client" in suspended, suspended
+    assert found(people["author"], base, record, unique(record, RADIO, "71024000081")) == []
