@@ -1,7 +1,6 @@
 """Index values computed on write, in the exact representation the query side relies on."""
 from __future__ import annotations
 
-import time
 
 import pytest
 
@@ -168,13 +167,3 @@ def test_every_official_example_is_indexed(path):
             assert isinstance(value, str) and len(value) == 24
         else:
             assert value and value == sorted(set(value))
-
-
-def test_index_time_is_measured(capsys):
-    resource = example("Patient-example.json")
-    index_fields("Patient", resource)
-    start, rounds = time.perf_counter(), 200
-    for _ in range(rounds):
-        index_fields("Patient", resource)
-    with capsys.disabled():
-        print(f"\nindex_fields(Patient-example): {(time.perf_counter() - start) / rounds * 1000:.2f} ms")
