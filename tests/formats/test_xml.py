@@ -135,6 +135,16 @@ def test_parameters_with_resources_and_recursive_parts():
     parameters = {"resourceType": "Parameters", "parameter": [
         {"name": "p", "resource": {"resourceType": "Patient", "id": "1"}},
         {"name": "q", "part": [{"name": "r", "valueInteger": 3, "part": [{"name": "s", "valueDecimal": 0.5}]}]}]}
+    written = ('<parameter><name value="p"/><resource><Patient><id value="1"/></Patient></resource></parameter>'
+               '<parameter><name value="q"/><part><name value="r"/><valueInteger value="3"/>'
+               '<part><name value="s"/><valueDecimal value="0.5"/></part></part></parameter>')
+    assert xml_to_json(xml_doc(written, "Parameters")) == parameters  # read as the spec writes it
+    root = parse(json_to_xml(parameters))  # and written so
+    first, second = root.findall(f"{F}parameter")
+    assert first.find(f"{F}resource/{F}Patient/{F}id").get("value") == "1"
+    inner = second.find(f"{F}part/{F}part")
+    assert [(child.tag, child.get("value")) for child in inner] == [(f"{F}name", "s"), (f"{F}valueDecimal", "0.5")]
+    assert second.find(f"{F}part/{F}valueInteger").get("value") == "3"
     round_trip(parameters)
 
 
