@@ -103,10 +103,17 @@ def test_concurrent_plain_updates_never_lose_a_version(http, base):
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         responses = list(pool.map(update, ["male", "female", "other", "unknown"] * 2))
     assert {r.status_code for r in responses} <= {200, 409}
-    succeeded = sum(r.status_code == 200 for r in responses)
+    won = [r.json() for r in responses if r.status_code == 200]
+    assert won, "at least one of the concurrent updates must succeed"
+    assert all(r.json()["resourceType"] == "OperationOutcome" for r in responses if r.status_code == 409)
+    # each success made its own version, and the history holds exactly those, each with what was sent
+    assert sorted(int(v["meta"]["versionId"]) for v in won) == list(range(2, 2 + len(won)))
+    history = http.get(f"{url}/_history", params={"_count": 50}).json()
+    assert history["total"] == 1 + len(won)
+    kept = {e["resource"]["meta"]["versionId"]: e["resource"].get("gender") for e in history["entry"]}
+    assert kept == {"1": created.get("gender"), **{v["meta"]["versionId"]: v["gender"] for v in won}}
     current = http.get(url).json()
-    assert current["meta"]["versionId"] == str(1 + succeeded)
-    assert http.get(f"{url}/_history").json()["total"] == 1 + succeeded
+    assert current["meta"]["versionId"] == str(1 + len(won)) and current["gender"] == kept[str(1 + len(won))]
 
 
 @pytest.mark.parametrize("value", ['{"$gt": ""}', "$where", "'; db.dropDatabase(); '", "a|b|c", "x" * 5000])
