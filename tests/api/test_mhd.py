@@ -178,20 +178,72 @@ def test_a_unique_id_already_stored_is_refused(http, base):
     again = json.loads(json.dumps(bundle).replace(nir, f"{nir}-2"))
     outcome = provide(http, base, again, status=422)
     assert outcome["issue"][0]["details"]["text"] == "XDSDuplicateUniqueIdInRegistry"
+    # nothing of the refused bundle was stored: not its new patient, nor a second submission set or document
+    unique = bundle["entry"][1]["resource"]["masterIdentifier"]["value"]
+
+    def total(resource_type: str, identifier: str) -> int:
+        found = http.get(f"{base}/{resource_type}", params={"identifier": identifier, "_summary": "count"},
+                         headers=HEADERS)
+        assert found.status_code == 200, found.text
+        return found.json()["total"]
+
+    assert total("Patient", f"{INS}|{nir}-2") == 0
+    assert total("Patient", f"{INS}|{nir}") == 1
+    assert total("DocumentReference", f"urn:ietf:rfc:3986|{unique}") == 1
+    assert total("List", f"urn:ietf:rfc:3986|{unique}.1") == 1
 
 
 XDS_EXAMPLE = SHARED_TESTDATA / "fhir-r4-examples" / "Bundle-xds.json"
 
 
-@pytest.mark.skipif(not XDS_EXAMPLE.is_file(), reason="the shared corpus (../shared/testdata) is not here")
-def test_the_official_xds_example_bundle(http, base):
-    """The R4 XDS example (MHD's ancestor): absolute fullUrls, relative references to them, a typed ifNoneExist."""
-    bundle = json.loads(XDS_EXAMPLE.read_text(encoding="utf-8"))
+def xds_like_bundle() -> dict:
+    """The project's own bundle shaped like the R4 XDS example: absolute fullUrls of another server, relative
+    references to them, a typed ifNoneExist (`Patient?identifier=`), the document's content at its Binary's
+    absolute fullUrl."""
+    other = f"http://vendor{uuid.uuid4().hex[:6]}.example.org/fhir"
+    patient, first, second, binary = (f"{other}/{t}/{i}" for t, i in (
+        ("Patient", "p1"), ("Practitioner", "a1"), ("Practitioner", "a2"), ("Binary", uuid.uuid4())))
+    identifier = {"system": "http://vendor.example.org/patients", "value": uuid.uuid4().hex}
+    return {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": f"urn:uuid:{uuid.uuid4()}", "request": {"method": "POST", "url": "DocumentReference"},
+         "resource": {"resourceType": "DocumentReference", "status": "current",
+                      "masterIdentifier": {"system": "urn:ietf:rfc:3986",
+                                           "value": f"urn:oid:1.2.250.1.999.{uuid.uuid4().int % 10**12}"},
+                      "type": {"coding": [{"system": LOINC, "code": "34117-2"}]},
+                      "subject": {"reference": "Patient/p1"}, "date": "2024-05-02T10:00:00+02:00",
+                      "author": [{"reference": "Practitioner/a1"}, {"reference": "Practitioner/a2"}],
+                      "content": [{"attachment": {"contentType": "text/plain", "url": binary}}]}},
+        {"fullUrl": patient, "request": {"method": "POST", "url": "Patient", "ifNoneExist":
+            f"Patient?identifier={identifier['system']}|{identifier['value']}"},
+         "resource": {"resourceType": "Patient", "id": "p1", "identifier": [identifier],
+                      "name": [{"family": "Example"}]}},
+        {"fullUrl": first, "request": {"method": "POST", "url": "Practitioner"},
+         "resource": {"resourceType": "Practitioner", "id": "a1", "name": [{"family": "First"}]}},
+        {"fullUrl": second, "request": {"method": "POST", "url": "Practitioner"},
+         "resource": {"resourceType": "Practitioner", "id": "a2", "name": [{"family": "Second"}]}},
+        {"fullUrl": binary, "request": {"method": "POST", "url": "Binary"},
+         "resource": {"resourceType": "Binary", "contentType": "text/plain",
+                      "data": base64.b64encode(b"History and physical").decode()}}]}
+
+
+def _xds_bundles() -> list:
+    own = [pytest.param(xds_like_bundle, id="own")]
+    if not XDS_EXAMPLE.is_file():
+        return own
+    return [*own, pytest.param(lambda: json.loads(XDS_EXAMPLE.read_text(encoding="utf-8")), id="official")]
+
+
+@pytest.mark.parametrize("make", _xds_bundles())
+def test_an_xds_example_bundle(http, base, make):
+    """The R4 XDS example (MHD's ancestor), and our own bundle shaped like it where ../shared is absent:
+    absolute fullUrls, relative references to them, a typed ifNoneExist."""
+    bundle = make()
     answer = provide(http, base, bundle)
     assert [e["response"]["status"][:3] for e in answer["entry"]] == ["201"] * len(bundle["entry"])
     document = http.get(f"{base}/{location(answer, 0)}", headers=HEADERS).json()
     assert document["subject"]["reference"] == location(answer, 1)
     assert {a["reference"] for a in document["author"]} == {location(answer, 2), location(answer, 3)}
+    assert document["content"][0]["attachment"]["url"] == location(answer, 4)
 
 
 def test_find_documents_by_author_and_oid_full_urls(http, base):
