@@ -10,6 +10,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -189,9 +191,9 @@ def test_import_loads_a_folder_and_says_what_it_did(tmp_path, http, base, databa
     assert cli(database, "import", str(tmp_path / "missing")).returncode == 2
 
 
-def mllp_exchange(database: tuple[str, str], client_id: str, messages: list[bytes]) -> list[str]:
-    """The ACKs a `fhir-server mllp` listener (started for `client_id`) answers to messages sent on one
-    connection."""
+@contextmanager
+def mllp_listener(database: tuple[str, str], client_id: str) -> Iterator[int]:
+    """A `fhir-server mllp` listener started for `client_id`: its port."""
     uri, name = database
     port = free_port()
     listener = subprocess.Popen([sys.executable, "-m", "fhir_server.cli", "mllp", f"--client-id={client_id}",
@@ -199,16 +201,22 @@ def mllp_exchange(database: tuple[str, str], client_id: str, messages: list[byte
                                 env={**os.environ, "MONGODB_URI": uri, "FHIR_DATABASE": name})
     try:
         assert "MLLP listener" in listener.stdout.readline()
-        with socket.create_connection(("127.0.0.1", port), timeout=60) as connection:
-            stream = connection.makefile("rwb")
-            for message in messages:
-                stream.write(hl7v2.frame(message))
-            stream.flush()
-            acks = hl7v2.read_frames(stream)
-            return [next(acks).decode("utf-8") for _ in messages]
+        yield port
     finally:
         listener.terminate()
         listener.wait(timeout=15)
+
+
+def mllp_exchange(database: tuple[str, str], client_id: str, messages: list[bytes]) -> list[str]:
+    """The ACKs a listener answers to messages sent on one connection."""
+    with mllp_listener(database, client_id) as port, socket.create_connection(("127.0.0.1", port),
+                                                                                timeout=60) as connection:
+        stream = connection.makefile("rwb")
+        for message in messages:
+            stream.write(hl7v2.frame(message))
+        stream.flush()
+        acks = hl7v2.read_frames(stream)
+        return [next(acks).decode("utf-8") for _ in messages]
 
 
 def test_the_mllp_listener_acknowledges_each_message(database, db, base, vendor):
@@ -222,6 +230,16 @@ def test_the_mllp_listener_acknowledges_each_message(database, db, base, vendor)
     pdf = json.loads(db["Binary"].find_one({"_id": json.loads(document["json"])["content"][0]["attachment"][
         "url"].split("/")[1]})["json"])
     assert pdf["contentType"] == "application/pdf"
+
+
+def test_broken_framing_is_answered_once_then_the_connection_closes(database, vendor):
+    """Bytes outside an MLLP block: one AR naming the framing fault, then the listener hangs up."""
+    with mllp_listener(database, vendor.client_id) as port, socket.create_connection(("127.0.0.1", port),
+                                                                                     timeout=60) as connection:
+        connection.sendall(b"MSH|^~\\&|not framed\r")
+        stream = connection.makefile("rb")
+        [answer] = [frame.decode("utf-8") for frame in hl7v2.read_frames(stream)]  # then end of stream
+    assert segment(answer, "MSA")[1] == "AR" and "outside a block" in answer, answer
 
 
 def test_a_v2_system_pulls_a_document_as_mdm_and_it_reads_back_the_same(http, base):
