@@ -2,13 +2,15 @@
 
 `validate_resource(resource)` returns every problem found as an `Issue` with its element path; it never
 raises for invalid input. `validate_profile(resource, url)` checks it against one of our profiles
-(`known_profiles()`, profiles/structure-definitions; see `profiles/__init__.py`). Three layers look at the resource (see README.md): the official JSON schema
-(`schema.py`), the fhir.resources R4 models (`models.py`) and a few rules of the spec (`rules.py`).
+(`known_profiles()`, profiles/structure-definitions; see `profiles/__init__.py`). Four layers look at the resource (see README.md): the official JSON schema
+(`schema.py`), the fhir.resources R4 models (`models.py`), a few rules of the spec (`rules.py`) and the core
+extension definitions (`extensions.py`).
 """
 from __future__ import annotations
 
 from typing import Callable
 
+from .extensions import extension_issues
 from .issues import Issue
 from .models import model_issues
 from .paths import sort_key
@@ -19,7 +21,7 @@ from .schema import resource_types, schema_issues
 __all__ = ["Issue", "known_profiles", "validate_profile", "validate_resource"]
 
 # In this order: when two layers report the same problem (same path and code), the first one's message is kept.
-_LAYERS: tuple[Callable[[dict], list[Issue]], ...] = (schema_issues, rule_issues, model_issues)
+_LAYERS: tuple[Callable[[dict], list[Issue]], ...] = (schema_issues, rule_issues, model_issues, extension_issues)
 
 
 def validate_resource(resource: object, expected_type: str | None = None) -> list[Issue]:

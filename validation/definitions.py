@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -114,6 +115,19 @@ def _concept_codes(concepts: list[dict]):
         if not any(p.get("code") == "notSelectable" and p.get("valueBoolean") for p in concept.get("property", [])):
             yield concept["code"]
         yield from _concept_codes(concept.get("concept", []))
+
+
+_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+
+
+@lru_cache(maxsize=2048)
+def package_structure_definition(url: str) -> dict | None:
+    """A StructureDefinition of the examples package by canonical URL (``http://hl7.org/fhir/StructureDefinition/
+    patient-birthPlace``: the file is named by the URL's tail, an id), or None; cached, one file read per URL."""
+    tail = url.rsplit("/", 1)[-1]
+    if not _ID.fullmatch(tail):
+        return None
+    return _package_resource("StructureDefinition", url)
 
 
 def _package_resource(resource_type: str, url: str) -> dict | None:

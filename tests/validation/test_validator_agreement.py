@@ -23,9 +23,9 @@ agreement = importlib.util.module_from_spec(_spec)
 sys.modules[_spec.name] = agreement  # its dataclasses look their module up there
 _spec.loader.exec_module(agreement)
 
-# Measured: 155 of 220 fixture cases, 56 of 79 shared cases.
-FIXTURES_FLOOR = 0.704
-SHARED_FLOOR = 0.708
+# Measured: 157 of 220 fixture cases, 57 of 79 shared cases (with the core extension definitions).
+FIXTURES_FLOOR = 0.713
+SHARED_FLOOR = 0.721
 
 
 def _check(outcomes: list, floor: float) -> None:
