@@ -32,10 +32,10 @@ from .issues import Issue
 from .paths import element_path
 
 CORE_PREFIX = "http://hl7.org/fhir/StructureDefinition/"
-# The severity of an extension under CORE_PREFIX that the R4 package does not define. The HL7 extensions
-# pack (hl7.fhir.uv.extensions) defines newer ones under the same prefix (instance-name...), which the
-# official validator knows and we do not.
-UNKNOWN_CORE_SEVERITY = "error"
+# The severity of an extension under CORE_PREFIX that the R4 package does not define: a warning, since the
+# HL7 extensions pack (hl7.fhir.uv.extensions) defines newer ones under the same prefix (instance-name...),
+# valid in R4 resources, which the official validator knows and we do not.
+UNKNOWN_CORE_SEVERITY = "warning"
 _EXTENSION_KEYS = ("extension", "modifierExtension")
 _ABSOLUTE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 _ANY_CONTEXT = frozenset({"Element", "Any"})
@@ -324,7 +324,8 @@ class _Walk:
         definition = _definition(url)
         if definition is None:
             self.error("structure", location + ["url"], f"Unknown core extension {url}: FHIR R4 defines no "
-                       "extension of that url", UNKNOWN_CORE_SEVERITY)
+                       "extension of that url (if it is one of the HL7 extensions pack, it is not checked)",
+                       UNKNOWN_CORE_SEVERITY)
             return None
         if definition.modifier and key == "extension":
             self.error("structure", location, f"The extension {url} is a modifier extension: it must be in "
