@@ -6,7 +6,7 @@ setup:
 	@scripts/setup.sh
 
 run: setup
-	.venv/bin/fhir-server serve
+	@.venv/bin/fhir-server serve
 
 test: setup
 	.venv/bin/python -m pytest $(PYTEST_ARGS)

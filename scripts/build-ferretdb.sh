@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds FerretDB v1.24.2 (MongoDB wire protocol, SQLite backend) from the Go module proxy into
 # .cache/bin/ferretdb. The binary is reused when it is already there.
+#   --check    exit 0 when the binary is there (nothing to build), 1 otherwise
+#   --version  print the version it builds
 #
 # A plain `go install` of the module leaves FerretDB's generated build/version/version.txt out, and the
 # binary then panics at start. So the throwaway module vendors its dependencies, writes that file into
@@ -14,7 +16,12 @@ BIN="$CACHE/bin/ferretdb"
 # The version is read whole, then matched: `--version | grep -q` can kill the writer with SIGPIPE (exit 141
 # under pipefail) when grep stops reading first.
 built_version() { "$BIN" --version 2>/dev/null || true; }
-if [[ -x "$BIN" && "$(built_version)" == *"version: $VERSION"* ]]; then
+built() { [[ -x "$BIN" && "$(built_version)" == *"version: $VERSION"* ]]; }
+case "${1:-}" in
+  --version) echo "$VERSION"; exit 0 ;;
+  --check) built; exit ;;
+esac
+if built; then
   exit 0
 fi
 command -v go >/dev/null || { echo "build-ferretdb: Go is not installed (needed to build FerretDB)" >&2; exit 1; }
