@@ -2,6 +2,7 @@
 stops the database when it stops."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -13,7 +14,7 @@ import pymongo
 import requests
 
 from fhir_server.auth.backend_client import register
-from fhir_server.storage.ferretdb import free_port
+from fhir_server.storage.ferretdb import SERVER_RECORD, free_port
 
 
 def start(data_dir, port: int, log) -> subprocess.Popen:
@@ -60,10 +61,17 @@ def test_serve_runs_its_own_database_and_stops_it(tmp_path):
                                     headers={"Content-Type": "application/fhir+json", **token})
             assert created.status_code == 201
             assert port_open(db_port)
+            # where the other commands find this database while it runs (cli._connection)
+            record = json.loads((data_dir / SERVER_RECORD).read_text())
+            assert record["pid"] == process.pid and record["mongodb_uri"] == f"mongodb://127.0.0.1:{db_port}/"
+            assert record["fhir_base"] == base
         finally:
             process.send_signal(signal.SIGINT)  # Ctrl-C
             assert process.wait(timeout=30) == 0
         assert not port_open(db_port), "FerretDB still running after the server stopped"
+        assert not (data_dir / SERVER_RECORD).exists(), "a clean stop leaves no record of a running server"
+        assert "ERROR" not in log_path.read_text(), log_path.read_text()
+        assert f"ready: {base}" in log_path.read_text()
 
         process = start(data_dir, port, log)  # the data survive a restart
         try:

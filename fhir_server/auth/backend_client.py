@@ -4,9 +4,11 @@ an access token at `/oauth/token`, and send that token as `Authorization: Bearer
 """
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 import requests
 from joserfc import jwt
@@ -37,6 +39,17 @@ class BackendClient:
         self.professional = professional or {"practitioner": "810000000001", "profession": "10"}
         self.post = post
         self._tokens: dict[str, tuple[str, float]] = {}
+
+    @classmethod
+    def from_key_file(cls, fhir_base: str, client_id: str, key_file: str, professional: dict | None = None,
+                      post: Post = _requests_post) -> "BackendClient":
+        """The client whose private key (a JWK, as `fhir-server quickstart` or `clients add --generate-key`
+        write it) is in `key_file`, calling the server whose FHIR base is `fhir_base` (its origin is the
+        audience)."""
+        parts = urlsplit(fhir_base)
+        with open(key_file, encoding="utf-8") as private:
+            key = ECKey.import_key(json.load(private))
+        return cls(f"{parts.scheme}://{parts.netloc}", client_id, key, professional, post)
 
     def assertion(self, **claims) -> str:
         now = int(time.time())

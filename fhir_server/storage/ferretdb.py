@@ -12,6 +12,7 @@ at 20,000 documents). `index_id_lookups` adds the index SQLite can use, to each 
 from __future__ import annotations
 
 import ctypes
+import json
 import sqlite3
 import os
 import signal
@@ -140,3 +141,64 @@ def index_id_lookups(sqlite_dir: Path, database_name: str) -> int:
         return len(tables)
     finally:
         connection.close()
+
+
+# Where a running `serve` says its FerretDB listens, in its data folder: the commands given the same folder
+# use that database instead of starting a FerretDB of their own on the same files (seconds each).
+SERVER_RECORD = "server.json"
+
+
+def write_server_record(data_dir: Path, uri: str, database_name: str, fhir_base: str,
+                        ferretdb_pid: int | None) -> Path:
+    """Written by `serve` once its database answers (mode 0600, replaced atomically); removed at a clean stop
+    (`remove_server_record`). A crash leaves it behind: `running_server` then finds its pid gone."""
+    path = Path(data_dir) / SERVER_RECORD
+    partial = path.with_name(f".{SERVER_RECORD}.{os.getpid()}")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        json.dump({"pid": os.getpid(), "ferretdb_pid": ferretdb_pid, "mongodb_uri": uri,
+                   "database": database_name, "fhir_base": fhir_base}, out)
+    os.replace(partial, path)
+    return path
+
+
+def remove_server_record(data_dir: Path) -> None:
+    """Removes the record if this process wrote it (gunicorn's workers, forks of `serve`, leave it)."""
+    path = Path(data_dir) / SERVER_RECORD
+    try:
+        if json.loads(path.read_text(encoding="utf-8")).get("pid") == os.getpid():
+            path.unlink()
+    except (OSError, ValueError):
+        pass
+
+
+def _alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def running_server(data_dir: Path, timeout_ms: int = 1000) -> tuple[dict, pymongo.MongoClient] | None:
+    """(the record, a client of its database) when a `serve` on `data_dir` is alive and its database answers
+    a ping; else None (no server, a stale record left by a crash, a pid reused by another program)."""
+    try:
+        record = json.loads((Path(data_dir) / SERVER_RECORD).read_text(encoding="utf-8"))
+        uri = record["mongodb_uri"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not (isinstance(uri, str) and _alive(record.get("pid"))):
+        return None
+    client = pymongo.MongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=timeout_ms,
+                                 connectTimeoutMS=timeout_ms, appname="fhir-server")
+    try:
+        client.admin.command("ping")
+    except pymongo.errors.PyMongoError:
+        client.close()
+        return None
+    return record, client

@@ -210,3 +210,6 @@ def test_clients_command(database, tmp_path):
     jwks.write_text("{not json")
     refused = run("add", "--name", "X", "--jwks", str(jwks), "--scope", "system/*.rs")
     assert refused.returncode == 1 and "cannot register" in refused.stderr
+    both = run("add", "--name", "X", "--jwks", str(jwks), "--generate-key", str(tmp_path / "keys"), "--scope", "s")
+    assert both.returncode == 1 and "give one of --generate-key or --jwks" in both.stderr
+    assert not (tmp_path / "keys").exists()
