@@ -252,9 +252,17 @@ def test_notifications_are_queued_and_break_glass_is_audited_as_such(world, db, 
     record = world["records"]["none"]
     queued = {n["kind"] for n in db["notifications"].find({"patient": record["patient"]})}
     assert {"record-created", "document-changed"} <= queued
-    emergency = readers[("10", "ETREAT")]
+    emergency, normal = readers[("10", "ETREAT")], readers[("10", "TREAT")]
+
+    def told_of(reader) -> bool:
+        """Whether the patient is told of an emergency access by this reader."""
+        return any(reader.rpps in n["_id"] for n in db["notifications"].find(
+            {"patient": record["patient"], "kind": "emergency-access"}))
+
+    assert normal.get(f"{base}/Patient/{record['patient']}").status_code == 200
+    assert not told_of(normal)  # an access in care is no emergency
     assert emergency.get(f"{base}/Patient/{record['patient']}").status_code == 200
-    assert db["notifications"].find_one({"patient": record["patient"], "kind": "emergency-access"})
+    assert told_of(emergency)
     history = record["owner"].get(f"{base}/AuditEvent", params={
         "patient": record["patient"], "agent:identifier": f"urn:oid:1.2.250.1.71.4.2.1|{emergency.rpps}"}).json()
     events = [e["resource"] for e in history.get("entry", []) if e["search"]["mode"] == "match"]

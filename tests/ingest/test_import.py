@@ -9,7 +9,11 @@ import shutil
 import uuid
 from pathlib import Path
 
+from fhir_server.service.records import RecordLifecycle
+from fhir_server.storage.resources import ResourceStore
+
 from ..access.test_record_rules import cli
+from ..api.client import HEADERS
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SYNTHEA = "https://github.com/synthetichealth/synthea"
@@ -74,7 +78,7 @@ def test_bulk_ndjson_is_imported_with_documents_before_their_patients(tmp_path, 
     assert again.returncode == 0 and len(documents_of(http, base, f"{SYNTHEA}|{CARLA}")) == 2, again.stdout
 
 
-def test_rejections_are_grouped_by_reason(tmp_path, http, base, database):
+def test_rejections_are_grouped_by_reason(tmp_path, http, base, database, db):
     opposed = str(uuid.uuid4())
     assert cli(database, "records", "oppose", f"{SYNTHEA}|{opposed}").returncode == 0
     (tmp_path / "opposed.json").write_text(json.dumps({"resourceType": "Bundle", "type": "transaction", "entry": [
@@ -84,14 +88,24 @@ def test_rejections_are_grouped_by_reason(tmp_path, http, base, database):
         {"resourceType": "Practitioner", "gender": "robot"},
         {"resourceType": "Practitioner", "identifier": [{"system": NPI, "value": str(uuid.uuid4().int % 10**10)}]},
         {"resourceType": "Practitioner", "active": "yes"}]) + "\n")
+    closed = http.post(f"{base}/Patient", json={"resourceType": "Patient"}, headers=HEADERS).json()["id"]
+    RecordLifecycle(ResourceStore(db)).close(closed)
+    (tmp_path / "closed.json").write_text(json.dumps({
+        "resourceType": "DocumentReference", "id": str(uuid.uuid4()), "status": "current",
+        "subject": {"reference": f"Patient/{closed}"},
+        "content": [{"attachment": {"contentType": "text/plain", "data": "bm90ZQ=="}}]}))
     done = cli(database, "import", str(tmp_path))
     assert done.returncode == 1, done.stdout + done.stderr
     lines = done.stdout.splitlines()
-    assert lines[:2] == ["imported: 1, duplicates: 0, rejected: 3", "3 rejected: validation (2), patient opposed (1)"]
-    assert lines[2].startswith(f"rejected [validation] {tmp_path / 'practitioners.ndjson'}:1: ")
-    assert lines[3].startswith(f"rejected [validation] {tmp_path / 'practitioners.ndjson'}:3: ")
-    assert lines[4].startswith(f"rejected [patient opposed] {tmp_path / 'opposed.json'}: ")
-    assert "opposed the creation of their shared health record" in lines[4]
+    assert lines[:2] == ["imported: 1, duplicates: 0, rejected: 4",
+                         "4 rejected: validation (2), record closed (1), patient opposed (1)"], lines
+    rejected = sorted(lines[2:6])
+    assert rejected[0].startswith(f"rejected [patient opposed] {tmp_path / 'opposed.json'}: ")
+    assert "opposed the creation of their shared health record" in rejected[0]
+    assert rejected[1].startswith(f"rejected [record closed] {tmp_path / 'closed.json'}: ")
+    assert rejected[2].startswith(f"rejected [validation] {tmp_path / 'practitioners.ndjson'}:1: ")
+    assert rejected[3].startswith(f"rejected [validation] {tmp_path / 'practitioners.ndjson'}:3: ")
+    assert http.get(f"{base}/DocumentReference", params={"patient": closed}).json()["total"] == 0
 
 
 def test_files_naming_each_other_are_imported_whole(tmp_path, http, base, database):
