@@ -2,8 +2,7 @@
 bindings, FHIRPath invariants."""
 from __future__ import annotations
 
-from fhirpathpy import evaluate
-
+from .. import fhirpath
 from ..issues import Issue
 from . import value_sets
 from .nodes import Node, SliceTest, children, contains, nodes, steps
@@ -92,7 +91,7 @@ def _invariants(element: dict, found: list[Node]) -> list[Issue]:
         message = f"{constraint.get('key')}: {constraint.get('human', expression)}"
         for location, value in found:
             try:
-                holds = evaluate(value, expression) != [False]
+                holds = fhirpath.compiled(expression)(value) != [False]
             except Exception as error:  # fhirpathpy raises assorted types on data it cannot evaluate
                 issues.append(Issue("error", "invariant", location, f"{message} (cannot be evaluated: {error})"))
                 continue
