@@ -50,6 +50,14 @@ def structure_definitions() -> dict[str, dict]:
 
 
 @lru_cache(maxsize=1)
+def datatype_profiles() -> dict[str, dict]:
+    """The core profiles of datatypes (SimpleQuantity, MoneyQuantity), by canonical URL: elements name them
+    in `type.profile` (`Quantity` profiled as SimpleQuantity), and their invariants apply there."""
+    return {sd["url"]: sd for sd in _bundle_resources("Bundle-types.json")
+            if sd.get("resourceType") == "StructureDefinition" and sd.get("derivation") == "constraint"}
+
+
+@lru_cache(maxsize=1)
 def search_parameters() -> list[dict]:
     """Every official R4 SearchParameter."""
     return [r for r in _bundle_resources("Bundle-searchParams.json") if r.get("resourceType") == "SearchParameter"]

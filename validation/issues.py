@@ -9,16 +9,21 @@ class Issue:
     """One problem found in a resource, as an OperationOutcome.issue would state it.
 
     `code` is an IssueType code (structure, required, value, invariant, code-invalid, ...);
-    `path` is a FHIRPath-style location such as ``Patient.name[0].given[1]`` ("" for the whole resource).
+    `path` is a FHIRPath-style location such as ``Patient.name[0].given[1]`` ("" for the whole resource);
+    `key` is the invariant that failed (``ele-1``), if any.
     """
 
     severity: str
     code: str
     path: str
     message: str
+    key: str = ""
 
     def as_outcome_issue(self) -> dict:
-        issue = {"severity": self.severity, "code": self.code, "diagnostics": self.message}
+        """As an OperationOutcome.issue; a failed invariant's diagnostics as HAPI words them:
+        ``Constraint failed: ele-1: 'All FHIR elements must have a @value or children' (defined in ...)``."""
+        diagnostics = f"Constraint failed: {self.key}: {self.message}" if self.key else self.message
+        issue = {"severity": self.severity, "code": self.code, "diagnostics": diagnostics}
         if self.path:
             issue["expression"] = [self.path]
         return issue
