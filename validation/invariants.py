@@ -1,4 +1,4 @@
-"""Layer 4: every invariant R4 defines for the resource and its datatypes, from the StructureDefinitions.
+"""Layer 5: every invariant R4 defines for the resource and its datatypes, from the StructureDefinitions.
 
 The resource is walked along its definitions (`elements.py`): at each element (each repetition), the
 invariants of its ElementDefinition, its type and its type's profile are evaluated with the element as
