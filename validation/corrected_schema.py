@@ -18,6 +18,9 @@ was found by comparing the two or by running the official examples through it:
 - a ``code`` with a required binding accepts the selectable codes of its R4 value set: 85 such elements
   had no enum at all (``DocumentReference.docStatus``, ``MedicationRequest.status``...) and the
   FHIRVersion codes stopped at 4.0.0 (4.0.1 is the technical correction the schema predates);
+- a ``code`` whose binding is not required accepts any code: the schema had an enum for one such element,
+  ``Expression.language`` (extensible in R4: ``text/plain`` is valid, not only ``text/cql``, ``text/fhirpath``
+  and ``application/x-fhir-query``);
 - entries of a primitive array and of its ``_x`` companion may be null (``rules.py`` checks the pairing).
 """
 from __future__ import annotations
@@ -25,7 +28,7 @@ from __future__ import annotations
 import copy
 from functools import lru_cache
 
-from .definitions import json_schema, required_codes
+from .definitions import json_schema, open_bindings, required_codes
 
 BASE64_KEYWORD = "fhirBase64"
 NULLABLE_KEYWORD = "fhirNullable"
@@ -53,6 +56,7 @@ def definitions() -> dict:
             if schema.get("type") == "array":
                 schema["minItems"] = 1
     _bind_required_codes(result)
+    _unbind_open_codes(result)
     for definition in result.values():
         _allow_null_entries(definition.get("properties", {}), primitives)
     return result
@@ -119,6 +123,18 @@ def _bind_required_codes(result: dict) -> None:
             schema["items"] = bound
         else:
             owner["properties"][name] = bound
+
+
+def _unbind_open_codes(result: dict) -> None:
+    """Only a required binding limits the codes (terminologies.html#strength): an extensible, preferred or
+    example binding with an enum in the official schema becomes a plain ``code``."""
+    for path in open_bindings():
+        owner = _owner(result, path) if "." in path else None
+        schema = (owner or {}).get("properties", {}).get(path.rsplit(".", 1)[-1])
+        if schema is None or "enum" not in schema.get("items", schema):
+            continue
+        code = {"$ref": LOCAL_REF + "code"}
+        owner["properties"][path.rsplit(".", 1)[-1]] = {**schema, "items": code} if "items" in schema else code
 
 
 def _owner(result: dict, path: str) -> dict | None:

@@ -91,6 +91,19 @@ def required_codes() -> dict[str, tuple[str, ...]]:
     return result
 
 
+@lru_cache(maxsize=1)
+def open_bindings() -> dict[str, str]:
+    """The binding strength of every element bound to a value set with a strength other than required
+    (extensible, preferred, example), by element path (``Expression.language``): any code is valid there."""
+    result: dict[str, str] = {}
+    for sd in structure_definitions().values():
+        for element in sd.get("snapshot", {}).get("element", []):
+            strength = (element.get("binding") or {}).get("strength")
+            if strength and strength != "required":
+                result[element["path"]] = strength
+    return result
+
+
 def _expansion(url: str) -> set[str] | None:
     """The codes of a value set made of whole code systems and code lists, or None."""
     value_set = _package_resource("ValueSet", url)

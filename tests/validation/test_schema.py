@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import pytest
 
+from validation.corrected_schema import _owner, definitions
+from validation.definitions import open_bindings
 from validation.schema import resource_types, schema_issues
 
 
@@ -122,6 +124,25 @@ def test_required_bindings_the_official_schema_left_out():
     timing = {"repeat": {"dayOfWeek": ["mon", "funday"]}}
     assert problems(extension(valueTiming=timing)) == {
         ("Patient.extension[0].valueTiming.repeat.dayOfWeek[1]", "code-invalid")}
+
+
+def test_only_required_bindings_limit_the_codes():
+    # Expression.language is bound extensibly to expression-language (R4 metadatatypes.html#Expression); the
+    # official schema had the value set's three codes as an enum
+    expression = {"language": "text/plain", "expression": "age > 18"}
+    assert problems(extension(valueExpression=expression)) == set()
+    assert problems(extension(valueExpression={**expression, "language": "text/cql"})) == set()
+    assert problems(extension(valueExpression={**expression, "language": ""})) == {
+        ("Patient.extension[0].valueExpression.language", "value")}
+
+
+def test_no_element_with_an_open_binding_keeps_an_enum():
+    bound = {path for path in open_bindings() if "." in path}
+    assert "Expression.language" in bound and len(bound) > 500
+    for path in bound:
+        owner = _owner(definitions(), path)
+        schema = (owner or {}).get("properties", {}).get(path.rsplit(".", 1)[1], {})
+        assert "enum" not in schema.get("items", schema), path
 
 
 def test_fhir_version_4_0_1_is_a_valid_fhir_version():
