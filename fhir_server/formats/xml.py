@@ -36,7 +36,8 @@ def json_to_xml(resource: dict, pretty: bool = False) -> bytes:
 
 
 def xml_to_json(data: bytes) -> dict:
-    """FHIR JSON of a resource in FHIR XML. Refuses DTDs, foreign namespaces and unknown elements."""
+    """FHIR JSON of a resource in FHIR XML. Refuses DTDs, foreign namespaces, unknown elements and elements out
+    of the order of the definitions (xml.html: "Elements must always appear in the order documented")."""
     root = parse_xml(data)
     try:
         return _Reader(element_index()).resource(root, "")
@@ -164,6 +165,7 @@ class _Reader:
             result[attribute] = value
         _check_text(element.text, path)
         found: dict[str, list] = {}
+        previous: ChildElement | None = None
         for node in element:
             if not isinstance(node.tag, str):
                 continue
@@ -178,6 +180,10 @@ class _Reader:
             items = found.setdefault(local, [])
             if items and not child.is_array:
                 raise FhirFormatError(f"The element '{local}' repeats but may occur only once", f"{path}.{local}")
+            if previous is not None and child.order < previous.order:  # repetitions are together: same order
+                raise FhirFormatError(f"The element '{local}' is out of order (found after '{previous.name}'): "
+                                      "FHIR XML elements appear in the order of the definitions", f"{path}.{local}")
+            previous = child
             here = f"{path}.{local}[{len(items)}]" if child.is_array else f"{path}.{local}"
             items.append(self.child(node, child, here))
         _check_single_choice((definitions[name] for name in found), path)

@@ -230,6 +230,37 @@ def test_bad_xml_is_refused_with_a_format_error(data, fragment):
     assert isinstance(caught.value, ValueError)
 
 
+@pytest.mark.parametrize("body, path, message", [
+    ('<gender value="male"/><active value="true"/>', "Patient.active", "'active' is out of order (found after 'gender')"),
+    # repetitions of one element come together: another element between them is out of order
+    ('<name><given value="a"/><family value="b"/><given value="c"/></name>', "Patient.name[0].family",
+     "'family' is out of order (found after 'given')"),
+    # the elements of Resource and DomainResource come first, in their order
+    ('<active value="true"/><text><status value="generated"/><div xmlns="http://www.w3.org/1999/xhtml">x</div>'
+     '</text>', "Patient.text", "'text' is out of order (found after 'active')"),
+    ('<extension url="http://x"><valueString value="a"/><extension url="y"><valueCode value="b"/></extension>'
+     '</extension>', "Patient.extension[0].extension", "'extension' is out of order (found after 'valueString')"),
+    ('<managingOrganization><identifier><value value="1"/></identifier><type value="Organization"/>'
+     '</managingOrganization>', "Patient.managingOrganization.type", "'type' is out of order"),
+])
+def test_elements_out_of_the_order_of_the_definitions_are_refused(body, path, message):
+    # R4 xml.html: "Elements must always appear in the order documented"
+    with pytest.raises(FhirFormatError) as caught:
+        xml_to_json(xml_doc(body))
+    assert caught.value.path == path and message in str(caught.value)
+
+
+def test_elements_in_the_order_of_the_definitions_are_read_whatever_the_choice_or_repetition():
+    body = ('<id value="p1"/><extension url="http://x"><valueString value="a"/></extension><active value="true"/>'
+            '<name><family value="b"/><given value="c"/><given value="d"/></name><name><text value="e"/></name>'
+            '<gender value="male"/><deceasedBoolean value="false"/><contact><name><family value="f"/></name>'
+            '<gender value="female"/></contact>')
+    assert xml_to_json(xml_doc(body)) == {
+        "resourceType": "Patient", "id": "p1", "extension": [{"url": "http://x", "valueString": "a"}],
+        "active": True, "name": [{"family": "b", "given": ["c", "d"]}, {"text": "e"}], "gender": "male",
+        "deceasedBoolean": False, "contact": [{"name": {"family": "f"}, "gender": "female"}]}
+
+
 def test_unknown_elements_are_reported_with_their_path():
     with pytest.raises(FhirFormatError) as caught:
         xml_to_json(xml_doc('<name><family value="a"/></name><name><given value="b"/><nickname value="c"/></name>'))
