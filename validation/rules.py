@@ -7,7 +7,8 @@
 - ``Extension.url`` is present (min 1; the fhir.resources Extension model does not enforce it and the
   schema leaves required primitives to the models);
 - ``Narrative.div`` is well-formed XML without a DOCTYPE, whose root is an XHTML ``div`` (the schema
-  only says it is a string), holding only basic HTML formatting (txt-1) and some content (txt-2);
+  only says it is a string), holding only basic HTML formatting (txt-1) and some content (txt-2), no block
+  element in a paragraph, valid URIs in its links, and internal links that resolve (narrative.py);
 - no string holds a control character (below U+0020) other than tab, carriage return and line feed
   (datatypes.html#string): the schema's ``[ \\r\\n\\t\\S]+`` lets them through, since XML Schema's ``\\S`` is
   any character but those four whitespaces, and FHIR XML could not carry such a value.
@@ -19,6 +20,7 @@ import re
 
 from lxml import etree
 
+from . import narrative
 from .issues import Issue
 from .paths import element_path
 
@@ -38,27 +40,33 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 def rule_issues(resource: dict) -> list[Issue]:
     """The problems these rules find in a resource (a JSON object)."""
     issues: list[Issue] = []
-    _check(resource, [], resource["resourceType"], issues)
+    narratives: list[tuple[etree._Element, str]] = []  # each well-formed div, for the rules that need them all
+    _check(resource, [], resource["resourceType"], issues, narratives)
+    issues.extend(narrative.internal_link_issues(resource, narratives))
     return issues
 
 
-def _check(node: object, location: list, root: str, issues: list[Issue]) -> None:
+def _check(node: object, location: list, root: str, issues: list[Issue],
+           narratives: list[tuple[etree._Element, str]]) -> None:
     if isinstance(node, dict):
         for name, value in node.items():
             here = location + [name]
             if isinstance(value, list):
                 _check_pairing(node, name, here, root, issues)
             if name == "div" and isinstance(value, str) and value:
-                _check_div(value, element_path(root, here), issues)
+                path = element_path(root, here)
+                div = _check_div(value, path, issues)
+                if div is not None:
+                    narratives.append((div, path))
             if name in _EXTENSIONS and isinstance(value, list):
                 for index, extension in enumerate(value):
                     if isinstance(extension, dict) and extension and "url" not in extension:
                         issues.append(Issue("error", "required", element_path(root, here + [index, "url"]),
                                             "Missing required element 'url'"))
-            _check(value, here, root, issues)
+            _check(value, here, root, issues, narratives)
     elif isinstance(node, list):
         for index, value in enumerate(node):
-            _check(value, location + [index], root, issues)
+            _check(value, location + [index], root, issues, narratives)
     elif isinstance(node, str) and (control := _CONTROL.search(node)):
         issues.append(Issue("error", "value", element_path(root, location),
                             f"A FHIR string cannot hold the control character U+{ord(control.group()):04X} (of "
@@ -81,21 +89,24 @@ def _check_pairing(parent: dict, name: str, location: list, root: str, issues: l
                             f"({len(values)} and {len(other)})"))
 
 
-def _check_div(text: str, path: str, issues: list[Issue]) -> None:
+def _check_div(text: str, path: str, issues: list[Issue]) -> etree._Element | None:
+    """The parsed narrative, or None when it is not a well-formed XHTML div (reported)."""
     if _DOCTYPE.search(text):
         issues.append(Issue("error", "value", path, "The narrative must not have a DOCTYPE or entity declaration"))
-        return
+        return None
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)  # one per call: not thread-safe
     try:
         element = etree.fromstring(text, parser)
     except (etree.XMLSyntaxError, ValueError) as e:
         issues.append(Issue("error", "value", path, f"The narrative is not well-formed XHTML: {e}"))
-        return
+        return None
     if element.tag != XHTML_DIV:
         issues.append(Issue("error", "value", path,
                             "The narrative must be a <div> in the XHTML namespace (http://www.w3.org/1999/xhtml)"))
-        return
+        return None
     _check_narrative_content(element, path, issues)
+    issues.extend(narrative.content_issues(element, path))
+    return element
 
 
 def _check_narrative_content(div: etree._Element, path: str, issues: list[Issue]) -> None:

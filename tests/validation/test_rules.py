@@ -45,7 +45,7 @@ def test_extension_url_is_required():
 
 @pytest.mark.parametrize("div", [
     f"<div {XHTML}>plain</div>",
-    f"<div {XHTML}><p>A &amp; B &lt; C &#169;</p><a href=\"#x\">x</a></div>",
+    f"<div {XHTML}><p>A &amp; B &lt; C &#169;</p><a name=\"x\"/><a href=\"#x\">x</a></div>",
     f"<div {XHTML}>\n  <table><tr><td>1</td></tr></table>\n</div>",
 ])
 def test_valid_narrative(div):
