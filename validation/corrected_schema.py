@@ -21,17 +21,27 @@ was found by comparing the two or by running the official examples through it:
 - a ``code`` whose binding is not required accepts any code: the schema had an enum for one such element,
   ``Expression.language`` (extensible in R4: ``text/plain`` is valid, not only ``text/cql``, ``text/fhirpath``
   and ``application/x-fhir-query``);
-- entries of a primitive array and of its ``_x`` companion may be null (``rules.py`` checks the pairing).
+- entries of a primitive array and of its ``_x`` companion may be null (``rules.py`` checks the pairing);
+- a ``uri``, ``url`` or ``canonical`` value that is a ``urn:uuid:`` is a UUID (RFC 4122, datatypes.html#uuid;
+  lowercase, datatypes.html#uri, a warning: two official examples have uppercase ones), and a ``urn:oid:``
+  an OID (RFC 3001, datatypes.html#oid; a warning: an official example has ``urn:oid:X.Y.Z``): the schema
+  only checks the ``uuid`` and ``oid`` types, and every URI is any string without whitespace;
+- an element whose definition says it is an absolute URI (``ValueSet.url``, ``CodeSystem.url``...,
+  ``ValueSet.compose.include.system``, ``StructureDefinition.baseDefinition``) has a scheme; a ``canonical``
+  may also be a ``#fragment`` naming a contained resource, a ``uri`` only with a warning (an official
+  ValueSet has a ``compose.include.system`` ``#hacked``).
 """
 from __future__ import annotations
 
 import copy
 from functools import lru_cache
 
-from .definitions import json_schema, open_bindings, required_codes
+from .definitions import URI_TYPES, absolute_uri_elements, json_schema, open_bindings, required_codes
 
 BASE64_KEYWORD = "fhirBase64"
 NULLABLE_KEYWORD = "fhirNullable"
+URI_KEYWORD = "fhirUri"  # on uri, url and canonical: urn:uuid and urn:oid values well-formed
+ABSOLUTE_KEYWORD = "fhirAbsoluteUri"  # its value: the element's type (a canonical may be a #fragment)
 LOCAL_REF = "#/definitions/"
 _INT32 = {"minimum": -2**31, "maximum": 2**31 - 1}
 _INTEGERS = {"integer": _INT32, "positiveInt": {**_INT32, "minimum": 1}, "unsignedInt": {**_INT32, "minimum": 0}}
@@ -59,6 +69,7 @@ def definitions() -> dict:
     _unbind_open_codes(result)
     for definition in result.values():
         _allow_null_entries(definition.get("properties", {}), primitives)
+    _require_absolute_uris(result)
     return result
 
 
@@ -82,6 +93,8 @@ def _correct_primitive(name: str, definition: dict) -> None:
         definition.update(type="integer", **_INTEGERS[name])
     if name == "base64Binary":
         definition[BASE64_KEYWORD] = True
+    if name in URI_TYPES:
+        definition[URI_KEYWORD] = True
 
 
 def _python_pattern(pattern: str) -> str:
@@ -148,6 +161,17 @@ def _owner(result: dict, path: str) -> dict | None:
             return None
         node = result.get(reference[len(LOCAL_REF):])
     return node
+
+
+def _require_absolute_uris(result: dict) -> None:
+    for path, type_code in absolute_uri_elements().items():
+        owner = _owner(result, path)
+        name = path.rsplit(".", 1)[1]
+        schema = (owner or {}).get("properties", {}).get(name)
+        if schema is None:
+            continue
+        checked = {"allOf": [schema.get("items", schema), {ABSOLUTE_KEYWORD: type_code}]}
+        owner["properties"][name] = {**schema, "items": checked} if "items" in schema else checked
 
 
 def _allow_null_entries(properties: dict, primitives: set[str]) -> None:

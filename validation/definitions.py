@@ -91,6 +91,24 @@ def required_codes() -> dict[str, tuple[str, ...]]:
     return result
 
 
+_ABSOLUTE_URI = re.compile(r"\b[Aa]n absolute (?:URI|base URL)\b")
+URI_TYPES = frozenset({"uri", "url", "canonical"})
+
+
+@lru_cache(maxsize=1)
+def absolute_uri_elements() -> dict[str, str]:
+    """The type (uri, url or canonical) of every element whose definition says its value is an absolute URI
+    (``ValueSet.url``: "An absolute URI that is used to identify this value set...", ``ValueSet.compose.include
+    .system``, ``StructureDefinition.baseDefinition``...), by element path."""
+    result: dict[str, str] = {}
+    for sd in structure_definitions().values():
+        for element in sd.get("snapshot", {}).get("element", []):
+            types = {t.get("code") for t in element.get("type", [])}
+            if len(types) == 1 and types <= URI_TYPES and _ABSOLUTE_URI.search(element.get("definition", "")):
+                result[element["path"]] = types.pop()
+    return result
+
+
 @lru_cache(maxsize=1)
 def open_bindings() -> dict[str, str]:
     """The binding strength of every element bound to a value set with a strength other than required

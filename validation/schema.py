@@ -15,7 +15,8 @@ from typing import Iterator
 
 from jsonschema import Draft6Validator, ValidationError, validators
 
-from .corrected_schema import BASE64_KEYWORD, LOCAL_REF, NULLABLE_KEYWORD, definitions, resource_list
+from .corrected_schema import (ABSOLUTE_KEYWORD, BASE64_KEYWORD, LOCAL_REF, NULLABLE_KEYWORD, URI_KEYWORD,
+                               definitions, resource_list)
 from .issues import Issue
 from .paths import element_path
 
@@ -26,6 +27,9 @@ _JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a bo
 _SCHEMA_TYPES = {"object": "an object", "array": "an array", "string": "a string", "boolean": "a boolean",
                  "number": "a number", "integer": "an integer"}
 _EMPTY = {"minLength": "Empty string", "minItems": "Empty array", "minProperties": "Empty object"}
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
+_OID = re.compile(r"[0-2](\.(0|[1-9][0-9]*))+\Z")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 
 
 @lru_cache(maxsize=1)
@@ -73,6 +77,38 @@ def _base64(_validator, enabled, instance, _schema) -> Iterator[ValidationError]
             yield ValidationError("The value is not valid base64", instance=instance)
 
 
+def _uri(_validator, enabled, instance, _schema) -> Iterator[ValidationError]:
+    if not (enabled and isinstance(instance, str) and instance[:4].lower() == "urn:"):
+        return
+    prefix, rest = instance[:9].lower(), instance[9:].split("#", 1)[0]  # a URI reference may add a #fragment
+    if prefix == "urn:uuid:":
+        if not _UUID.match(rest):
+            yield _fhir_error("A urn:uuid: URI holds a UUID, 8-4-4-4-12 hexadecimal digits (RFC 4122)", instance)
+        elif rest != rest.lower() or not instance.startswith("urn:uuid:"):
+            yield _fhir_error("A UUID URI is written in lowercase (R4 datatypes.html#uri)", instance, "warning")
+    elif instance[:8].lower() == "urn:oid:" and not _OID.match(instance[8:].split("#", 1)[0]):
+        yield _fhir_error("A urn:oid: URI holds an OID: numbers separated by dots, the first 0, 1 or 2, none with a "
+                          "leading zero (RFC 3001)", instance, "warning")
+
+
+def _absolute(_validator, type_code, instance, _schema) -> Iterator[ValidationError]:
+    if not isinstance(instance, str) or _SCHEME.match(instance):
+        return
+    if instance.startswith("#"):  # a canonical may name a contained resource (datatypes.html#canonical)
+        if type_code != "canonical":  # an official example has a ValueSet.compose.include.system "#hacked"
+            yield _fhir_error("The element is an absolute URI (its definition says so), not a #reference to a "
+                              "contained resource", instance, "warning")
+        return
+    yield _fhir_error("The element is an absolute URI (its definition says so): it starts with a scheme such as "
+                      "http: or urn:", instance)
+
+
+def _fhir_error(message: str, instance: object, severity: str = "error") -> ValidationError:
+    error = ValidationError(message, instance=instance)
+    error.fhir_severity = severity  # type: ignore[attr-defined]
+    return error
+
+
 def _nullable(validator, schema, instance, _parent) -> Iterator[ValidationError]:
     if instance is not None:
         yield from validator.descend(instance, schema)
@@ -80,7 +116,8 @@ def _nullable(validator, schema, instance, _parent) -> Iterator[ValidationError]
 
 _DRAFT6_ONE_OF = Draft6Validator.VALIDATORS["oneOf"]
 _Validator = validators.extend(Draft6Validator, {"$ref": _ref, "oneOf": _one_of, BASE64_KEYWORD: _base64,
-                                                 NULLABLE_KEYWORD: _nullable})
+                                                 NULLABLE_KEYWORD: _nullable, URI_KEYWORD: _uri,
+                                                 ABSOLUTE_KEYWORD: _absolute})
 
 
 @lru_cache(maxsize=None)
@@ -130,6 +167,8 @@ def _issues(root: str, error: ValidationError) -> Iterator[Issue]:
         yield Issue("error", "structure", path, error.message)
     elif kind in ("const", "resourceType"):
         yield Issue("error", "invalid", path, error.message)
+    elif kind in (URI_KEYWORD, ABSOLUTE_KEYWORD):
+        yield Issue(getattr(error, "fhir_severity", "error"), "value", path, f"{_shown(value)}: {error.message}")
     else:
         yield Issue("error", "value", path, error.message)
 
