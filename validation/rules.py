@@ -12,6 +12,9 @@
 - no string holds a control character (below U+0020) other than tab, carriage return and line feed
   (datatypes.html#string): the schema's ``[ \\r\\n\\t\\S]+`` lets them through, since XML Schema's ``\\S`` is
   any character but those four whitespaces, and FHIR XML could not carry such a value.
+- the rules the definitions state in prose between values (consistency.py): an Attachment's size and hash
+  against its data, an Identifier of system urn:ietf:rfc:3986 holding a URI, a Questionnaire's enableWhen
+  naming an item, a CodeSystem's content agreeing with supplements and concept.
 Resource ids and empty values are checked by the corrected schema (see corrected_schema.py).
 """
 from __future__ import annotations
@@ -20,7 +23,7 @@ import re
 
 from lxml import etree
 
-from . import narrative
+from . import consistency, narrative
 from .issues import Issue
 from .paths import element_path
 
@@ -49,6 +52,9 @@ def rule_issues(resource: dict) -> list[Issue]:
 def _check(node: object, location: list, root: str, issues: list[Issue],
            narratives: list[tuple[etree._Element, str]]) -> None:
     if isinstance(node, dict):
+        if "data" in node or node.get("system") == consistency.RFC_3986 or \
+                node.get("resourceType") in consistency.RESOURCE_TYPES:  # the only objects consistency.py checks
+            issues.extend(consistency.element_issues(node, location, root))
         for name, value in node.items():
             here = location + [name]
             if isinstance(value, list):

@@ -1,0 +1,190 @@
+"""Rules the R4 definitions state in prose between the values of one element or resource (rules.py runs them).
+
+- Attachment (datatypes.html#Attachment): ``size`` is "the number of bytes of data that make up this
+  attachment (before base64 encoding)", so with ``data`` it is the length of the decoded data; ``hash`` is
+  "the calculated hash of the data using SHA-1. Represented using base64", so with ``data`` it is the
+  SHA-1 of the decoded data (a warning only: the official DiagnosticReport-example-pgx.json has a
+  hexadecimal hash).
+- Identifier: the system ``urn:ietf:rfc:3986`` says the value is a URI (identifier-registry.html), so it
+  starts with a scheme, ``urn:oid:2.16.840.1.113883.19.5`` rather than ``2.16.840.1.113883.19.5`` (a
+  warning only: the official Organization-2.16.840.1.113883.19.5.json has a bare OID).
+- Questionnaire (questionnaire-definitions.html#Questionnaire.item.enableWhen.question): the question is "the
+  linkId for the question whose answer (or lack of answer) governs whether this item is enabled", found
+  along "the ancestor axis and then the preceding axis and then the following axis": an item of the
+  Questionnaire, neither the item itself nor one of its own items (which are only shown when it is).
+- SearchParameter.derivedFrom: "the details in the search parameter must be consistent with the definition
+  from which it is defined ... the functionality should be a proper subset": the same type, and only resource
+  types the original applies to (checked when the original is a core SearchParameter).
+- CapabilityStatement.rest.resource.searchParam.type: "It SHALL be the same as the type in the search
+  parameter definition" (checked when the definition is a core SearchParameter; a warning only: three
+  official CapabilityStatements declare `version` as a string, and the core parameter is a token).
+- CodeSystem (codesystem-content-mode): a supplement ("provides additional designations and properties to
+  another code system", the one named by ``supplements``) has ``content`` ``supplement``, and the other
+  way round; ``not-present`` means "none of the concepts defined by the code system are included in the
+  code system resource", so there is no ``concept``.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from collections import Counter
+from functools import lru_cache
+from typing import Iterator
+
+from .definitions import search_parameters
+from .issues import Issue
+from .paths import element_path
+
+RFC_3986 = "urn:ietf:rfc:3986"
+RESOURCE_TYPES = frozenset({"Questionnaire", "CodeSystem", "SearchParameter", "CapabilityStatement"})
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
+_WHITESPACE = re.compile(r"\s+")
+
+
+def element_issues(node: dict, location: list, root: str) -> list[Issue]:
+    """The issues of one JSON object (any element or resource); cheap when none of the rules applies."""
+    issues: list[Issue] = []
+    if "data" in node and ("size" in node or "hash" in node):
+        _attachment(node, location, root, issues)
+    if node.get("system") == RFC_3986 and isinstance(node.get("value"), str) and not _SCHEME.match(node["value"]):
+        issues.append(Issue("warning", "value", element_path(root, location + ["value"]),
+                            f"{node['value']!r}: an identifier whose system is {RFC_3986} has a URI as its value, "
+                            "with a scheme (urn:oid:..., urn:uuid:..., http://...)"))
+    resource_type = node.get("resourceType")
+    if resource_type == "Questionnaire":
+        _questionnaire(node, location, root, issues)
+    elif resource_type == "CodeSystem":
+        _code_system(node, location, root, issues)
+    elif resource_type == "SearchParameter":
+        _search_parameter(node, location, root, issues)
+    elif resource_type == "CapabilityStatement":
+        _capability_statement(node, location, root, issues)
+    return issues
+
+
+def _attachment(node: dict, location: list, root: str, issues: list[Issue]) -> None:
+    data = node["data"]
+    if not isinstance(data, str):
+        return
+    try:
+        content = base64.b64decode(_WHITESPACE.sub("", data), validate=True)
+    except (binascii.Error, ValueError):
+        return  # the schema reports data that is not base64
+    size = node.get("size")
+    if isinstance(size, int) and not isinstance(size, bool) and size != len(content):
+        issues.append(Issue("error", "value", element_path(root, location + ["size"]),
+                            f"The stated size {size} is not the size of the data, {len(content)} bytes "
+                            "(Attachment.size counts the bytes before base64 encoding)"))
+    stated = node.get("hash")
+    if isinstance(stated, str):
+        actual = base64.b64encode(hashlib.sha1(content).digest()).decode("ascii")
+        if _WHITESPACE.sub("", stated) != actual:
+            issues.append(Issue("warning", "value", element_path(root, location + ["hash"]),
+                                f"The hash is not the SHA-1 of the data, in base64: {actual}"))
+
+
+def _items(parent: dict, location: list) -> Iterator[tuple[dict, list]]:
+    items = parent.get("item")
+    if isinstance(items, list):
+        for index, item in enumerate(items):
+            if isinstance(item, dict):
+                yield item, location + ["item", index]
+
+
+def _link_ids(item: dict) -> Iterator[str]:
+    """The linkIds of an item and of all its items."""
+    if isinstance(item.get("linkId"), str):
+        yield item["linkId"]
+    for child, _ in _items(item, []):
+        yield from _link_ids(child)
+
+
+def _questionnaire(questionnaire: dict, location: list, root: str, issues: list[Issue]) -> None:
+    every = Counter(_link_ids(questionnaire))
+    pending = list(_items(questionnaire, location))
+    while pending:
+        item, here = pending.pop()
+        pending.extend(_items(item, here))
+        conditions = item.get("enableWhen")
+        if not isinstance(conditions, list):
+            continue
+        own = item.get("linkId")
+        inner = Counter(link_id for child, _ in _items(item, []) for link_id in _link_ids(child))
+        for index, condition in enumerate(conditions):
+            question = condition.get("question") if isinstance(condition, dict) else None
+            if not isinstance(question, str) or every[question] > inner[question] + (question == own):
+                continue  # missing (reported by the other layers), or an item outside this one has that linkId
+            problem = ("names no item of the Questionnaire" if not every[question] else
+                       "names the item itself" if question == own else
+                       "names one of the item's own items, which are only enabled when it is")
+            issues.append(Issue("error", "value", element_path(root, here + ["enableWhen", index, "question"]),
+                                f"enableWhen.question {question!r} {problem}: it is the linkId of an item "
+                                "found among the item's ancestors, or before or after it"))
+
+
+def _code_system(code_system: dict, location: list, root: str, issues: list[Issue]) -> None:
+    content, supplements = code_system.get("content"), code_system.get("supplements")
+    if supplements is not None and content != "supplement" and isinstance(content, str):
+        issues.append(Issue("error", "value", element_path(root, location + ["content"]),
+                            f"A code system supplement (it supplements {supplements!r}) has the content "
+                            f"'supplement', not {content!r}"))
+    elif content == "supplement" and supplements is None:
+        issues.append(Issue("error", "required", element_path(root, location + ["supplements"]),
+                            "A code system whose content is 'supplement' names the code system it supplements "
+                            "(supplements)"))
+    if content == "not-present" and code_system.get("concept"):
+        issues.append(Issue("error", "value", element_path(root, location + ["concept"]),
+                            "The content 'not-present' says the resource includes none of the code system's "
+                            "concepts, but it has some"))
+
+
+def _core_search_parameter(url: object) -> dict | None:
+    if not isinstance(url, str):
+        return None
+    return _core_search_parameters().get(url.split("|", 1)[0])
+
+
+@lru_cache(maxsize=1)
+def _core_search_parameters() -> dict[str, dict]:
+    return {parameter["url"]: parameter for parameter in search_parameters() if isinstance(parameter.get("url"), str)}
+
+
+def _search_parameter(parameter: dict, location: list, root: str, issues: list[Issue]) -> None:
+    original = _core_search_parameter(parameter.get("derivedFrom"))
+    if original is None:
+        return
+    kind = parameter.get("type")
+    if isinstance(kind, str) and kind != original.get("type"):
+        issues.append(Issue("error", "value", element_path(root, location + ["type"]),
+                            f"The type {kind!r} is not the type {original.get('type')!r} of the search parameter "
+                            f"it is derived from ({original['url']})"))
+    bases = parameter.get("base")
+    if isinstance(bases, list):
+        for index, base in enumerate(bases):
+            if isinstance(base, str) and base not in original.get("base", ()):
+                issues.append(Issue("error", "value", element_path(root, location + ["base", index]),
+                                    f"{base!r} is not a base of the search parameter it is derived from "
+                                    f"({original['url']}: {', '.join(original.get('base', ()))})"))
+
+
+def _capability_statement(statement: dict, location: list, root: str, issues: list[Issue]) -> None:
+    for at_rest, rest in _entries(statement, "rest", location):
+        for at_resource, resource in _entries(rest, "resource", at_rest):
+            for here, parameter in _entries(resource, "searchParam", at_resource):
+                definition = _core_search_parameter(parameter.get("definition"))
+                kind = parameter.get("type")
+                if definition is not None and isinstance(kind, str) and kind != definition.get("type"):
+                    issues.append(Issue("warning", "value", element_path(root, here + ["type"]),
+                                        f"The type {kind!r} is not the type {definition.get('type')!r} of the "
+                                        f"search parameter definition ({definition['url']})"))
+
+
+def _entries(parent: dict, name: str, location: list) -> Iterator[tuple[list, dict]]:
+    """(location, object) of each object of an array property."""
+    values = parent.get(name)
+    if isinstance(values, list):
+        for index, value in enumerate(values):
+            if isinstance(value, dict):
+                yield location + [name, index], value
