@@ -8,13 +8,15 @@
   schema leaves required primitives to the models);
 - ``Narrative.div`` is well-formed XML without a DOCTYPE, whose root is an XHTML ``div`` (the schema
   only says it is a string), holding only basic HTML formatting (txt-1) and some content (txt-2), no block
-  element in a paragraph, valid URIs in its links, and internal links that resolve (narrative.py);
+  element in a paragraph, valid URIs in its links, and internal links that resolve (narrative.py; a
+  warning);
 - no string holds a control character (below U+0020) other than tab, carriage return and line feed
   (datatypes.html#string): the schema's ``[ \\r\\n\\t\\S]+`` lets them through, since XML Schema's ``\\S`` is
   any character but those four whitespaces, and FHIR XML could not carry such a value.
 - the rules the definitions state in prose between values (consistency.py): an Attachment's size and hash
   against its data, an Identifier of system urn:ietf:rfc:3986 holding a URI, a Questionnaire's enableWhen
-  naming an item, a CodeSystem's content agreeing with supplements and concept.
+  naming an item, a CodeSystem's content agreeing with supplements and concept, a SearchParameter with the
+  core one it derives from, a CapabilityStatement's search parameter types with their definitions.
 Resource ids and empty values are checked by the corrected schema (see corrected_schema.py).
 """
 from __future__ import annotations
