@@ -178,7 +178,7 @@ def judge(path: Path) -> tuple[str, bool, str]:
     if refused:
         return UNPARSED, True, refused
     resource_type = resource.get("resourceType") if isinstance(resource, dict) else None
-    errors = [issue for issue in validate_resource(resource) if issue.severity in ("error", "fatal")]
+    errors = [issue for issue in validate_resource(resource, invariants=True) if issue.severity in ("error", "fatal")]
     first = f"{errors[0].path}: {errors[0].message}" if errors else ""
     return resource_type if isinstance(resource_type, str) else "(no resourceType)", bool(errors), first
 

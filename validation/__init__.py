@@ -29,8 +29,8 @@ _LAYERS: tuple[Callable[[dict], list[Issue]], ...] = (schema_issues, rule_issues
 
 def validate_resource(resource: object, expected_type: str | None = None, invariants: bool = False) -> list[Issue]:
     """Every problem found in `resource` (a parsed JSON value), sorted by path; [] when it is valid R4.
-    `invariants`: also the invariants of the R4 definitions and the Bundle rules (invariants.py); writes
-    leave them out for now (README.md, "The layers")."""
+    `invariants`: also the invariants of the R4 definitions and the Bundle rules (invariants.py), as the
+    server checks writes and $validate."""
     if not isinstance(resource, dict):
         return [Issue("error", "invalid", "", "A resource must be a JSON object")]
     resource_type = resource.get("resourceType")

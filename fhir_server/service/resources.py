@@ -315,14 +315,17 @@ class ResourceService:
             content = _decode_base64(resource.pop("data"))
         if resource_type == "DocumentReference":
             resource = with_confidentiality(resource)
-        issues = validate_resource(resource, resource_type)
-        if not issues:
-            issues = profile_issues(resource, claimed(resource))
-        issues = [i for i in issues if i.severity in ("error", "fatal")]
+        issues = _errors(validate_resource(resource, resource_type, invariants=True))
+        if not issues:  # a profile is checked on valid R4 only (warnings, dom-6 on any resource without a
+            issues = _errors(profile_issues(resource, claimed(resource)))  # narrative, do not stop it)
         if issues:
             raise Unprocessable(f"{resource_type} is not valid: {len(issues)} problem(s)", issues=issues,
                                 reason="validation")
         return resource, content
+
+
+def _errors(issues: list) -> list:
+    return [i for i in issues if i.severity in ("error", "fatal")]
 
 
 def _require_object(resource: object) -> dict:

@@ -67,7 +67,7 @@ def resource_issues(resource: object, expected_type: str | None = None,
                     profiles: Iterable[str] = ()) -> list[Issue]:
     """What R4 finds in `resource` (of `expected_type` when given), then each profile of `profiles` and each
     of ours it claims in `meta.profile` (an unknown profile: a `not-found` issue)."""
-    found = validate_resource(resource, expected_type)
+    found = validate_resource(resource, expected_type, invariants=True)
     if isinstance(resource, dict) and resource.get("resourceType") in resource_types() and (
             expected_type is None or resource["resourceType"] == expected_type):
         found += profile_issues(resource, list(profiles) + claimed(resource))

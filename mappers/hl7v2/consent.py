@@ -25,6 +25,9 @@ from .message import Message, Segment
 IDENTIFIER_SYSTEM = "https://fhir-server.org/NamingSystem/pam-fr-zfa"
 IDNPS = "urn:oid:1.2.250.1.71.4.2.1"
 CONSENT_ACTION = "http://terminology.hl7.org/CodeSystem/consentaction"
+# Consent.policyRule (ppc-1: a Consent names a policy or a policy rule): the patient opts out, as each
+# provision of these Consents denies
+OPT_OUT = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTOUT"}]}
 FEEDING = {"IO": True, "INO": False, "NA": None}  # ZFA-9: does the patient oppose feeding the record?
 CONSULTATION = {"INC": True, "IC": False, "NA": None}  # ZFA-11: does the patient refuse consultation?
 ESCAPED_COMMA = "\\,"  # a comma in a search value (a bare one separates values)
@@ -107,7 +110,7 @@ def _deny(patient: dict, when: str | None, actors: list[dict], action: str) -> d
         "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope",
                               "code": "patient-privacy"}]},
         "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
-        "patient": {"reference": patient["fullUrl"]}}
+        "patient": {"reference": patient["fullUrl"]}, "policyRule": OPT_OUT}
     if when:
         consent["dateTime"] = when
     provision: dict = {"type": "deny"}

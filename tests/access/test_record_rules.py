@@ -13,6 +13,7 @@ import requests
 
 from fhir_server.auth.backend_client import register
 from fhir_server.auth.clients import ClientRegistry
+from mappers.hl7v2.consent import OPT_OUT
 from tests.conftest import REPO_ROOT
 from validation import validate_profile
 
@@ -73,7 +74,7 @@ def consent(patient, base, patient_id: str, provision: dict) -> None:
         "resourceType": "Consent", "status": "active", "patient": {"reference": f"Patient/{patient_id}"},
         "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope",
                               "code": "patient-privacy"}]},
-        "category": [{"coding": [{"system": LOINC, "code": "59284-0"}]}],
+        "category": [{"coding": [{"system": LOINC, "code": "59284-0"}]}], "policyRule": OPT_OUT,
         "provision": {"type": "deny", **provision}})
     assert created.status_code == 201, created.text
 
@@ -200,7 +201,7 @@ def test_professionals_write_nothing_in_a_closed_or_blocking_record(world, reade
     assert physician.get(f"{base}/Patient/{blocked}/_history").status_code == 404
     assert physician.post(f"{base}/Consent", headers=HEADERS, json={
         "resourceType": "Consent", "status": "active", "scope": {"text": "x"}, "category": [{"text": "x"}],
-        "patient": {"reference": f"Patient/{world['records']['none']['patient']}"}}).status_code == 403
+        "policyRule": OPT_OUT, "patient": {"reference": f"Patient/{world['records']['none']['patient']}"}}).status_code == 403
 
 
 def test_the_writer_still_sees_a_hidden_document_and_the_patient_sees_it_too(world, base):

@@ -22,7 +22,7 @@ def test_golden(path: Path) -> None:
     assert produced == json.loads(golden.read_text(encoding="utf-8"))
     for result in produced.get("messages", []):
         for entry in [e for e in result.get("bundle", {}).get("entry", []) if "resource" in e]:  # not DELETEs
-            errors = [issue for issue in validate_resource(entry["resource"]) if issue.severity == "error"]
+            errors = [issue for issue in validate_resource(entry["resource"], invariants=True) if issue.severity == "error"]
             assert not errors, (entry["fullUrl"], errors)
 
 

@@ -30,7 +30,7 @@ def test_the_bundle_is_the_golden_one_and_valid(name):
         golden.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     assert result == json.loads(golden.read_text(encoding="utf-8"))
     assert bundle(name) == result  # deterministic: fullUrls come from the uniqueIds
-    assert validate_resource(result) == []
+    assert [i for i in validate_resource(result, invariants=True) if i.severity == "error"] == []
 
 
 @pytest.mark.parametrize("name", NAMES)
