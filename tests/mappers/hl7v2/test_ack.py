@@ -7,6 +7,7 @@ import pytest
 
 from mappers.errors import MappingError
 from mappers.hl7v2 import ack, frame, parse, to_fhir
+from mappers.hl7v2.ack import ApplicationError
 
 from .support import SHARED_BAD, fixture
 
@@ -98,6 +99,23 @@ def test_header_with_bad_encoding_characters_is_read_with_defaults() -> None:
     parsed = parse(text)
     assert error is not None and error.location == "MSH-2"
     assert (parsed.first("MSA").get(1), parsed.first("MSA").get(2), parsed.header.get(5)) == ("AR", "C9", "APP")
+
+
+def test_a_header_that_is_not_msh_with_a_bar_is_not_read_as_one() -> None:
+    """MSH followed by an unusable field separator: the header is unreadable, nothing of it is echoed."""
+    text, error = answer(b"MSH#bad|APP|FAC|||||ADT^A01|C9|P|2.5\rPID|1")
+    assert error is not None and error.location == "MSH-2"
+    assert text.startswith("MSH|^~\\&|||||20240701123005+0200||ACK|ACK-1|P|2.5\rMSA|AR\r"), text
+
+
+def test_an_application_error_is_understood_but_not_acted_on() -> None:
+    """HL7 table 0357 code 207 in ERR-3, the ANS application error code in ERR-5, the message in ERR-8: AE."""
+    refusal = ApplicationError("Only the author may delete this document", "901", "TXA-12")
+    parsed = parse(ack(fixture("oru_r01_pdf.hl7"), refusal, control_id="ACK-1", now=NOW))
+    assert parsed.first("MSA").get(1) == "AE"
+    err = parsed.first("ERR")
+    assert (err.get(3, 1), err.get(5, 1), err.get(8)) == ("207", "901", "Only the author may delete this document")
+    assert [err.get(2, n) for n in range(1, 4)] == ["TXA", "1", "12"]
 
 
 def test_older_versions_also_get_msa_3_and_err_1() -> None:
