@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import base64
-from dataclasses import replace
+from dataclasses import FrozenInstanceError, replace
 from datetime import datetime, timezone
 
 import pytest
@@ -147,3 +147,35 @@ def test_bad_input_is_refused():
         audit_event(Access("fetch", 200, WHEN, DOCTOR), "ae-1", SERVER)
     with pytest.raises(ValueError):
         audit_event(Access("read", 200, datetime(2024, 1, 1), DOCTOR), "ae-1", SERVER)
+
+
+def test_one_requestor_per_event_and_the_organization_only_for_a_professional_who_has_one():
+    for actor in (DOCTOR, PATIENT, PARENT, SOFTWARE, ANONYMOUS, replace(DOCTOR, organization=None),
+                  replace(PATIENT, organization="10000001")):
+        built = event(actor, "search-type", query="DocumentReference?patient=p1")
+        assert sum(a["requestor"] for a in built["agent"]) == 1, actor
+        organizations = [a for a in built["agent"]
+                         if a.get("who", {}).get("identifier", {}).get("value") == "10000001"]
+        assert len(organizations) == (actor is DOCTOR), actor
+
+
+@pytest.mark.parametrize("actor", [replace(DOCTOR, practitioner=None), replace(PARENT, representative=None),
+                                   replace(PATIENT, patient=None)], ids=["professional", "representative", "patient"])
+def test_a_caller_whose_person_is_unknown_names_no_user(actor):
+    """No human user agent without the person's identity: the software is the requestor."""
+    built = event(actor, "read", patient="p1", entities=["Patient/p1"])
+    assert [a for a in built["agent"] if "humanuser" in str(a["type"])] == []
+    assert [a["who"] for a in built["agent"] if a["requestor"]] == [{"identifier": {"value": actor.client_id}}]
+
+
+def test_a_patient_id_that_is_no_fhir_id_is_named_as_text_only():
+    built = event(SOFTWARE, "read", status=404, asked_patient="x:y" * 100)
+    [asked] = [e for e in built["entity"] if "description" in e]
+    assert asked["description"].startswith("not a Patient id: x:yx:y") and "what" not in asked
+    assert len(asked["description"]) == len("not a Patient id: ") + 200  # kept short
+
+
+def test_a_caller_cannot_be_changed_once_named():
+    """An Actor is shared by everything a request records: none of them may rename the caller."""
+    with pytest.raises(FrozenInstanceError):
+        DOCTOR.practitioner = "someone else"  # type: ignore[misc]
