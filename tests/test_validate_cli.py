@@ -14,11 +14,14 @@ import pytest
 from fhir_server.validate_cli import main
 from tests.conftest import REPO_ROOT
 
-OBSERVATION = {"resourceType": "Observation", "status": "final", "code": {"text": "weight"},
+# with a narrative each: a resource without one gets dom-6, a best-practice warning
+NARRATIVE = {"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml">Weight</div>'}
+OBSERVATION = {"resourceType": "Observation", "text": NARRATIVE, "status": "final", "code": {"text": "weight"},
                "valueQuantity": {"value": 72.5, "unit": "kg"}}
-QUESTIONNAIRE = {"resourceType": "Questionnaire", "item": [{"linkId": "1", "text": "Weight?", "type": "weight"}]}
+QUESTIONNAIRE = {"resourceType": "Questionnaire", "text": NARRATIVE,
+                 "item": [{"linkId": "1", "text": "Weight?", "type": "weight"}]}
 LOCATION_XML = """<?xml version="1.0" encoding="UTF-8"?>
-<Location xmlns="http://hl7.org/fhir"><status value="closed"/><name value="Ward 3"/></Location>"""
+<Location xmlns="http://hl7.org/fhir"><text><status value="generated"/><div xmlns="http://www.w3.org/1999/xhtml">Ward 3</div></text><status value="closed"/><name value="Ward 3"/></Location>"""
 
 
 def run(*args: str | Path) -> subprocess.CompletedProcess:
@@ -112,8 +115,8 @@ def test_an_unknown_profile_is_a_not_found_issue(files):
         f"{files['good']}: error not-found Observation: The profile {url} is not known to this server")
     # The server's own profiles apply, named or claimed in meta.profile: an INS needs a birth date (ins-1).
     record_patient = "https://fhir-server.org/StructureDefinition/record-patient"
-    patient = {"resourceType": "Patient", "identifier": [{"system": "urn:oid:1.2.250.1.213.1.4.8",
-                                                          "value": "179031512345678"}]}
+    patient = {"resourceType": "Patient", "text": NARRATIVE,
+               "identifier": [{"system": "urn:oid:1.2.250.1.213.1.4.8", "value": "179031512345678"}]}
     named, claimed = files["good"].with_name("named.json"), files["good"].with_name("claimed.json")
     named.write_text(json.dumps(patient))
     claimed.write_text(json.dumps({**patient, "meta": {"profile": [record_patient]}}))

@@ -12,7 +12,8 @@ def test_type_validate_reports_problems_without_storing(http, base, db):
     issues = bad.json()["issue"]
     assert any(i["severity"] == "error" and i.get("expression") == ["Patient.gender"] for i in issues)
     good = http.post(f"{base}/Patient/$validate", json={"resourceType": "Patient", "gender": "male"}, headers=HEADERS)
-    assert [i["severity"] for i in good.json()["issue"]] == ["information"]
+    assert [(i["severity"], i["code"]) for i in good.json()["issue"]] == [("warning", "invariant")]  # dom-6
+    assert "dom-6" in good.json()["issue"][0]["diagnostics"]
     assert db["Patient"].count_documents({}) == before
 
 
@@ -28,7 +29,7 @@ def test_instance_validate_checks_the_stored_resource_or_a_proposed_update(http,
     created = http.post(f"{base}/Patient", json={"resourceType": "Patient"}, headers=HEADERS).json()
     stored = http.get(f"{base}/Patient/{created['id']}/$validate")
     assert stored.status_code == 200
-    assert stored.json()["issue"][0]["severity"] == "information"
+    assert [i["severity"] for i in stored.json()["issue"]] == ["warning"]  # dom-6: no narrative
     proposed = http.post(f"{base}/Patient/{created['id']}/$validate?mode=update",
                          json={"resourceType": "Patient", "id": "someone-else"}, headers=HEADERS)
     assert any(i["severity"] == "error" for i in proposed.json()["issue"])
