@@ -15,6 +15,23 @@ def body_of(response: requests.Response) -> object:
         return None
 
 
+def outcome_text(response: requests.Response) -> str:
+    """What the server said in an OperationOutcome answer ("" when the body is none): each issue's severity,
+    code, text (details.text, else diagnostics) and where (expression, else location)."""
+    body = body_of(response)
+    if not isinstance(body, dict) or body.get("resourceType") != "OperationOutcome":
+        return ""
+    said = []
+    for issue in body.get("issue") or []:
+        if not isinstance(issue, dict):
+            continue
+        text = (issue.get("details") or {}).get("text") or issue.get("diagnostics") or ""
+        where = ", ".join(str(path) for path in issue.get("expression") or issue.get("location") or [])
+        said.append(f"{issue.get('severity', '?')} {issue.get('code', '?')}" + (f": {text}" if text else "")
+                    + (f" ({where})" if where else ""))
+    return "; ".join(said)[:500]
+
+
 def check(spec: dict, response: requests.Response) -> str | None:
     """`status` (a code or list), `status_below`, `header` (+ `exists`/`contains`/`equals`), `path` (+ `equals`,
     `exists`, `contains`, `excludes`, `count`, `min_count`,

@@ -51,6 +51,11 @@ class Declared:
             kind, url = requirement["supportedProfile"]
             declared = (self.resources.get(kind) or {}).get("supportedProfile") or []
             return None if url in declared else f"the server does not declare the profile {url} for {kind}"
+        if "declares" in requirement:  # [type, element of rest.resource, the values that declare it]
+            kind, element, wanted = requirement["declares"]
+            value = (self.resources.get(kind) or {}).get(element)
+            return None if value in (wanted if isinstance(wanted, list) else [wanted]) else \
+                f"the server does not declare {kind} {element} {wanted} (it declares {value!r})"
         if "credential" in requirement or "variable" in requirement:
             return None  # checked by the runner, which knows the credentials and variables given
         raise ValueError(f"unknown requirement {requirement}")

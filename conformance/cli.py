@@ -66,8 +66,10 @@ def main(argv: list[str] | None = None) -> int:
             results.append(result)
             print(f"{result.status.upper():4} [{result.tag}] {result.scenario}: {result.check}"
                   + (f" — {result.reason}" if result.reason else ""))
-            if result.status == "fail" and result.exchange:
-                print("    " + result.exchange.replace("\n", "\n    "))
+            if result.status == "fail":
+                print(f"    rule: {result.rule}")
+                if result.exchange:
+                    print("    " + result.exchange.replace("\n", "\n    "))
     for path in args.report:
         path.write_bytes(junit(results) if path.suffix == ".xml" else html(results, args.base))
     counts = {status: sum(r.status == status for r in results) for status in ("pass", "fail", "skip")}

@@ -1,4 +1,4 @@
-"""A check's outcome, and the request/response shown when it failed."""
+"""A check's outcome, the rule it tests, and the request/response shown when it failed."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,6 +16,7 @@ class Result:
     status: str  # pass | fail | skip
     reason: str = ""
     exchange: str = ""  # the request and response, for a failure
+    rule: str = ""  # what the check tests: a FHIR R4 page and section, an IHE or ANS specification
 
 
 def exchange(response: requests.Response | None) -> str:

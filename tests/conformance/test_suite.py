@@ -7,12 +7,14 @@ import re
 import subprocess
 import sys
 
+import lxml.html
 import pytest
 import requests
 from lxml import etree
 
 from conformance.auth import Auth
 from conformance.capability import Declared
+from conformance.report import html
 from conformance.runner import Context, run
 from conformance.searched import found_variable
 from fhir_server.auth.backend_client import register
@@ -104,8 +106,16 @@ def test_our_server_passes_everything_it_declares(base, credentials, patient_tok
                   "a minor's legal representative: but not the one kept from legal representatives",
                   "the patient's activity history filters: not by another professional's"):
         assert f"PASS [consent] {check}" in lines
-    html = page.read_text(encoding="utf-8")
-    assert "<table>" in html and "capability" in html and "PASS" in html
+    cases = suites.findall(".//testcase")
+    unruled = [case.get("name") for case in cases if not case.find("properties/property[@name='rule']").get("value")]
+    assert len(cases) == passed + int(summary.split("skipped: ")[1]) and not unruled, unruled[:5]
+    report = lxml.html.parse(str(page)).getroot()
+    assert [section.get("id") for section in report.body.findall("section")] == ["summary", "fail", "skip", "pass"]
+    rows = {row[0].text: [int(cell.text) for cell in row[1:]] for row in report.get_element_by_id("summary").iter("tr")
+            if row[0].tag == "td"}
+    assert rows == {suite.get("name"): [int(suite.get("tests")) - int(suite.get("failures")) - int(suite.get("skipped")),
+                                        0, int(suite.get("skipped"))] for suite in suites}
+    assert all(item.find("p[@class='rule']").text.startswith("Rule: ") for item in report.iter("li"))
 
 
 def test_only_and_skips_with_their_reason(base, credentials):
@@ -117,18 +127,85 @@ def test_only_and_skips_with_their_reason(base, credentials):
     assert any(line.startswith("SKIP") and "limited credential" in line for line in lines)  # no --limited-auth
 
 
-def test_a_failed_assertion_shows_the_request_and_response_and_undeclared_is_skipped(base, credentials):
-    context = Context(base, Auth(credentials[0], base, PROFESSIONAL), requests.Session())
-    declared = Declared(requests.get(f"{base}/metadata").json())
-    wrong = {"name": "wrong", "tags": ["crud"], "actions": [{
+@pytest.fixture()
+def context(base, credentials) -> tuple[Context, Declared]:
+    return Context(base, Auth(credentials[0], base, PROFESSIONAL), requests.Session()), \
+        Declared(requests.get(f"{base}/metadata").json())
+
+
+def test_a_failed_assertion_shows_the_request_the_answer_and_the_rule_and_undeclared_is_skipped(context):
+    wrong = {"name": "wrong", "tags": ["crud"], "rule": "FHIR R4 http.html#read", "actions": [{
         "name": "expects 418", "request": {"method": "GET", "path": "Patient/nobody-${unique}"},
         "assert": [{"status": 418}]}]}
-    [result] = run(wrong, context, declared)
-    assert result.status == "fail" and result.reason == "status 404, expected [418]"
+    [result] = run(wrong, *context)
+    assert result.status == "fail" and result.rule == "FHIR R4 http.html#read"
+    assert result.reason.startswith("status 404, expected [418] (the server's OperationOutcome: error not-found")
     assert "GET " in result.exchange and "--> 404" in result.exchange and "OperationOutcome" in result.exchange
     undeclared = {**wrong, "requires": [{"resource": "Observation", "interaction": ["read"]}]}
-    [skipped] = run(undeclared, context, declared)
+    [skipped] = run(undeclared, *context)
     assert (skipped.status, skipped.reason) == ("skip", "the server does not declare Observation")
+
+
+REFUSED = {"resourceType": "Patient", "name": [{"family": "Refused"}], "gender": "robot"}  # not a gender: refused
+
+
+def test_a_refused_fixture_is_one_failure_with_the_servers_answer_and_what_needs_it_is_skipped(context):
+    scenario = {"name": "built on a fixture", "tags": ["capability"], "rule": "the rule", "actions": [
+        {"name": "the Patient it needs", "request": {"method": "POST", "path": "Patient", "body": REFUSED},
+         "assert": [{"status": 201}], "capture": {"patient": "location.id"}},
+        {"name": "a document about them", "request": {"method": "POST", "path": "DocumentReference", "body": {
+            "resourceType": "DocumentReference", "status": "current", "subject": {"reference": "Patient/${patient}"},
+            "content": [{"attachment": {"contentType": "text/plain", "data": "eA=="}}]}},
+         "assert": [{"status": 201}], "capture": {"document": "location.id"}},
+        {"name": "a check of the patient", "request": {"method": "GET", "path": "Patient?_id=${patient}"},
+         "assert": [{"status": 200}]},
+        {"name": "a check of the document", "request": {"method": "GET", "path": "DocumentReference/${document}"},
+         "assert": [{"status": 200}]},
+        {"name": "a check needing neither", "request": {"method": "GET", "path": "Patient?_count=1"},
+         "assert": [{"status": 200}]}]}
+    results = list(run(scenario, *context))
+    assert [r.status for r in results] == ["fail", "skip", "skip", "skip", "pass"]
+    refusal = results[0]
+    assert re.match(r"status (400|422), expected \[201\] \(the server's OperationOutcome: error [a-z-]+: .*gender",
+                    refusal.reason), refusal.reason
+    assert "POST " in refusal.exchange and "robot" in refusal.exchange
+    for skipped in results[1:4]:  # the document is skipped for want of the patient, and what needs it for the same
+        assert skipped.reason == f"not run: 'the Patient it needs' failed: {refusal.reason}"
+    assert all(r.rule == "the rule" for r in results)
+
+    setup = {**scenario, "setup": scenario["actions"][:1], "actions": scenario["actions"][4:]}
+    results = list(run(setup, *context))
+    assert [(r.check, r.status) for r in results] == [("setup: the Patient it needs", "fail"),
+                                                     ("a check needing neither", "skip")]
+    assert results[1].reason == f"not run: setup 'the Patient it needs' failed: {results[0].reason}"
+
+    page = lxml.html.fromstring(html(list(run(scenario, *context)), "http://server.example/fhir"))
+    assert [section.get("id") for section in page.body.findall("section")] == ["summary", "fail", "skip", "pass"]
+    [row] = [row for row in page.get_element_by_id("summary").iter("tr") if row[0].tag == "td"]
+    assert [cell.text for cell in row] == ["capability", "1", "1", "3"]
+    [failure] = page.get_element_by_id("fail").iter("li")
+    assert failure.find("p[@class='rule']").text == "Rule: the rule"
+    assert failure.find("p[@class='reason']").text.startswith("status 4")
+    assert "POST " in failure.find("pre").text and "--> 4" in failure.find("pre").text
+
+
+def test_a_create_refused_for_what_the_server_cannot_make_is_sent_again_without_it(context):
+    """A reference to a resource the server declares no create for (a fixture it cannot make) is left out when
+    the server refuses it: the instance is made, what searches that reference is skipped with the refusal."""
+    scenario = {"name": "pruned", "tags": ["capability"], "rule": "r", "variables": {"Odd": "robot"}, "actions": [
+        {"name": "an instance", "prune_on_refusal": ["Odd"], "request": {"method": "POST", "path": "Patient", "body": {
+            "resourceType": "Patient", "name": [{"family": "Pruned${unique}"}],
+            "contact": [{"gender": "${Odd}", "name": {"family": "Contact"}}]}},
+         "assert": [{"status": 201}], "capture": {"id": "location.id"}},
+        {"name": "found", "request": {"method": "GET", "path": "Patient?_id=${id}&family=Pruned${unique}"},
+         "assert": [{"status": 200}, {"path": "entry.resource.contact", "exists": False}]},
+        {"name": "by what was left out", "request": {"method": "GET", "path": "Patient?_id=${id}&gender=${Odd}"},
+         "assert": [{"status": 200}]}],
+        "teardown": [{"name": "delete", "request": {"method": "DELETE", "path": "Patient/${id}"}}]}
+    made, found, left_out = run(scenario, *context)
+    assert (made.status, found.status, left_out.status) == ("pass", "pass", "skip"), made.reason
+    assert re.match(r"not run: the server refused a reference to Odd/robot, which it does not hold and declares no "
+                    r"create for \((400|422): error .*robot.*\)$", left_out.reason), left_out.reason
 
 
 def test_an_unreachable_server_is_exit_2():
