@@ -2,9 +2,10 @@
 
 A scenario: `name`, `tags`, `rule` (what its checks test, unless a step names its own), `requires` (what the
 CapabilityStatement must declare, else every check is skipped with the reason), `variables` (set before the
-first step), `setup`, `actions` and `teardown` steps. A step: `name`, `rule` (the FHIR R4 page and section, IHE
+first step), `uuids` (variables each holding a fresh `urn:uuid:`), `encoded` (variables holding a template of messages/, its variables set, in base64: a CDA document
+carried in an HL7 v2 message), `setup`, `actions` and `teardown` steps. A step: `name`, `rule` (the FHIR R4 page and section, IHE
 or ANS specification it checks), `requires` (as a scenario's, for this check alone), `request` (`method`, `path`
-relative to the base, `headers`, `body` JSON or `text`, `auth`: `default`, `none`, `limited`, `patient`,
+relative to the base, `headers`, `body` JSON, `text` or `file` (a template of messages/), `auth`: `default`, `none`, `limited`, `patient`,
 `emergency` or `representative`), `assert` (asserts.py), `skip_if_status` (statuses that mean the credential may
 not do this: a skip, and in a `sequential` scenario the steps after it are skipped too, unless the step is
 `optional`; `skip_reason` says why instead, e.g. for a search form the server may refuse), `capture`
@@ -14,7 +15,7 @@ name that finds nothing is left unset instead of failing the step, and a later s
 skipped), `depends_on` (names of earlier steps that must have passed) and `prune_on_refusal` (variables holding
 ids of resources the server cannot make: a refused create is sent again without the references to them).
 `${var}` anywhere in a request is replaced by a captured value, `${name}` also by a `--var name=value`,
-`${unique}` by a fresh token (`${uniquenum}`: 14 digits or less), `${base}` by the base.
+`${unique}` by a fresh token (`${uniquenum}`: 14 digits, the first not 0, an OID arc), `${base}` by the base.
 
 Each action is one check. A step that fails is one failure, quoting the server's OperationOutcome; what it
 would have captured is then missing, and every later step using it is skipped with that failure as the reason
@@ -24,6 +25,7 @@ failure too, except the steps that would delete what was never made.
 """
 from __future__ import annotations
 
+import base64
 import json
 import re
 import uuid
@@ -40,6 +42,7 @@ from .paths import values
 from .results import Result, exchange
 
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
+MESSAGES = Path(__file__).resolve().parent / "messages"
 _VARIABLE = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 
 
@@ -58,6 +61,8 @@ class Context:
         self.credentials: dict[str, Auth | None] = {**(others or {}), "default": auth, "none": None}
 
     def send(self, request: dict, variables: dict[str, str]) -> requests.Response:
+        if "file" in request:
+            request = {**request, "text": message(request["file"])}
         request = _substituted(request, variables)
         credentials = self.credentials[request.get("auth", "default")]
         headers = {**(credentials.headers() if credentials else {}), **request.get("headers", {})}
@@ -70,6 +75,12 @@ class Context:
         url = path if path.startswith("http") else f"{self.base}/{path.lstrip('/')}" if path else self.base
         return self.session.request(request["method"], url, data=data.encode("utf-8") if data else None,
                                     headers=headers, timeout=60, allow_redirects=False)
+
+
+def message(name: str) -> str:
+    """A message template of messages/ (an HL7 v2 one with its segments ended by carriage returns)."""
+    text = (MESSAGES / name).read_text(encoding="utf-8")
+    return "\r".join(text.splitlines()) if name.endswith(".hl7") else text
 
 
 def load(paths: list[Path] | None = None) -> list[dict]:
@@ -89,8 +100,11 @@ def run(scenario: dict, context: Context, declared: Declared) -> Iterator[Result
         yield from (result(step, "skip", missing) for step in scenario["actions"])
         return
     variables = {**context.variables, "base": context.base, "unique": uuid.uuid4().hex[:16],
-                 "uniquenum": str(uuid.uuid4().int % 10**14)}
+                 "uniquenum": str(10**13 + uuid.uuid4().int % (9 * 10**13))}
+    variables.update({name: f"urn:uuid:{uuid.uuid4()}" for name in scenario.get("uuids", [])})
     variables.update(_substituted(scenario.get("variables", {}), variables))
+    variables.update({name: base64.b64encode(_substituted(message(file), variables).encode("utf-8")).decode("ascii")
+                      for name, file in scenario.get("encoded", {}).items()})
     unavailable: dict[str, str] = {}  # a variable no step could set -> why (the root cause, for what needs it)
     try:
         for step in scenario.get("setup", []):

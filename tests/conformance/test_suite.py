@@ -118,6 +118,19 @@ def test_our_server_passes_everything_it_declares(base, credentials, patient_tok
     assert all(item.find("p[@class='rule']").text.startswith("Rule: ") for item in report.iter("li"))
 
 
+def test_the_document_lifecycle_through_ingest(base, credentials):
+    """HL7 v2 (initial transmission, replacement, deletion, the visibility flags as labels), CDA R2 (a
+    replacement supersedes) and XDS.b (provide, a unique id refused twice, ITI-57 deletion) through $ingest."""
+    everything, _ = credentials
+    done = conformance(base, "--auth", everything, "--assertion-claims", json.dumps(PROFESSIONAL), "--only", "ingest")
+    lines = [line for line in done.stdout.splitlines() if line.startswith(("PASS", "FAIL", "SKIP"))]
+    assert done.returncode == 0 and all(line.startswith("PASS [ingest]") for line in lines), done.stdout[-6000:]
+    assert {line.split(": ")[0] for line in lines} == {"PASS [ingest] a document's life through HL7 v2 (ANS CI-SIS)",
+                                                       "PASS [ingest] a document's life through CDA R2",
+                                                       "PASS [ingest] a document's life through XDS.b"}
+    assert len(lines) == 17
+
+
 def test_only_and_skips_with_their_reason(base, credentials):
     everything, _ = credentials
     done = conformance(base, "--auth", everything, "--assertion-claims", json.dumps(PROFESSIONAL), "--only", "security")
