@@ -23,11 +23,6 @@ class Scope:
     def __str__(self) -> str:
         return f"{self.context}/{self.resource_type}.{self.permissions}"
 
-    def covers(self, other: "Scope") -> bool:
-        """Whether holding this scope gives everything `other` asks for."""
-        return (self.context == other.context and self.resource_type in ("*", other.resource_type)
-                and set(other.permissions) <= set(self.permissions))
-
 
 def parse_scope(text: str) -> Scope | None:
     """The scope `text` names, None for anything else (`openid`, `launch`, a malformed scope)."""
@@ -59,7 +54,7 @@ class Grants:
     scopes, granting on every resource of a type; a patient's token holds `patient/` scopes, granting within
     their own record only (api/guard.py keeps them there)."""
 
-    def __init__(self, scopes: list[str], patient_context: bool = False) -> None:
+    def __init__(self, scopes: list[str], patient_context: bool) -> None:
         contexts = ("patient",) if patient_context else ("system", "user")
         self.scopes = [s for s in map(parse_scope, scopes) if s and s.context in contexts]
 
