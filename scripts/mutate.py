@@ -132,10 +132,11 @@ def mutated(source: str, mutant: Mutant) -> str:
 
 
 def _copy_of_repository() -> Path:
-    """A throwaway copy of the tracked files (the tests start servers from their own folder), sharing the
-    virtualenv and the caches."""
+    """A throwaway copy of the working tree (tracked files and new ones git does not ignore: the tests start
+    servers from their own folder), sharing the virtualenv and the caches."""
     folder = Path(tempfile.mkdtemp(prefix="mutate-"))
-    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, check=True, capture_output=True).stdout
+    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                           check=True, capture_output=True).stdout
     for name in filter(None, files.decode("utf-8").split("\0")):
         target = folder / name
         if (ROOT / name).is_file():
