@@ -4,6 +4,11 @@
   (``probability is decimal`` on ``probabilityDecimal``) and which makes dates compare as dates.
   fhirpathpy keeps it in a class attribute that `ofType` reads without setting: it is set here once.
 - `hasValue()`, which R4 invariants use (per-1, ele-1...), is added; fhirpathpy does not have it.
+- fhirpathpy compares two date, dateTime, instant or time elements as strings (`'2023-06-21T10:00:00+05:00' <=
+  '2023-06-21T06:00:00Z'` was true): they are compared as dates here, and at different precisions
+  (`'2023-06-21' <= '2023-06-21T06:20:00Z'`) the comparison is empty, as FHIRPath says.
+- An invariant holds when it evaluates to true: false or nothing (an unknown comparison) fails it, as in the
+  HL7 validator.
 - fhirpathpy returns a primitive's `_x` companion as a second node beside its value (``start`` would be two
   nodes), so `view()` gives expressions the JSON without the companions of primitives that have a value.
 - An expression calling a function fhirpathpy lacks (`resolve()`, `htmlChecks()`...) is `unsupported()`.
@@ -15,13 +20,33 @@ from functools import lru_cache
 from itertools import zip_longest
 
 import fhirpathpy
-from fhirpathpy.engine.invocations import invocation_registry
-from fhirpathpy.engine.nodes import ResourceNode, TypeInfo
+from fhirpathpy.engine.invocations import equality, invocation_registry
+from fhirpathpy.engine.nodes import FP_DateTime, FP_Time, ResourceNode, TypeInfo
 from fhirpathpy.models import models
 from fhirpathpy.parser import parse
 
 R4 = models["r4"]
 TypeInfo.model = R4
+_DATE_TYPES = {"date": FP_DateTime, "dateTime": FP_DateTime, "instant": FP_DateTime, "time": FP_Time}
+_typecheck = equality.typecheck
+
+
+def _typed(nodes: list) -> list:
+    """A date, dateTime, instant or time node as fhirpathpy's date type, so that it compares as a date."""
+    if len(nodes) == 1 and isinstance(nodes[0], ResourceNode) and isinstance(nodes[0].data, str):
+        kind = _DATE_TYPES.get(nodes[0].path)
+        if kind is not None:
+            converted = kind(nodes[0].data)
+            if converted._getMatchAsList():
+                return [converted]
+    return nodes
+
+
+def _typecheck_dates(a: list, b: list) -> list:
+    return _typecheck(_typed(a), _typed(b))
+
+
+equality.typecheck = _typecheck_dates
 _FUNCTIONS = {"hasValue": {"fn": lambda inputs: len(inputs) == 1 and not isinstance(inputs[0], (dict, list))}}
 _OPTIONS = {"userInvocationTable": _FUNCTIONS, "traceFn": lambda label, value: None}
 # The environment variables the validators set (fhirpathpy sets %context and %ucum).
@@ -36,12 +61,13 @@ def compiled(expression: str) -> Callable:
 
 def holds(expression: str, node: object, node_type: str, variables: dict) -> bool | None:
     """Whether the invariant holds on `node` (JSON as given by `view()`), of FHIR type or backbone path
-    `node_type`: False only when it evaluates to false; None when fhirpathpy cannot evaluate it."""
+    `node_type`: False when it evaluates to false or to nothing (FHIRPath's unknown: a comparison of dates of
+    different precisions); None when fhirpathpy cannot evaluate it."""
     try:
         result = compiled(expression)(ResourceNode.create_node(node, node_type), variables)
     except Exception:  # fhirpathpy raises assorted types on data it cannot evaluate
         return None
-    return result != [False]
+    return result != [False] and result != []
 
 
 @lru_cache(maxsize=None)
