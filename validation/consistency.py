@@ -18,6 +18,16 @@
 - CapabilityStatement.rest.resource.searchParam.type: "It SHALL be the same as the type in the search
   parameter definition" (checked when the definition is a core SearchParameter; a warning only: three
   official CapabilityStatements declare `version` as a string, and the core parameter is a token).
+- SearchParameter.type ``composite`` is "a composite search parameter that combines a search on two values
+  together" (search-param-type): it has at least two ``component``s.
+- CodeSystem.property.uri "identifies the property": a property of the FHIR defined concept properties
+  (``http://hl7.org/fhir/concept-properties#notSelectable``) has the type that code system's definition of
+  the property states ("Property type is boolean").
+- StructureDefinition: a constraint (``derivation`` ``constraint``) on a core type only constrains the
+  elements of that type (profiling.html: a profile cannot add elements, extensions do): every element
+  ``path`` of its differential and snapshot is a path of the type (elementdefinition.html: "a '.'-separated
+  list of ancestor elements, beginning with the name of the resource or extension"), through datatypes and
+  ``contentReference``s; a choice is ``value[x]`` or, restricted to one type, ``valueQuantity``.
 - CodeSystem (codesystem-content-mode): a supplement ("provides additional designations and properties to
   another code system", the one named by ``supplements``) has ``content`` ``supplement``, and the other
   way round; ``not-present`` means "none of the concepts defined by the code system are included in the
@@ -33,12 +43,14 @@ from collections import Counter
 from functools import lru_cache
 from typing import Iterator
 
-from .definitions import search_parameters
+from .definitions import package_resource, search_parameters, structure_definitions
+from .elements import children
 from .issues import Issue
 from .paths import element_path
 
 RFC_3986 = "urn:ietf:rfc:3986"
-RESOURCE_TYPES = frozenset({"Questionnaire", "CodeSystem", "SearchParameter", "CapabilityStatement"})
+RESOURCE_TYPES = frozenset({"Questionnaire", "CodeSystem", "SearchParameter", "CapabilityStatement",
+                            "StructureDefinition"})
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 _WHITESPACE = re.compile(r"\s+")
 
@@ -61,6 +73,8 @@ def element_issues(node: dict, location: list, root: str) -> list[Issue]:
         _search_parameter(node, location, root, issues)
     elif resource_type == "CapabilityStatement":
         _capability_statement(node, location, root, issues)
+    elif resource_type == "StructureDefinition":
+        _structure_definition(node, location, root, issues)
     return issues
 
 
@@ -138,6 +152,32 @@ def _code_system(code_system: dict, location: list, root: str, issues: list[Issu
         issues.append(Issue("error", "value", element_path(root, location + ["concept"]),
                             "The content 'not-present' says the resource includes none of the code system's "
                             "concepts, but it has some"))
+    _code_system_properties(code_system, location, root, issues)
+
+
+CONCEPT_PROPERTIES = "http://hl7.org/fhir/concept-properties"
+_PROPERTY_TYPE = re.compile(r"[Pp]roperty type (?:is|will be) '?([A-Za-z]+)'?")
+
+
+@lru_cache(maxsize=1)
+def concept_property_types() -> dict[str, str]:
+    """The type of each FHIR defined concept property (``notSelectable`` -> ``boolean``), as the definitions of
+    the R4 code system concept-properties state it."""
+    code_system = package_resource("CodeSystem", CONCEPT_PROPERTIES) or {}
+    return {concept["code"]: match[1] for concept in code_system.get("concept", ())
+            if (match := _PROPERTY_TYPE.search(concept.get("definition", "")))}
+
+
+def _code_system_properties(code_system: dict, location: list, root: str, issues: list[Issue]) -> None:
+    for here, declared in _entries(code_system, "property", location):
+        uri, kind = declared.get("uri"), declared.get("type")
+        if not isinstance(uri, str) or not isinstance(kind, str) or not uri.startswith(CONCEPT_PROPERTIES + "#"):
+            continue
+        expected = concept_property_types().get(uri.partition("#")[2])
+        if expected is not None and kind != expected:
+            issues.append(Issue("error", "value", element_path(root, here + ["type"]),
+                                f"The property {uri} has the type {expected!r} (FHIR defined concept "
+                                f"properties), not {kind!r}"))
 
 
 def _core_search_parameter(url: object) -> dict | None:
@@ -152,6 +192,12 @@ def _core_search_parameters() -> dict[str, dict]:
 
 
 def _search_parameter(parameter: dict, location: list, root: str, issues: list[Issue]) -> None:
+    components = parameter.get("component")
+    count = len(components) if isinstance(components, list) else 0
+    if parameter.get("type") == "composite" and count < 2:
+        issues.append(Issue("error", "required", element_path(root, location + ["component"]),
+                            f"A composite search parameter combines a search on two values or more: it has at "
+                            f"least two components ({count} found)"))
     original = _core_search_parameter(parameter.get("derivedFrom"))
     if original is None:
         return
@@ -188,3 +234,38 @@ def _entries(parent: dict, name: str, location: list) -> Iterator[tuple[list, di
         for index, value in enumerate(values):
             if isinstance(value, dict):
                 yield location + [name, index], value
+
+
+def _structure_definition(definition: dict, location: list, root: str, issues: list[Issue]) -> None:
+    type_name = definition.get("type")
+    if definition.get("derivation") != "constraint" or not isinstance(type_name, str) \
+            or type_name not in structure_definitions():
+        return
+    for part in ("differential", "snapshot"):
+        holder = definition.get(part)
+        if not isinstance(holder, dict):
+            continue
+        for here, element in _entries(holder, "element", location + [part]):
+            path = element.get("path")
+            if isinstance(path, str) and not _designates(type_name, path):
+                issues.append(Issue("error", "value", element_path(root, here + ["path"]),
+                                    f"{path!r} is not an element of {type_name}: a profile constrains the "
+                                    "elements of its type and defines none (extensions do)"))
+
+
+def _designates(type_name: str, path: str) -> bool:
+    """Whether an ElementDefinition path names an element of the type (``Observation.code.coding.system``)."""
+    steps = path.split(".")
+    if steps[0] != type_name:
+        return False
+    contexts = {type_name}
+    for step in steps[1:]:
+        found = set()
+        for context in contexts:
+            for name, child in children(context).items():
+                if child.defined_as == step or (name == step and child.defined_as.endswith("[x]")):
+                    found.add(child.node_type)
+        if not found:
+            return False
+        contexts = found
+    return True

@@ -169,6 +169,12 @@ def package_structure_definition(url: str) -> dict | None:
     return _package_resource("StructureDefinition", url)
 
 
+@lru_cache(maxsize=512)
+def package_resource(resource_type: str, url: str) -> dict | None:
+    """A CodeSystem, ValueSet or StructureDefinition of the examples package by canonical URL, or None; cached."""
+    return _package_resource(resource_type, url)
+
+
 def _package_resource(resource_type: str, url: str) -> dict | None:
     """A ValueSet or CodeSystem of the examples package by canonical URL (its file is named by the URL's tail)."""
     path = example_path(f"{resource_type}-{url.rstrip('/').rsplit('/', 1)[-1]}.json")

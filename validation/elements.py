@@ -44,6 +44,7 @@ class Child:
     node_type: str  # its type for FHIRPath: "Period", or the backbone path "Patient.contact"
     constraints: tuple[Constraint, ...]
     holds_reference: bool  # Reference.reference, or a REFERENCE_TYPES value (dom-3, Bundle references)
+    defined_as: str = ""  # its name in the definition: "value[x]" for "valueQuantity"
 
 
 @lru_cache(maxsize=1)
@@ -91,7 +92,7 @@ def _children(element: dict, name: str, url: str, by_path: dict, roots: dict, pr
     if reference:
         target, target_url = by_path[reference.rpartition("#")[2]]
         constraints = _merge(own, _constraints(target, target_url))
-        return [Child(name, COMPLEX, "BackboneElement", target["path"], constraints, False)]
+        return [Child(name, COMPLEX, "BackboneElement", target["path"], constraints, False, name)]
     result = []
     for type_ in element.get("type", ()):
         code = _type_code(type_)
@@ -105,7 +106,7 @@ def _children(element: dict, name: str, url: str, by_path: dict, roots: dict, pr
                              *(profiles.get(profile, ()) for profile in type_.get("profile", ())))
         holds_reference = code in REFERENCE_TYPES or element["path"] == "Reference.reference"
         wire_name = name[:-3] + code[0].upper() + code[1:] if name.endswith("[x]") else name
-        result.append(Child(wire_name, kind, code, node_type, constraints, holds_reference))
+        result.append(Child(wire_name, kind, code, node_type, constraints, holds_reference, name))
     return result
 
 

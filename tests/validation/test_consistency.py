@@ -135,3 +135,54 @@ def test_a_capability_statement_search_parameter_of_another_type_than_its_defini
     assert found(statement) == []
     parameter["type"] = "date"
     assert found(statement) == [("warning", "value", "CapabilityStatement.rest[0].resource[0].searchParam[0].type")]
+
+
+def test_a_composite_search_parameter_has_two_components_or_more():
+    # HL7 test sp-composite.json; search-param-type: "combines a search on two values together"
+    composite = {"resourceType": "SearchParameter", "url": "http://example.org/SearchParameter/c", "name": "c",
+                 "status": "draft", "description": "c", "code": "c", "base": ["Observation"], "type": "composite",
+                 "expression": "Observation"}
+    part = {"definition": "http://hl7.org/fhir/SearchParameter/clinical-code", "expression": "code"}
+    assert found(composite) == [("error", "required", "SearchParameter.component")]
+    assert found({**composite, "component": [part]}) == [("error", "required", "SearchParameter.component")]
+    assert found({**composite, "component": [part, {**part, "expression": "value"}]}) == []
+
+
+def test_a_code_system_property_of_the_fhir_concept_properties_has_their_type():
+    # HL7 test cs-bad-props.json; concept-properties: "notSelectable ... Property type is boolean"
+    def properties(*declared):
+        return code_system(content="complete", property=list(declared))
+    uri = "http://hl7.org/fhir/concept-properties#"
+    assert found(properties({"code": "ns", "uri": uri + "notSelectable", "type": "boolean"},
+                            {"code": "dep", "uri": uri + "deprecated", "type": "dateTime"},
+                            {"code": "p", "uri": uri + "parent", "type": "code"},
+                            {"code": "own", "uri": "http://example.org/p#x", "type": "dateTime"},
+                            {"code": "synonym", "type": "decimal"})) == []
+    assert found(properties({"code": "ns", "uri": uri + "notSelectable", "type": "dateTime"},
+                            {"code": "d", "uri": uri + "deprecated", "type": "code"})) == [
+        ("error", "value", "CodeSystem.property[0].type"), ("error", "value", "CodeSystem.property[1].type")]
+
+
+def profile(*paths: str, type_name: str = "Observation", derivation: str = "constraint") -> dict:
+    return {"resourceType": "StructureDefinition", "url": "http://example.org/StructureDefinition/p", "name": "P",
+            "status": "draft", "kind": "resource", "abstract": False, "type": type_name, "derivation": derivation,
+            "baseDefinition": f"http://hl7.org/fhir/StructureDefinition/{type_name}",
+            "differential": {"element": [{"id": path, "path": path} for path in paths]}}
+
+
+def test_a_profile_constrains_elements_of_its_type():
+    assert found(profile("Observation", "Observation.value[x]", "Observation.valueQuantity",
+                         "Observation.valueQuantity.code", "Observation.code.coding.system",
+                         "Observation.component.value[x]", "Observation.effective[x].extension",
+                         "Observation.extension.value[x]", "Observation.status.extension")) == []
+    assert found(profile("Questionnaire.item.item.item.linkId", type_name="Questionnaire")) == []  # contentReference
+    # HL7 test obs-mz.json: 'Bla' is no type of value[x]
+    assert found(profile("Observation", "Observation.valueBla", "Observation.code.codingg", "Patient.name")) == [
+        ("error", "value", "StructureDefinition.differential.element[1].path"),
+        ("error", "value", "StructureDefinition.differential.element[2].path"),
+        ("error", "value", "StructureDefinition.differential.element[3].path")]
+
+
+def test_a_specialization_defines_its_own_elements():
+    logical = profile("Observation", "Observation.newElement", derivation="specialization")
+    assert ("error", "value", "StructureDefinition.differential.element[1].path") not in found(logical)
