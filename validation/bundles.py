@@ -10,7 +10,17 @@ documents.html), as the HL7 validator applies them (BundleValidator).
   (``Patient/2``, ``Patient/2/_history/1``) is resolved against the base of the Composition's (MessageHeader's)
   fullUrl when that is RESTful (``http://a/fhir/Composition/1`` makes ``Patient/2``
   ``http://a/fhir/Patient/2``), else it is the entry with that type and id; a version picks the entry with
-  that ``meta.versionId``.
+  that ``meta.versionId``. When the Composition's fullUrl is not RESTful (``urn:uuid:...``), a relative reference
+  resolves to no entry: bundle.html#references, "else no rules apply. The reference has no defined meaning".
+- The paging links (``self``, ``first``, ``previous``, ``next``, ``last``) each name one page (search.html#paging
+  and the IANA link relations R4 refers to): a relation occurs once.
+- In a search set, an entry's ``search.mode`` says what its resource is (search-entry-mode): a ``match`` is of
+  a type the search was on (the ``self`` link's ``[base]/[type]?`` or its ``_type``), ``outcome`` is "an
+  OperationOutcome", and the resources a server returns have ids (resource.html#id: only a resource being
+  created has none), so ``match`` and ``include`` entries do.
+- A conditional reference (``Patient?identifier=x``, references.html and http.html#trules) holds a search:
+  ``name=value`` pairs joined by ``&``, each name a search parameter name (with its modifier or chain), no
+  ``=`` in a value.
 """
 from __future__ import annotations
 
@@ -30,6 +40,8 @@ _DOCUMENT = re.compile(r"(subject|author|encounter|custodian|attester\.party|eve
                        r"|(section\.)+(author|focus|entry))\.reference")
 _MESSAGE = re.compile(r"focus\.reference")
 _FIRST_RESOURCE = {"document": ("Composition", _DOCUMENT), "message": ("MessageHeader", _MESSAGE)}
+_PAGING = frozenset({"self", "first", "previous", "next", "last"})
+_PARAMETER_NAME = re.compile(r"[_a-zA-Z][_a-zA-Z0-9.:\-]*")
 
 
 class Walked(Protocol):
@@ -50,6 +62,9 @@ def bundle_issues(bundle: dict, location: list, root: str, nested: list[Walked])
         if isinstance(full_url, str) and full_url:
             issues += _full_url_issues(full_url, entry.get("resource"),
                                        element_path(root, [*location, "entry", index, "fullUrl"]))
+    issues += _link_issues(bundle.get("link"), location, root)
+    if bundle.get("type") == "searchset":
+        issues += _search_issues(bundle, entries, location, root)
     first = next((w for w in nested if w.location[len(location):] == ["entry", 0, "resource"]), None)
     type_name, paths = _FIRST_RESOURCE.get(bundle.get("type"), (None, None))
     if first is not None and first.data.get("resourceType") == type_name:
@@ -104,9 +119,9 @@ def _matches(reference: str, own_url: str, entries: list[dict]) -> list[dict] | 
         own = _RESTFUL.fullmatch(own_url)
         base = own["base"] if own and own["base"] else None
         target = f"{base}{match['type']}/{match['id']}"
-        same = (match["type"], match["id"])
-        found = [e for e in entries if base and e.get("fullUrl") == target] or [
-            e for e in entries if (_resource(e).get("resourceType"), _resource(e).get("id")) == same]
+        if base is None:
+            return []  # no defined meaning (bundle.html#references)
+        found = [e for e in entries if e.get("fullUrl") == target]
     return [e for e in found if _version(e) == version] if version else found
 
 
@@ -118,3 +133,66 @@ def _resource(entry: dict) -> dict:
 def _version(entry: dict) -> object:
     meta = _resource(entry).get("meta")
     return meta.get("versionId") if isinstance(meta, dict) else None
+
+
+def _link_issues(links: object, location: list, root: str) -> list[Issue]:
+    issues, seen = [], set()
+    for index, link in enumerate(links if isinstance(links, list) else ()):
+        relation = link.get("relation") if isinstance(link, dict) else None
+        if relation in _PAGING:
+            if relation in seen:
+                issues.append(Issue("error", "invalid", element_path(root, [*location, "link", index, "relation"]),
+                                    f"The link relation {relation!r} occurs more than once: it names one page"))
+            seen.add(relation)
+    return issues
+
+
+def _search_issues(bundle: dict, entries: list[dict], location: list, root: str) -> list[Issue]:
+    searched = _searched_types(bundle.get("link"))
+    issues = []
+    for index, entry in enumerate(entries):
+        search, resource = entry.get("search"), entry.get("resource")
+        mode = search.get("mode") if isinstance(search, dict) else None
+        if not isinstance(resource, dict) or mode not in ("match", "include", "outcome"):
+            continue
+        path = element_path(root, [*location, "entry", index, "resource"])
+        found = resource.get("resourceType")
+        if mode == "outcome":
+            if found != "OperationOutcome":
+                issues.append(Issue("error", "invalid", path, f"An entry of search mode 'outcome' is an "
+                                                              f"OperationOutcome, not a {found}"))
+            continue
+        if not resource.get("id"):
+            issues.append(Issue("error", "required", path, f"A search result ({mode}) has an id: resources "
+                                                           "returned by a server have one"))
+        if mode == "match" and searched and found not in searched:
+            issues.append(Issue("error", "invalid", path, f"A search match is of a type searched ({', '.join(searched)}: "
+                                                          f"the self link), not {found}"))
+    return issues
+
+
+def _searched_types(links: object) -> list[str]:
+    """The resource types a search set's self link searched: [base]/[type]?... or _type=a,b."""
+    url = next((link.get("url") for link in links if isinstance(link, dict) and link.get("relation") == "self"),
+               None) if isinstance(links, list) else None
+    if not isinstance(url, str):
+        return []
+    head, _, query = url.partition("?")
+    last = head.rstrip("/").rsplit("/", 1)[-1]
+    if last in resource_types():
+        return [last]
+    return [name for part in query.split("&") if part.startswith("_type=")
+            for name in part[len("_type="):].split(",") if name]
+
+
+def conditional_reference_issues(reference: str, path: str) -> list[Issue]:
+    """A conditional reference ([type]?[search]) whose search is not a query string of parameters."""
+    kind, _, query = reference.partition("?")
+    if kind not in resource_types():
+        return []
+    parts = [part for part in query.split("&") if part]
+    if parts and all(_PARAMETER_NAME.fullmatch(name) and sep and "=" not in value
+                     for name, sep, value in (part.partition("=") for part in parts)):
+        return []
+    return [Issue("error", "invalid", path, f"{reference!r}: a conditional reference is [type]?[search], the search "
+                                            "made of name=value parameters joined by '&'")]

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 
 from . import fhirpath
-from .bundles import bundle_issues
+from .bundles import bundle_issues, conditional_reference_issues
 from .elements import PRIMITIVE, RESOURCE, Child, Constraint, all_constraints, children, root_constraints
 from .issues import Issue
 from .native import NATIVE, Check
@@ -147,6 +147,8 @@ class _Walker:
         if child.kind == PRIMITIVE:
             if isinstance(value, str) and child.holds_reference:
                 scope.found(child, value, location)
+                if "?" in value and child.name == "reference" and child.type_code == "string":
+                    self.issues += conditional_reference_issues(value, element_path(self.root, location[:-1]))
             plan = _plan(child.constraints)
             if plan.evaluated and value is not None:
                 self.evaluate(value, child.node_type, plan.evaluated, location, scope)

@@ -16,7 +16,6 @@ import pytest
 from validation import validate_resource
 
 CASES = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "validator"
-BUNDLE = "a Bundle rule we do not check: "
 CONTROL = ("R4 strings hold no character below U+0020 but tab, CR and LF (datatypes.html#string; FHIR XML could "
            "not carry them either): we refuse them, the validator does not. This one holds ")
 NOT_COVERED = {
@@ -25,8 +24,6 @@ NOT_COVERED = {
     "bad-markdown.json": "markdown content rules (embedded HTML), not structure",
     "target-ref-profile-empty.json": "extensions of an IG (fkcfhir.org) whose definitions we do not have: we accept "
                                      "extensions we do not know, as HAPI does by default",
-    "bundle-conditional-reference-bad.json": BUNDLE + "the syntax of a conditional reference",
-    "bundle-id-search-2.json": BUNDLE + "a link relation may occur once",
     "params-ws.json": CONTROL + "U+000B and U+000C",
     "unicode-problem.json": CONTROL + "U+0013 (the spec's 'except u0009, u0010 and u0013' names tab, CR and LF "
                                       "by their decimal codes)",
