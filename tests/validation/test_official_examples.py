@@ -49,6 +49,16 @@ KNOWN_FAULTS = {
 }
 
 
+# The R4 rules that official examples break, warned rather than refused for that reason (validation/README.md):
+# uppercase UUIDs (CapabilityStatement-example), urn:oid:X.Y.Z (Library-zika-virus-intervention-logic), a bare
+# OID as an urn:ietf:rfc:3986 identifier (Organization-2.16.840.1.113883.19.5), a hexadecimal hash
+# (DiagnosticReport-example-pgx), CapabilityStatement search parameter types other than their definition's,
+# compose.include.system '#hacked' (ValueSet-example-hierarchical).
+DOCUMENTED_WARNINGS = ("A UUID URI is written in lowercase", "A urn:oid: URI holds an OID",
+                       "an identifier whose system is urn:ietf:rfc:3986", "The hash is not the SHA-1",
+                       "of the search parameter definition", "not a #reference to a contained resource")
+
+
 PACKAGE = example_path("x").parent
 
 
@@ -90,16 +100,16 @@ def _errors(issues: list) -> list:
 
 @pytest.mark.parametrize("prefix", sorted(PACKAGE_EXAMPLES))
 def test_every_official_example_validates_or_is_a_known_fault(prefix):
-    """No error; warnings are invariants of best practice, txt-2 (see the module's docstring), core extension
-    urls R4 does not define (qs1's questionnaire-allowedResource) and the value rules that official examples
-    break (validation/README.md: an uppercase urn:uuid, a bare OID as an RFC 3986 identifier, a hex hash...)."""
+    """No error; warnings are invariants of best practice, txt-2 (see the module's docstring), core
+    extension urls R4 does not define (qs1's questionnaire-allowedResource) and the R4 rules official
+    examples break, only warned for that reason (validation/README.md, DOCUMENTED_WARNINGS)."""
     refused = {}
     for path in PACKAGE_EXAMPLES[prefix]:
         resource = json.loads(path.read_text(encoding="utf-8"))
         if isinstance(resource, dict) and "resourceType" in resource:
             issues = validate_resource(resource, invariants=True)
-            assert all(i.code in ("invariant", "informational", "value")
-                       or i.message.startswith("Unknown core extension")
+            assert all(i.code in ("invariant", "informational") or i.message.startswith("Unknown core extension")
+                       or any(part in i.message for part in DOCUMENTED_WARNINGS)
                        for i in issues if i.severity == "warning"), [i for i in issues if i.severity == "warning"]
             if _errors(issues):
                 refused[path.name] = _errors(issues)
