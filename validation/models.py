@@ -47,6 +47,8 @@ def _issues(root: str, resource: dict, error: dict) -> Iterator[Issue]:
     kind, message = error["type"], error["msg"]
     if _is_false_positive(error["loc"], kind) or (kind in _TIME_ERRORS and _is_leap_second(_at(resource, location))):
         return
+    if kind == "type_error.none.not_allowed" and _is_paired_null(resource, location):
+        return
     if kind == "value_error" and (_TOO_MANY_CHOICES in message or _NO_CHOICE in message):
         yield _choice_issue(root, resource, location, message)
     elif kind == "value_error.missing":
@@ -99,6 +101,15 @@ def _choice_name(names: list[str]) -> str:
         if all(name.startswith(prefix) and name[end].isupper() for name in names):
             return prefix
     return shortest
+
+
+def _is_paired_null(resource: dict, location: list) -> bool:
+    """A null entry of a code array (``"category": [null]``, ``"_category": [{"extension": [...]}]``), which its
+    model refuses though JSON represents so a repetition without value (json.html#primitive); rules.py checks
+    that the ``_x`` companion has the matching entry."""
+    if len(location) < 2 or not isinstance(location[-1], int) or not isinstance(location[-2], str):
+        return False
+    return _at(resource, location) is None and isinstance(_at(resource, location[:-2]), dict)
 
 
 def _is_leap_second(value: object) -> bool:

@@ -75,3 +75,12 @@ def test_a_malformed_nested_resource_is_a_warning_not_a_crash():
 def test_a_leap_second_is_a_valid_time():
     assert problems(patient(deceasedDateTime="2016-12-31T23:59:60Z")) == set()
     assert problems(patient(deceasedDateTime="2016-02-30T23:59:59Z")) == {("Patient.deceasedDateTime", "value")}
+
+
+def test_a_null_entry_of_a_code_array_is_a_repetition_without_value():
+    # its model refuses null in a list of codes; JSON writes so a repetition that has only extensions
+    absent = {"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason",
+                             "valueCode": "unknown"}]}
+    statement = {"resourceType": "CapabilityStatement", "status": "draft", "date": "2020", "kind": "instance",
+                 "fhirVersion": "4.0.1", "format": ["json", None], "_format": [None, absent]}
+    assert model_issues(statement) == []
