@@ -38,6 +38,12 @@ def _bundle_resources(name: str) -> list[dict]:
     return [entry["resource"] for entry in _read_json("hl7.fhir.r4.examples", name).get("entry", [])]
 
 
+def bundle_resources(name: str) -> list[dict]:
+    """The resources of one Bundle of definitions of the examples package (``Bundle-valuesets.json``...), read
+    from the file at each call."""
+    return _bundle_resources(name)
+
+
 @lru_cache(maxsize=1)
 def structure_definitions() -> dict[str, dict]:
     """Every base StructureDefinition of R4 (resources and datatypes), by type name."""

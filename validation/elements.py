@@ -45,6 +45,7 @@ class Child:
     constraints: tuple[Constraint, ...]
     holds_reference: bool  # Reference.reference, or a REFERENCE_TYPES value (dom-3, Bundle references)
     defined_as: str = ""  # its name in the definition: "value[x]" for "valueQuantity"
+    required_binding: bool = False  # bound to a value set with the strength required
 
 
 @lru_cache(maxsize=1)
@@ -94,6 +95,7 @@ def _children(element: dict, name: str, url: str, by_path: dict, roots: dict, pr
         constraints = _merge(own, _constraints(target, target_url))
         return [Child(name, COMPLEX, "BackboneElement", target["path"], constraints, False, name)]
     result = []
+    required = (element.get("binding") or {}).get("strength") == "required"
     for type_ in element.get("type", ()):
         code = _type_code(type_)
         if code in INLINE_TYPES:
@@ -106,7 +108,7 @@ def _children(element: dict, name: str, url: str, by_path: dict, roots: dict, pr
                              *(profiles.get(profile, ()) for profile in type_.get("profile", ())))
         holds_reference = code in REFERENCE_TYPES or element["path"] == "Reference.reference"
         wire_name = name[:-3] + code[0].upper() + code[1:] if name.endswith("[x]") else name
-        result.append(Child(wire_name, kind, code, node_type, constraints, holds_reference, name))
+        result.append(Child(wire_name, kind, code, node_type, constraints, holds_reference, name, required))
     return result
 
 

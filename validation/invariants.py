@@ -25,6 +25,7 @@ from .elements import PRIMITIVE, RESOURCE, Child, Constraint, all_constraints, c
 from .issues import Issue
 from .native import NATIVE, Check
 from .paths import element_path
+from .terminology import coding_issues, missing_code_issue
 
 IN_RULES = frozenset({"txt-1", "txt-2"})  # checked on the parsed XHTML by rules.py
 _WALKED = frozenset({"dom-3"})  # evaluated once the resource has been walked
@@ -162,6 +163,8 @@ class _Walker:
             return
         self.element_id(value, location, scope)
         self.check(value, child.node_type, _plan(child.constraints), location, scope)
+        if child.type_code == "Coding" and "code" in value:
+            self.issues += coding_issues(value, element_path(self.root, location))
         if child.node_type in _OWN_ID_SCOPES:
             outer, scope.element_ids = scope.element_ids, {}
             self.element(value, child.node_type, location, scope)
@@ -186,6 +189,8 @@ class _Walker:
                 has_value = primitive is not None
             if ele_1 is not None and not has_value and entry.keys() <= {"id"}:
                 self.issues.append(_failed(ele_1, element_path(self.root, here)))
+            elif child.required_binding and not has_value:
+                self.issues.append(missing_code_issue(element_path(self.root, here)))
             self.element_id(entry, here, scope)
             self.element(entry, child.type_code, here, scope)
 
