@@ -34,6 +34,9 @@ CORRECTED: dict[str, str] = {
     _NAME: "name.exists() implies name.matches('^[A-Z]([A-Za-z0-9_]){0,254}$')",
     _ELD_19: _ELD_19.replace("matches('", "matches('^").replace(")*')", ")*$')"),
     _ELD_20: _ELD_20.replace("matches('", "matches('^").replace(")*')", ")*$')"),
+    # vs-1 (vital-signs profile): "if Observation.effective[x] is dateTime ... precise to the day": a Period is
+    # no dateTime (the published expression fails on it, '>= 8' does not count the day)
+    "($this as dateTime).toString().length() >= 8": "$this is dateTime implies $this.toString().length() >= 10",
     # tim-9: `when` repeats
     "offset.empty() or (when.exists() and ((when in ('C' | 'CM' | 'CD' | 'CV')).not()))":
         "offset.empty() or (when.exists() and when.select($this in ('C' | 'CM' | 'CD' | 'CV')).allFalse())",

@@ -26,6 +26,7 @@ from .issues import Issue
 from .native import NATIVE, Check
 from .paths import element_path
 from .terminology import coding_issues, missing_code_issue
+from .vital_signs import vital_signs_issues
 
 IN_RULES = frozenset({"txt-1", "txt-2"})  # checked on the parsed XHTML by rules.py
 _WALKED = frozenset({"dom-3"})  # evaluated once the resource has been walked
@@ -124,6 +125,8 @@ class _Walker:
             self.dom_3(scope, plan.dom_3)
         if type_name == "Bundle":
             self.issues += bundle_issues(data, location, self.root, scope.nested)
+        elif type_name == "Observation":
+            self.issues += vital_signs_issues(data, element_path(self.root, location))
         return scope
 
     def element(self, node: dict, key: str, location: list, scope: _Scope) -> None:

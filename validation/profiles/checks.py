@@ -2,8 +2,11 @@
 bindings, FHIRPath invariants."""
 from __future__ import annotations
 
+from fhirpathpy.engine.nodes import ResourceNode
+
 from .. import fhirpath
 from ..issues import Issue
+from ..corrections import corrected
 from . import value_sets
 from .nodes import Node, SliceTest, children, contains, nodes, steps
 
@@ -47,10 +50,10 @@ def _values(element: dict, found: list[Node]) -> list[Issue]:
     for key, expected in element.items():
         if key.startswith("fixed"):
             issues += [Issue("error", "value", location, f"must be exactly {expected!r} (fixed by the profile)")
-                       for location, value in found if value != expected]
+                       for location, value, _ in found if value != expected]
         elif key.startswith("pattern"):
             issues += [Issue("error", "value", location, f"must match the profile's pattern {expected!r}")
-                       for location, value in found if not contains(value, expected)]
+                       for location, value, _ in found if not contains(value, expected)]
     return issues
 
 
@@ -61,7 +64,7 @@ def _binding(element: dict, found: list[Node]) -> list[Issue]:
         return []
     severity = "error" if binding["strength"] == "required" else "warning"
     issues = []
-    for location, value in found:
+    for location, value, _ in found:
         codings = _codings(value)
         if codings and not any(value_sets.holds(url, system, code) for system, code in codings):
             shown = ", ".join(f"{system}|{code}" if system else str(code) for system, code in codings)
@@ -82,19 +85,21 @@ def _codings(value: object) -> list[tuple[str | None, str | None]]:
 
 
 def _invariants(element: dict, found: list[Node]) -> list[Issue]:
+    """Each constraint on each value, typed as R4 types it (a choice or a backbone element needs its type);
+    it holds when it evaluates to true (false or nothing fails it, as for the invariants of R4)."""
     issues = []
     for constraint in element.get("constraint") or []:
-        expression = constraint.get("expression")
+        expression = corrected(constraint.get("expression") or "")
         if not expression:
             continue
         severity = "error" if constraint.get("severity", "error") == "error" else "warning"
         message = f"{constraint.get('key')}: {constraint.get('human', expression)}"
-        for location, value in found:
+        for location, value, node_type in found:
             try:
-                holds = fhirpath.compiled(expression)(value) != [False]
+                result = fhirpath.compiled(expression)(ResourceNode.create_node(value, node_type), {})
             except Exception as error:  # fhirpathpy raises assorted types on data it cannot evaluate
                 issues.append(Issue("error", "invariant", location, f"{message} (cannot be evaluated: {error})"))
                 continue
-            if not holds:
-                issues.append(Issue(severity, "invariant", location, message))
+            if result in ([False], []):
+                issues.append(Issue(severity, "invariant", location, message, key=constraint.get("key", "")))
     return issues

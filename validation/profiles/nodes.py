@@ -1,15 +1,20 @@
-"""The values an ElementDefinition id designates in a resource, each with its FHIRPath-style location.
+"""The values an ElementDefinition id designates in a resource, each with its FHIRPath-style location and
+its R4 type.
 
 An id is dot-separated (`DocumentReference.content.attachment.hash`); a step may name a slice
 (`Patient.identifier:INS-NIR.value`), which keeps the repetitions the slice's discriminator selects; a
-choice step (`value[x]`) matches whichever typed name the resource uses.
+choice step (`value[x]`) matches whichever typed name the resource uses, and a typed step (`valueQuantity`,
+as profiles name a choice restricted to one type) that name only. The type is the one the R4 definitions
+give the JSON property (`Period`, `dateTime`, the backbone path `Observation.component`), for FHIRPath.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 
-# (location, value)
-Node = tuple[str, object]
+from ..elements import children as definition_children
+
+# (location, value, R4 type or backbone path, None when unknown)
+Node = tuple[str, object, "str | None"]
 # does this repetition belong to the slice (id of the slice element)?
 SliceTest = Callable[[str, object], bool]
 
@@ -21,7 +26,7 @@ def steps(element_id: str) -> list[str]:
 
 def children(node: Node, step: str) -> list[Node]:
     """The repetitions of one child element (a step without slice) of a node."""
-    location, value = node
+    location, value, node_type = node
     if not isinstance(value, dict):
         return []
     if step.endswith("[x]"):
@@ -34,15 +39,24 @@ def children(node: Node, step: str) -> list[Node]:
         return []
     found = value[key]
     name = step if step.endswith("[x]") else key
+    definition = definition_children(node_type).get(key) if node_type else None
+    child_type = definition.node_type if definition else None
     if isinstance(found, list):
-        return [(f"{location}.{name}[{i}]", item) for i, item in enumerate(found)]
-    return [(f"{location}.{name}", found)]
+        return [(f"{location}.{name}[{i}]", item, _type(item, child_type)) for i, item in enumerate(found)]
+    return [(f"{location}.{name}", found, _type(found, child_type))]
+
+
+def _type(value: object, declared: str | None) -> str | None:
+    """A nested resource is of its own type."""
+    if declared == "Resource" and isinstance(value, dict) and isinstance(value.get("resourceType"), str):
+        return value["resourceType"]
+    return declared
 
 
 def nodes(resource: dict, element_id: str, in_slice: SliceTest) -> list[Node]:
     """Every value the element designates (the root: the resource itself)."""
     parts = steps(element_id)
-    current: list[Node] = [(parts[0], resource)]
+    current: list[Node] = [(parts[0], resource, resource.get("resourceType"))]
     prefix = parts[0]
     for part in parts[1:]:
         name, _, slice_name = part.partition(":")
@@ -60,3 +74,16 @@ def contains(value: object, pattern: object) -> bool:
     if isinstance(pattern, list):
         return isinstance(value, list) and all(any(contains(item, p) for item in value) for p in pattern)
     return value == pattern
+
+
+def values_at(value: object, path: str) -> list:
+    """The values a dotted path (`coding.code`) leads to from a value, repetitions flattened."""
+    current = [value]
+    for step in path.split("."):
+        found = []
+        for item in current:
+            if isinstance(item, dict) and step in item:
+                child = item[step]
+                found.extend(child if isinstance(child, list) else [child])
+        current = found
+    return current
