@@ -23,6 +23,10 @@
 - CodeSystem.property.uri "identifies the property": a property of the FHIR defined concept properties
   (``http://hl7.org/fhir/concept-properties#notSelectable``) has the type that code system's definition of
   the property states ("Property type is boolean").
+- ValueSet.compose.include.filter.value is "one of the values (true and false), when the operation is
+  'exists'", and with the operation ``=`` ("the specified property of the code equals the provided value") on
+  a boolean property, true or false too: a property the code system declares boolean, or else a FHIR defined
+  concept property of type boolean (``notSelectable``, ``inactive``).
 - StructureDefinition: a constraint (``derivation`` ``constraint``) on a core type only constrains the
   elements of that type (profiling.html: a profile cannot add elements, extensions do): every element
   ``path`` of its differential and snapshot is a path of the type (elementdefinition.html: "a '.'-separated
@@ -50,7 +54,7 @@ from .paths import element_path
 
 RFC_3986 = "urn:ietf:rfc:3986"
 RESOURCE_TYPES = frozenset({"Questionnaire", "CodeSystem", "SearchParameter", "CapabilityStatement",
-                            "StructureDefinition"})
+                            "StructureDefinition", "ValueSet"})
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 _WHITESPACE = re.compile(r"\s+")
 
@@ -75,6 +79,8 @@ def element_issues(node: dict, location: list, root: str) -> list[Issue]:
         _capability_statement(node, location, root, issues)
     elif resource_type == "StructureDefinition":
         _structure_definition(node, location, root, issues)
+    elif resource_type == "ValueSet":
+        _value_set(node, location, root, issues)
     return issues
 
 
@@ -269,3 +275,31 @@ def _designates(type_name: str, path: str) -> bool:
             return False
         contexts = found
     return True
+
+
+def _value_set(value_set: dict, location: list, root: str, issues: list[Issue]) -> None:
+    compose = value_set.get("compose")
+    if not isinstance(compose, dict):
+        return
+    for part in ("include", "exclude"):
+        for at_include, include in _entries(compose, part, location + ["compose"]):
+            for here, condition in _entries(include, "filter", at_include):
+                op, value, name = condition.get("op"), condition.get("value"), condition.get("property")
+                if not isinstance(value, str) or value in ("true", "false"):
+                    continue
+                if op == "exists" or (op == "=" and _property_type(include.get("system"), name) == "boolean"):
+                    what = "'exists'" if op == "exists" else f"'=' on the boolean property {name!r}"
+                    issues.append(Issue("error", "value", element_path(root, here + ["value"]),
+                                        f"The value of a filter {what} is true or false, not {value!r}"))
+
+
+def _property_type(system: object, name: object) -> str | None:
+    """The type of a code system's property: declared by the code system (in the R4 package), or else that of
+    the FHIR defined concept property of that code."""
+    if not isinstance(name, str):
+        return None
+    code_system = package_resource("CodeSystem", system) if isinstance(system, str) else None
+    for declared in (code_system or {}).get("property", ()):
+        if declared.get("code") == name:
+            return declared.get("type")
+    return concept_property_types().get(name)

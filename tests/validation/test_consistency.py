@@ -186,3 +186,33 @@ def test_a_profile_constrains_elements_of_its_type():
 def test_a_specialization_defines_its_own_elements():
     logical = profile("Observation", "Observation.newElement", derivation="specialization")
     assert ("error", "value", "StructureDefinition.differential.element[1].path") not in found(logical)
+
+
+def value_set(*filters: dict, system: str = "http://terminology.hl7.org/CodeSystem/ex-tooth") -> dict:
+    return {"resourceType": "ValueSet", "status": "draft",
+            "compose": {"include": [{"system": system, "filter": list(filters)}]}}
+
+
+def test_a_filter_on_a_boolean_property_has_the_value_true_or_false():
+    # HL7 test vs-bad-props.json; notSelectable is a FHIR defined concept property, of type boolean
+    assert found(value_set({"property": "notSelectable", "op": "=", "value": "true"},
+                           {"property": "parent", "op": "=", "value": "1"},
+                           {"property": "concept", "op": "is-a", "value": "1"},
+                           {"property": "other", "op": "=", "value": "1"})) == []
+    assert found(value_set({"property": "notSelectable", "op": "=", "value": "1"})) == [
+        ("error", "value", "ValueSet.compose.include[0].filter[0].value")]
+
+
+def test_a_filter_exists_has_the_value_true_or_false():
+    # ValueSet.compose.include.filter.value: "one of the values (true and false), when the operation is 'exists'"
+    assert found(value_set({"property": "parent", "op": "exists", "value": "false"})) == []
+    assert found(value_set({"property": "parent", "op": "exists", "value": "yes"})) == [
+        ("error", "value", "ValueSet.compose.include[0].filter[0].value")]
+
+
+def test_a_filter_on_a_property_the_code_system_declares():
+    # v3-ActCode declares notSelectable (boolean) and status (code)
+    system = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+    assert found(value_set({"property": "status", "op": "=", "value": "active"},
+                           {"property": "notSelectable", "op": "=", "value": "x"}, system=system)) == [
+        ("error", "value", "ValueSet.compose.include[0].filter[1].value")]
