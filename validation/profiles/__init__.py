@@ -47,9 +47,19 @@ def validate_profile(resource: dict, profile_url: str) -> list[Issue]:
 def profile_issues(resource: dict, definition: dict) -> list[Issue]:
     """Every way `resource` (of the definition's type) departs from the definition's differential."""
     elements = definition["differential"]["element"]
-    in_slice = _slice_test(elements)
-    issues = [issue for element in elements for issue in element_issues(resource, element, in_slice)]
+    cached = _slice_tests.get(id(elements))
+    if cached is None or cached[0] is not elements:
+        if len(_slice_tests) >= 64:
+            _slice_tests.clear()
+        cached = _slice_tests[id(elements)] = (elements, _slice_test(elements))
+    in_slice = cached[1]
+    memo: dict = {}
+    issues = [issue for element in elements for issue in element_issues(resource, element, in_slice, memo)]
     return list(dict.fromkeys(issues))
+
+
+# id of a differential's elements -> (those elements, kept so that the id is not reused, their slice test)
+_slice_tests: dict[int, tuple] = {}
 
 
 def _slice_test(elements: list[dict]):

@@ -11,17 +11,19 @@ from . import value_sets
 from .nodes import Node, SliceTest, children, contains, nodes, steps
 
 
-def element_issues(resource: dict, element: dict, in_slice: SliceTest) -> list[Issue]:
+def element_issues(resource: dict, element: dict, in_slice: SliceTest, memo: dict | None = None) -> list[Issue]:
+    """`memo`: the nodes found for each element id, shared by the elements of one profile."""
     element_id = element.get("id") or element["path"]
-    issues = _cardinality(resource, element, element_id, in_slice)
-    found = nodes(resource, element_id, in_slice)
+    memo = {} if memo is None else memo
+    issues = _cardinality(resource, element, element_id, in_slice, memo)
+    found = nodes(resource, element_id, in_slice, memo)
     issues += _values(element, found)
     issues += _binding(element, found)
     issues += _invariants(element, found)
     return issues
 
 
-def _cardinality(resource: dict, element: dict, element_id: str, in_slice: SliceTest) -> list[Issue]:
+def _cardinality(resource: dict, element: dict, element_id: str, in_slice: SliceTest, memo: dict) -> list[Issue]:
     parts = steps(element_id)
     if len(parts) < 2 or ("min" not in element and "max" not in element):
         return []
@@ -30,7 +32,7 @@ def _cardinality(resource: dict, element: dict, element_id: str, in_slice: Slice
     minimum = int(element.get("min", 0))
     maximum = element.get("max", "*")
     issues = []
-    for parent in nodes(resource, parent_id, in_slice):
+    for parent in nodes(resource, parent_id, in_slice, memo):
         found = children(parent, name)
         if slice_name:
             found = [child for child in found if in_slice(element_id, child[1])]

@@ -53,17 +53,23 @@ def _type(value: object, declared: str | None) -> str | None:
     return declared
 
 
-def nodes(resource: dict, element_id: str, in_slice: SliceTest) -> list[Node]:
-    """Every value the element designates (the root: the resource itself)."""
-    parts = steps(element_id)
-    current: list[Node] = [(parts[0], resource, resource.get("resourceType"))]
-    prefix = parts[0]
-    for part in parts[1:]:
-        name, _, slice_name = part.partition(":")
-        prefix = f"{prefix}.{part}"
-        found = [child for node in current for child in children(node, name)]
-        current = [child for child in found if in_slice(prefix, child[1])] if slice_name else found
-    return current
+def nodes(resource: dict, element_id: str, in_slice: SliceTest, memo: dict | None = None) -> list[Node]:
+    """Every value the element designates (the root: the resource itself); `memo` keeps the nodes of each id
+    prefix for the other elements of the same profile."""
+    memo = {} if memo is None else memo
+    found = memo.get(element_id)
+    if found is not None:
+        return found
+    parent, _, last = element_id.rpartition(".")
+    if not parent:
+        found = [(element_id, resource, resource.get("resourceType"))]
+    else:
+        name, _, slice_name = last.partition(":")
+        found = [child for node in nodes(resource, parent, in_slice, memo) for child in children(node, name)]
+        if slice_name:
+            found = [child for child in found if in_slice(element_id, child[1])]
+    memo[element_id] = found
+    return found
 
 
 def contains(value: object, pattern: object) -> bool:
