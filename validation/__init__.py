@@ -6,7 +6,8 @@ raises for invalid input; `invariants=True` adds the invariants of the R4 defini
 profiles/structure-definitions; see `profiles/__init__.py`). The layers (see README.md): the official JSON
 schema (`schema.py`), the fhir.resources R4 models (`models.py`), a few rules of the spec (`rules.py`), the
 core extension definitions (`extensions.py`) and, when asked, the invariants of the R4 StructureDefinitions
-with the Bundle rules (`invariants.py`).
+with the Bundle and reference rules, the codes of the code systems FHIR defines and the R4 vital-signs
+profiles (`invariants.py`).
 """
 from __future__ import annotations
 
@@ -29,8 +30,8 @@ _LAYERS: tuple[Callable[[dict], list[Issue]], ...] = (schema_issues, rule_issues
 
 def validate_resource(resource: object, expected_type: str | None = None, invariants: bool = False) -> list[Issue]:
     """Every problem found in `resource` (a parsed JSON value), sorted by path; [] when it is valid R4.
-    `invariants`: also the invariants of the R4 definitions and the Bundle rules (invariants.py), as the
-    server checks writes and $validate."""
+    `invariants`: also the invariants of the R4 definitions, the Bundle and reference rules, core codes and
+    the vital-signs profiles (invariants.py), as the server checks writes and $validate."""
     if not isinstance(resource, dict):
         return [Issue("error", "invalid", "", "A resource must be a JSON object")]
     resource_type = resource.get("resourceType")

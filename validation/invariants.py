@@ -13,7 +13,10 @@ fhirpathpy cannot evaluate are skipped (`unsupported_invariants()`), and so is a
 the data: no issue, never a false one.
 
 Also checked here, since they need the walk: Element.id unique within a resource (the HL7 validator refuses
-duplicates; a resource's own id is not an element id) and the Bundle rules of `bundles.py`.
+duplicates; a resource's own id is not an element id), the Bundle rules and conditional references of
+`bundles.py`, the codes of the code systems FHIR defines and required bindings without a code
+(`terminology.py`, by the types of the walk), and the R4 vital-signs profiles on Observations
+(`vital_signs.py`).
 """
 from __future__ import annotations
 

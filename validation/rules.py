@@ -15,8 +15,10 @@
   any character but those four whitespaces, and FHIR XML could not carry such a value.
 - the rules the definitions state in prose between values (consistency.py): an Attachment's size and hash
   against its data, an Identifier of system urn:ietf:rfc:3986 holding a URI, a Questionnaire's enableWhen
-  naming an item, a CodeSystem's content agreeing with supplements and concept, a SearchParameter with the
-  core one it derives from, a CapabilityStatement's search parameter types with their definitions.
+  naming an item, a CodeSystem's content agreeing with supplements and concept and its FHIR defined
+  properties with their types, a SearchParameter with the core one it derives from and a composite one
+  with its components, a CapabilityStatement's search parameter types with their definitions, a ValueSet's
+  filters on boolean properties, a profile's element paths with its type.
 Resource ids and empty values are checked by the corrected schema (see corrected_schema.py).
 """
 from __future__ import annotations

@@ -23,9 +23,10 @@ agreement = importlib.util.module_from_spec(_spec)
 sys.modules[_spec.name] = agreement  # its dataclasses look their module up there
 _spec.loader.exec_module(agreement)
 
-# Measured: 180 of 220 fixture cases, 69 of 79 shared cases (five layers, invariants included).
-FIXTURES_FLOOR = 0.818
-SHARED_FLOOR = 0.873
+# Measured: 191 of 220 fixture cases, 71 of 79 shared cases (five layers, invariants included). At most 275 of
+# the 299 can agree (validation/README.md: extensions of IGs, terminology servers, verdicts that are not R4's).
+FIXTURES_FLOOR = 0.868
+SHARED_FLOOR = 0.898
 
 
 def _check(outcomes: list, floor: float) -> None:
