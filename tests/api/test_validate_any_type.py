@@ -11,9 +11,11 @@ from .client import HEADERS, JSON
 
 XML = "application/fhir+xml"
 VALIDATE = "http://hl7.org/fhir/OperationDefinition/Resource-validate"
+# a hemoglobin (not a vital sign: those must also conform to the R4 vital-signs profiles)
 OBSERVATION = {"resourceType": "Observation", "status": "final",
-               "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
-               "valueQuantity": {"value": 72.5, "unit": "kg", "system": "http://unitsofmeasure.org", "code": "kg"}}
+               "code": {"coding": [{"system": "http://loinc.org", "code": "718-7"}]},
+               "valueQuantity": {"value": 14.2, "unit": "g/dL", "system": "http://unitsofmeasure.org",
+                                 "code": "g/dL"}}
 QUESTIONNAIRE = {"resourceType": "Questionnaire", "item": [{"linkId": "1", "text": "Weight?", "type": "weight"}]}
 GROUP_XML = b"""<Group xmlns="http://hl7.org/fhir"><type value="person"/><actual value="true"/>
   <name value="Ward 3 patients"/></Group>"""
@@ -115,3 +117,13 @@ def test_the_capability_statement_declares_validate_everywhere(http, base):
     assert system["definition"] == VALIDATE and "any R4 resource type" in system["documentation"]
     for resource in rest["resource"]:
         assert {"name": "validate", "definition": VALIDATE} in resource["operation"], resource["type"]
+
+
+def test_a_vital_sign_is_held_to_the_r4_vital_signs_profiles(http, base, nothing_written):
+    """observation-vitalsigns.html: a vital sign SHALL conform to its profile (category, subject, effective)."""
+    weight = {**OBSERVATION, "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
+              "valueQuantity": {"value": 72.5, "unit": "kg", "system": "http://unitsofmeasure.org", "code": "kg"}}
+    found = {(i["code"], i["expression"][0]) for i in errors(http.post(f"{base}/$validate", json=weight,
+                                                                       headers=HEADERS))}
+    assert {("required", "Observation.category"), ("required", "Observation.subject"),
+            ("required", "Observation.effective[x]")} <= found, found
