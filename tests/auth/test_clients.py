@@ -1,0 +1,49 @@
+"""Registering software: what the registry refuses, so that no client is stored that could not be trusted."""
+from __future__ import annotations
+
+import pytest
+from joserfc.jwk import ECKey, KeySet
+
+from fhir_server.auth.clients import ClientRegistry, InvalidRegistration
+
+REDIRECT = "https://app.example.org/callback"
+
+
+@pytest.fixture()
+def registry(db) -> ClientRegistry:
+    return ClientRegistry(db)
+
+
+def public_jwks() -> dict:
+    return KeySet([ECKey.generate_key("P-256", private=False)]).as_dict(private=False)
+
+
+@pytest.mark.parametrize("redirects, scopes, why", [
+    ([REDIRECT], ["system/*.rs"], "patient/ scopes"),
+    ([REDIRECT], ["patient/*.rs", "user/*.rs"], "patient/ scopes"),
+    ([REDIRECT], ["patient/*.rs", "not-a-scope"], "patient/ scopes"),
+    ([REDIRECT], [], "patient/ scopes"),
+    (["http://app.example.org/callback"], ["patient/*.rs"], "https"),
+    ([], ["patient/*.rs"], "https"),
+])
+def test_a_patient_app_is_refused_what_it_may_not_have(registry, redirects, scopes, why):
+    before = len(registry.all())
+    with pytest.raises(InvalidRegistration, match=why):
+        registry.add_public("Patient app", redirects, scopes)
+    assert len(registry.all()) == before  # nothing stored
+    app = registry.add_public("Patient app", ["http://127.0.0.1:8765/cb", REDIRECT], ["patient/*.rs"])
+    assert registry.get(app.client_id).redirect_uris == ["http://127.0.0.1:8765/cb", REDIRECT]
+
+
+def test_backend_software_registers_public_keys_only(registry):
+    private = KeySet([ECKey.generate_key("P-256")]).as_dict(private=True)
+    for jwks, why in ((private, "private key"), ({"keys": []}, "JWKS"), ({"keys": [{"kty": "nope"}]}, "cannot be read")):
+        with pytest.raises(InvalidRegistration, match=why):
+            registry.add("Vendor", jwks, ["system/*.rs"])
+    with pytest.raises(InvalidRegistration, match="SMART scopes"):
+        registry.add("Vendor", public_jwks(), ["system/*.rs", "everything"])
+    with pytest.raises(InvalidRegistration, match="vendor's name"):
+        registry.add("  ", public_jwks(), ["system/*.rs"])
+    client = registry.add("Vendor", public_jwks(), ["system/*.rs"])
+    assert (registry.get(client.client_id).status, registry.get(client.client_id).scopes) == (
+        "referenced", ["system/*.rs"])
