@@ -72,7 +72,7 @@ def record(response: Response) -> Response:
 
 def _refusal(response: Response) -> str | None:
     """What a refusal's OperationOutcome said."""
-    if response.status_code < 400 or not response.is_json:
+    if response.status_code < 400 or not response.is_json:  # pragma: no mutate (`and`: the same None below)
         return None
     issues = (response.get_json(silent=True) or {}).get("issue") or []
     return "; ".join(str(i.get("diagnostics", "")) for i in issues)[:1000] or None

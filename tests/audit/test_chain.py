@@ -228,3 +228,19 @@ def test_appending_reads_and_writes_by_id_only(database, store):
             assert list(query) == ["_id"] and isinstance(query["_id"], str)
     finally:
         client.close()
+
+
+def test_one_group_with_several_events_of_a_chain_links_them_in_order(chain, store):
+    """A group commit holding three events of one patient and one of another: one link each, in the order
+    given, never two on the same position."""
+    first, second = uuid.uuid4().hex, uuid.uuid4().hex
+    items = [(first, new_event(first, 0)), (second, new_event(second, 0)), (first, new_event(first, 1)),
+             (first, new_event(first, 2))]
+    events = chain.append_all(items)
+    for (key, _), event in zip(items, events):
+        store.persist(event)
+        chain.confirm(key, event)
+    assert [carried(e)["sequence"] for e in events] == [1, 1, 2, 3]
+    assert carried(events[2])["previous"] == carried(events[0])["hash"]
+    assert carried(events[3])["previous"] == carried(events[2])["hash"]
+    assert all(verify(chain, store.read, key).intact for key in (first, second))
