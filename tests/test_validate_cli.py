@@ -123,7 +123,8 @@ def test_an_unknown_profile_is_a_not_found_issue(files):
     assert run(named).returncode == 0
     for result, path in ((run("--profile", record_patient, named), named), (run(claimed), claimed)):
         assert result.returncode == 1
-        assert result.stdout.startswith(f"{path}: error invariant Patient: ins-1: "), result.stdout
+        assert result.stdout.startswith(f"{path}: error invariant Patient: Constraint failed: ins-1: A patient "
+                                        "identified by an INS"), result.stdout
 
 
 def test_help_explains_the_formats_and_exit_codes():

@@ -95,13 +95,13 @@ def _invariants(element: dict, found: list[Node]) -> list[Issue]:
         if not expression:
             continue
         severity = "error" if constraint.get("severity", "error") == "error" else "warning"
-        message = f"{constraint.get('key')}: {constraint.get('human', expression)}"
+        key, human = constraint.get("key", ""), constraint.get("human", expression)
         for location, value, node_type in found:
             try:
                 result = fhirpath.compiled(expression)(ResourceNode.create_node(value, node_type), {})
             except Exception as error:  # fhirpathpy raises assorted types on data it cannot evaluate
-                issues.append(Issue("error", "invariant", location, f"{message} (cannot be evaluated: {error})"))
+                issues.append(Issue("error", "invariant", location, f"{key}: {human} (cannot be evaluated: {error})"))
                 continue
-            if result in ([False], []):
-                issues.append(Issue(severity, "invariant", location, message, key=constraint.get("key", "")))
+            if result in ([False], []):  # the key goes with the issue, which words it (Issue.as_outcome_issue)
+                issues.append(Issue(severity, "invariant", location, human, key=key))
     return issues
