@@ -68,19 +68,9 @@ def element_issues(node: dict, location: list, root: str) -> list[Issue]:
         issues.append(Issue("warning", "value", element_path(root, location + ["value"]),
                             f"{node['value']!r}: an identifier whose system is {RFC_3986} has a URI as its value, "
                             "with a scheme (urn:oid:..., urn:uuid:..., http://...)"))
-    resource_type = node.get("resourceType")
-    if resource_type == "Questionnaire":
-        _questionnaire(node, location, root, issues)
-    elif resource_type == "CodeSystem":
-        _code_system(node, location, root, issues)
-    elif resource_type == "SearchParameter":
-        _search_parameter(node, location, root, issues)
-    elif resource_type == "CapabilityStatement":
-        _capability_statement(node, location, root, issues)
-    elif resource_type == "StructureDefinition":
-        _structure_definition(node, location, root, issues)
-    elif resource_type == "ValueSet":
-        _value_set(node, location, root, issues)
+    check = _BY_TYPE.get(node.get("resourceType"))
+    if check is not None:
+        check(node, location, root, issues)
     return issues
 
 
@@ -303,3 +293,9 @@ def _property_type(system: object, name: object) -> str | None:
         if declared.get("code") == name:
             return declared.get("type")
     return concept_property_types().get(name)
+
+
+# resource type -> the rules its definition states in prose between values
+_BY_TYPE = {"Questionnaire": _questionnaire, "CodeSystem": _code_system, "SearchParameter": _search_parameter,
+            "CapabilityStatement": _capability_statement, "StructureDefinition": _structure_definition,
+            "ValueSet": _value_set}
