@@ -22,7 +22,11 @@ each of the server's own profiles the resource claims in meta.profile. Nothing i
 
 Each FILE holds one resource (a Bundle is one resource) in FHIR JSON or FHIR XML: a file whose first
 non-space character is '<' is read as XML, any other as JSON (UTF-8). A file that is not well-formed JSON or
-FHIR XML gets one fatal issue of code structure."""
+FHIR XML gets one fatal issue of code structure.
+
+As the official HL7 validator judges it by default; with --lenient, as the server judges a write (and
+$validate with mode=create or update): the errors a write tolerates are warnings (an extension whose
+definition is unknown, an empty narrative, a relative canonical URL...: see validation/README.md)."""
 
 EPILOG = """\
 output:
@@ -41,6 +45,7 @@ exit status:
 
 examples:
   fhir-validate patient.json bundle.xml
+  fhir-validate --lenient document-bundle.json   # would the server store it?
   fhir-validate --profile https://fhir-server.org/StructureDefinition/record-patient patient.json
   fhir-validate --format json out/*.json | jq 'map_values([.issue[] | select(.severity == "error")])'"""
 
@@ -66,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         resource, issues = _parse(data)
         if resource is not None:
-            issues = resource_issues(resource, None, args.profile)
+            issues = resource_issues(resource, None, args.profile, args.lenient)
         failed = failed or any(i.severity in ("error", "fatal") for i in issues)
         entries = [outcome_issue(i) for i in issues]
         for issue, entry in zip(issues, entries):
@@ -94,6 +99,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="also check against this profile (repeatable); the server's own profiles "
                              "(profiles/structure-definitions, e.g. https://fhir-server.org/StructureDefinition/"
                              "record-patient) are known; an unknown URL is an error issue of code not-found")
+    parser.add_argument("--lenient", action="store_true",
+                        help="judge as the server judges a write: the errors it tolerates are warnings")
     parser.add_argument("--format", choices=("text", "json"), default="text",
                         help="text (default): one line per issue and a summary; json: {FILE: OperationOutcome}")
     return parser

@@ -68,6 +68,21 @@ def test_an_invalid_file_exits_1_naming_each_element(files):
     assert lines[2:] == ["2 files: 2 errors, 0 warnings, 0 information (1 file with errors)"]
 
 
+def test_errors_writes_tolerate_fail_by_default_and_are_warnings_with_lenient(tmp_path):
+    """As the official validator by default; as the server would judge a write with --lenient."""
+    path = tmp_path / "vendor.json"
+    path.write_text(json.dumps({**OBSERVATION, "extension": [{"url": "https://vendor.fr/fhir/ext", "valueString": "x"}]}))
+    strict = run(path)
+    assert strict.returncode == 1
+    assert strict.stdout.splitlines() == [
+        f"{path}: error structure Observation.extension[0]: The extension https://vendor.fr/fhir/ext could not be "
+        "found so is not allowed here (its definition is unknown here; a write accepts it)",
+        "1 file: 1 error, 0 warnings, 0 information (1 file with errors)"]
+    lenient = run("--lenient", path)
+    assert lenient.returncode == 0
+    assert lenient.stdout.splitlines()[0].startswith(f"{path}: warning structure Observation.extension[0]: ")
+
+
 def test_an_xml_file_is_read_by_its_content(files):
     result = run(files["xml"])
     assert result.returncode == 1

@@ -11,6 +11,7 @@ profiles (`invariants.py`).
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable
 
 from .extensions import extension_issues
@@ -28,10 +29,13 @@ __all__ = ["Issue", "known_profiles", "validate_profile", "validate_resource"]
 _LAYERS: tuple[Callable[[dict], list[Issue]], ...] = (schema_issues, rule_issues, model_issues, extension_issues)
 
 
-def validate_resource(resource: object, expected_type: str | None = None, invariants: bool = False) -> list[Issue]:
+def validate_resource(resource: object, expected_type: str | None = None, invariants: bool = False,
+                      lenient: bool = False) -> list[Issue]:
     """Every problem found in `resource` (a parsed JSON value), sorted by path; [] when it is valid R4.
     `invariants`: also the invariants of the R4 definitions, the Bundle and reference rules, core codes and
-    the vital-signs profiles (invariants.py), as the server checks writes and $validate."""
+    the vital-signs profiles (invariants.py), as the server checks writes and $validate.
+    `lenient`: the errors a write tolerates (`Issue.tolerated`) are warnings, as the server judges writes;
+    otherwise they are errors, as the official validator judges them ($validate, fhir-validate)."""
     if not isinstance(resource, dict):
         return [Issue("error", "invalid", "", "A resource must be a JSON object")]
     resource_type = resource.get("resourceType")
@@ -47,6 +51,8 @@ def validate_resource(resource: object, expected_type: str | None = None, invari
             issues.extend(layer(resource))
         except RecursionError:
             issues.append(Issue("error", "too-costly", "", "The resource is nested too deeply to be checked"))
+    if lenient:
+        issues = [replace(issue, severity="warning") if issue.tolerated else issue for issue in issues]
     return _merged(issues)
 
 

@@ -16,7 +16,7 @@
   from which it is defined ... the functionality should be a proper subset": the same type, and only resource
   types the original applies to (checked when the original is a core SearchParameter).
 - CapabilityStatement.rest.resource.searchParam.type: "It SHALL be the same as the type in the search
-  parameter definition" (checked when the definition is a core SearchParameter; a warning only: three
+  parameter definition" (checked when the definition is a core SearchParameter; an error a write tolerates: three
   official CapabilityStatements declare `version` as a string, and the core parameter is a token).
 - SearchParameter.type ``composite`` is "a composite search parameter that combines a search on two values
   together" (search-param-type): it has at least two ``component``s.
@@ -27,6 +27,10 @@
   'exists'", and with the operation ``=`` ("the specified property of the code equals the provided value") on
   a boolean property, true or false too: a property the code system declares boolean, or else a FHIR defined
   concept property of type boolean (``notSelectable``, ``inactive``).
+- A parameterised ValueSet (the HL7 tools IG's ``valueset-parameter`` extension, which the official validator
+  checks): the ``cqf-expression`` giving a compose filter its value is FHIRPath (``text/fhirpath``), parses,
+  and names (``%p-inactive``) only the parameters the ValueSet declares, besides FHIRPath's own variables
+  (errors a write tolerates: rules of the official validator, not of R4).
 - StructureDefinition: a constraint (``derivation`` ``constraint``) on a core type only constrains the
   elements of that type (profiling.html: a profile cannot add elements, extensions do): every element
   ``path`` of its differential and snapshot is a path of the type (elementdefinition.html: "a '.'-separated
@@ -48,6 +52,7 @@ from functools import lru_cache
 from typing import Iterator
 
 from .definitions import package_resource, search_parameters, structure_definitions
+from .fhirpath import compiled
 from .elements import children
 from .issues import Issue
 from .paths import element_path
@@ -57,6 +62,11 @@ RESOURCE_TYPES = frozenset({"Questionnaire", "CodeSystem", "SearchParameter", "C
                             "StructureDefinition", "ValueSet"})
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 _WHITESPACE = re.compile(r"\s+")
+_VALUE_SET_PARAMETER = "http://hl7.org/fhir/tools/StructureDefinition/valueset-parameter"
+_CQF_EXPRESSION = "http://hl7.org/fhir/StructureDefinition/cqf-expression"
+_VARIABLE = re.compile(r"%([A-Za-z_][\w\-]*)")
+_FHIRPATH_VARIABLES = frozenset({"resource", "rootResource", "context", "ucum", "sct", "loinc", "terminologies",
+                                 "server", "factory"})
 
 
 def element_issues(node: dict, location: list, root: str) -> list[Issue]:
@@ -218,9 +228,9 @@ def _capability_statement(statement: dict, location: list, root: str, issues: li
                 definition = _core_search_parameter(parameter.get("definition"))
                 kind = parameter.get("type")
                 if definition is not None and isinstance(kind, str) and kind != definition.get("type"):
-                    issues.append(Issue("warning", "value", element_path(root, here + ["type"]),
+                    issues.append(Issue("error", "value", element_path(root, here + ["type"]),
                                         f"The type {kind!r} is not the type {definition.get('type')!r} of the "
-                                        f"search parameter definition ({definition['url']})"))
+                                        f"search parameter definition ({definition['url']})", tolerated=True))
 
 
 def _entries(parent: dict, name: str, location: list) -> Iterator[tuple[list, dict]]:
@@ -274,6 +284,7 @@ def _value_set(value_set: dict, location: list, root: str, issues: list[Issue]) 
     for part in ("include", "exclude"):
         for at_include, include in _entries(compose, part, location + ["compose"]):
             for here, condition in _entries(include, "filter", at_include):
+                _filter_expressions(condition, _parameters(value_set), here, root, issues)
                 op, value, name = condition.get("op"), condition.get("value"), condition.get("property")
                 if not isinstance(value, str) or value in ("true", "false"):
                     continue
@@ -281,6 +292,43 @@ def _value_set(value_set: dict, location: list, root: str, issues: list[Issue]) 
                     what = "'exists'" if op == "exists" else f"'=' on the boolean property {name!r}"
                     issues.append(Issue("error", "value", element_path(root, here + ["value"]),
                                         f"The value of a filter {what} is true or false, not {value!r}"))
+
+
+def _parameters(value_set: dict) -> set[str]:
+    """The names of the parameters a ValueSet declares (``valueset-parameter`` extensions)."""
+    return {sub.get("valueCode") for extension in value_set.get("extension") or () if isinstance(extension, dict)
+            and extension.get("url") == _VALUE_SET_PARAMETER for sub in extension.get("extension") or ()
+            if isinstance(sub, dict) and sub.get("url") == "name"}
+
+
+def _filter_expressions(condition: dict, parameters: set[str], location: list, root: str,
+                        issues: list[Issue]) -> None:
+    """The expressions (``cqf-expression`` on ``_value``) that give a filter its value."""
+    companion = condition.get("_value")
+    extensions = companion.get("extension") if isinstance(companion, dict) else None
+    for index, extension in enumerate(extensions if isinstance(extensions, list) else ()):
+        expression = extension.get("valueExpression") if isinstance(extension, dict) and \
+            extension.get("url") == _CQF_EXPRESSION else None
+        if not isinstance(expression, dict):
+            continue
+        path = element_path(root, location + ["_value", "extension", index, "valueExpression"])
+        language, text = expression.get("language"), expression.get("expression")
+        if language != "text/fhirpath":
+            issues.append(Issue("error", "value", path, "A ValueSet filter's expression language must be "
+                                f"'text/fhirpath', not {language!r}", tolerated=True))
+            continue
+        if not isinstance(text, str):
+            continue
+        try:
+            compiled(text)
+        except Exception as error:  # fhirpathpy raises assorted types on a syntax error
+            issues.append(Issue("error", "value", path, f"The expression {text!r} is not valid FHIRPath ({error})", tolerated=True))
+            continue
+        unknown = sorted({name for name in _VARIABLE.findall(text) if name not in parameters
+                          and name not in _FHIRPATH_VARIABLES and not name.startswith(("vs-", "ext-"))})
+        if unknown:
+            issues.append(Issue("error", "value", path, f"The expression {text!r} names parameters the ValueSet "
+                                f"does not declare: {', '.join(unknown)}", tolerated=True))
 
 
 def _property_type(system: object, name: object) -> str | None:

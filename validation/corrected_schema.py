@@ -28,20 +28,27 @@ was found by comparing the two or by running the official examples through it:
   only checks the ``uuid`` and ``oid`` types, and every URI is any string without whitespace;
 - an element whose definition says it is an absolute URI (``ValueSet.url``, ``CodeSystem.url``...,
   ``ValueSet.compose.include.system``, ``StructureDefinition.baseDefinition``) has a scheme; a ``canonical``
-  may also be a ``#fragment`` naming a contained resource, a ``uri`` only with a warning (an official
-  ValueSet has a ``compose.include.system`` ``#hacked``).
+  may also be a ``#fragment`` naming a contained resource, a ``uri`` not (an error a write tolerates: an
+  official ValueSet has a ``compose.include.system`` ``#hacked``). Every other ``canonical`` and
+  ``Coding.system`` too, as the official validator requires ("Canonical URLs must be absolute URLs if they
+  are not fragment references", "Coding.system must be an absolute reference"), errors a write tolerates:
+  63 official examples have relative canonicals (``Library/...``).
 """
 from __future__ import annotations
 
 import copy
 from functools import lru_cache
 
-from .definitions import URI_TYPES, absolute_uri_elements, json_schema, open_bindings, required_codes
+from .definitions import URI_TYPES, absolute_uri_elements, canonical_elements, json_schema, open_bindings, required_codes
 
 BASE64_KEYWORD = "fhirBase64"
 NULLABLE_KEYWORD = "fhirNullable"
 URI_KEYWORD = "fhirUri"  # on uri, url and canonical: urn:uuid and urn:oid values well-formed
-ABSOLUTE_KEYWORD = "fhirAbsoluteUri"  # its value: the element's type (a canonical may be a #fragment)
+# Its value: {"type": the element's type (a canonical may be a #fragment), "tolerated": whether a write accepts
+# a relative value (Issue.tolerated)}.
+ABSOLUTE_KEYWORD = "fhirAbsoluteUri"
+# Elements whose value the official validator requires to be absolute, though their definition does not say so.
+_ABSOLUTE_BY_VALIDATOR = {"Coding.system": "uri"}
 LOCAL_REF = "#/definitions/"
 _INT32 = {"minimum": -2**31, "maximum": 2**31 - 1}
 _INTEGERS = {"integer": _INT32, "positiveInt": {**_INT32, "minimum": 1}, "unsignedInt": {**_INT32, "minimum": 0}}
@@ -164,13 +171,16 @@ def _owner(result: dict, path: str) -> dict | None:
 
 
 def _require_absolute_uris(result: dict) -> None:
-    for path, type_code in absolute_uri_elements().items():
+    stated = absolute_uri_elements()
+    tolerated = {**dict.fromkeys(canonical_elements() - stated.keys(), "canonical"), **_ABSOLUTE_BY_VALIDATOR}
+    for path, type_code in (*stated.items(), *tolerated.items()):
         owner = _owner(result, path)
         name = path.rsplit(".", 1)[1]
         schema = (owner or {}).get("properties", {}).get(name)
         if schema is None:
             continue
-        checked = {"allOf": [schema.get("items", schema), {ABSOLUTE_KEYWORD: type_code}]}
+        keyword = {ABSOLUTE_KEYWORD: {"type": type_code, "tolerated": path in tolerated}}
+        checked = {"allOf": [schema.get("items", schema), keyword]}
         owner["properties"][name] = {**schema, "items": checked} if "items" in schema else checked
 
 

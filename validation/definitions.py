@@ -116,6 +116,14 @@ def absolute_uri_elements() -> dict[str, str]:
 
 
 @lru_cache(maxsize=1)
+def canonical_elements() -> frozenset[str]:
+    """The path of every element of type canonical alone (``Measure.library``, ``Meta.profile``...)."""
+    return frozenset(element["path"] for sd in structure_definitions().values()
+                     for element in sd.get("snapshot", {}).get("element", [])
+                     if [t.get("code") for t in element.get("type", [])] == ["canonical"])
+
+
+@lru_cache(maxsize=1)
 def open_bindings() -> dict[str, str]:
     """The binding strength of every element bound to a value set with a strength other than required
     (extensible, preferred, example), by element path (``Expression.language``): any code is valid there."""

@@ -16,8 +16,11 @@ StructureDefinition/patient-birthPlace``: one of the 391 extension StructureDefi
   the same way (value type, nested slices), and each slice's cardinality holds.
 A url under ``http://hl7.org/fhir/StructureDefinition/`` that is not a core extension is an error (a
 misspelled core extension, or one the R4 package does not have), and so is a versioned url (``...|4.0.0``)
-and a relative url outside a complex extension. Any other url (national, IG and vendor extensions: FR Core,
-ANS...) is accepted without a word, as HAPI does by default: we do not have their definitions.
+and a relative url outside a complex extension. Any other url is an extension whose definition we do not
+have: the official validator refuses it ("could not be found so is not allowed here") unless its url is of an
+example domain, a cross-version extension, or of the IGs the server is built for (``KNOWN_DOMAINS``: FR
+Core, ANS, IHE, ours), whose definitions a French integration tester loads into it; HAPI accepts it by default, and so do writes here
+(``Issue.tolerated``: a warning with ``validate_resource(..., lenient=True)``).
 Definitions are read once per url, on first use (``definitions.package_structure_definition``), and compiled.
 """
 from __future__ import annotations
@@ -36,6 +39,17 @@ CORE_PREFIX = "http://hl7.org/fhir/StructureDefinition/"
 # HL7 extensions pack (hl7.fhir.uv.extensions) defines newer ones under the same prefix (instance-name...),
 # valid in R4 resources, which the official validator knows and we do not.
 UNKNOWN_CORE_SEVERITY = "warning"
+# Extensions accepted without their definition. As the official validator (InstanceValidator
+# .allowUnknownExtension): urls holding an example domain, and the HL7 tools IG. Then the IGs this server is
+# built for, as a French integration tester validates with them loaded: FR Core, the ANS (CI-SIS) and
+# Interop'Santé IGs, IHE (MHD), and this server's own definitions.
+_EXAMPLE_DOMAINS = ("example.org", "acme.com", "nema.org")
+KNOWN_DOMAINS = ("http://hl7.org/fhir/tools/StructureDefinition/", "https://hl7.fr/ig/fhir/", "http://hl7.fr/ig/fhir/",
+                 "https://interop.esante.gouv.fr/", "http://interopsante.org/fhir/", "https://profiles.ihe.net/",
+                 "https://fhir-server.org/", "https://fhir-server.github.io/", "https://github.com/fhir-server/")
+# Cross-version extensions (extensions.html#xver, elements of FHIR 1.0, 3.0, 4.3 or 5.0 in R4 data): the
+# official validator derives their definitions from those versions' packages, which we do not have.
+_CROSS_VERSION = re.compile(r"http://hl7\.org/fhir/\d\.\d/StructureDefinition/extension-")
 _EXTENSION_KEYS = ("extension", "modifierExtension")
 _ABSOLUTE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 _ANY_CONTEXT = frozenset({"Element", "Any"})
@@ -229,7 +243,8 @@ def extension_issues(resource: dict) -> list[Issue]:
         first = merged.get(key)
         if first is not None and issue.message not in first.message:
             severity = "error" if "error" in (first.severity, issue.severity) else issue.severity
-            issue = Issue(severity, issue.code, issue.path, f"{first.message}; {issue.message}")
+            issue = Issue(severity, issue.code, issue.path, f"{first.message}; {issue.message}",
+                          tolerated=first.tolerated and issue.tolerated)
         merged[key] = issue
     return list(merged.values())
 
@@ -239,8 +254,8 @@ class _Walk:
         self.root = root
         self.issues: list[Issue] = []
 
-    def error(self, code: str, location: list, message: str, severity: str = "error") -> None:
-        self.issues.append(Issue(severity, code, element_path(self.root, location), message))
+    def error(self, code: str, location: list, message: str, severity: str = "error", tolerated: bool = False) -> None:
+        self.issues.append(Issue(severity, code, element_path(self.root, location), message, tolerated=tolerated))
 
     def element(self, node: dict, place: _Place, location: list, rules: _Rules | None) -> None:
         """An element (or resource) and everything in it; `rules` when it is an extension we know."""
@@ -317,7 +332,11 @@ class _Walk:
     def absolute(self, extension: dict, url: str, key: str, container: _Place, location: list) -> _Rules | None:
         """An extension with an absolute url: checked when it is a core one. Its rules, or None."""
         if not url.startswith(CORE_PREFIX):
-            return None  # not ours to know (national, IG, vendor extensions): accepted
+            if not (any(domain in url for domain in _EXAMPLE_DOMAINS) or url.startswith(KNOWN_DOMAINS)
+                    or _CROSS_VERSION.match(url)):
+                self.error("structure", location, f"The extension {url} could not be found so is not allowed here "
+                           "(its definition is unknown here; a write accepts it)", tolerated=True)
+            return None
         if "|" in url:
             self.error("structure", location + ["url"], f"An extension url must not hold a version ('{url}')")
             return None

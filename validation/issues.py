@@ -10,7 +10,10 @@ class Issue:
 
     `code` is an IssueType code (structure, required, value, invariant, code-invalid, ...);
     `path` is a FHIRPath-style location such as ``Patient.name[0].given[1]`` ("" for the whole resource);
-    `key` is the invariant that failed (``ele-1``), if any.
+    `key` is the invariant that failed (``ele-1``), if any;
+    `tolerated`: an error as the official validator judges it that a write accepts, because R4's own examples
+    break the rule or HAPI accepts it by default (an unknown extension, an empty narrative...):
+    ``validate_resource(..., lenient=True)`` reports it as a warning.
     """
 
     severity: str
@@ -18,6 +21,7 @@ class Issue:
     path: str
     message: str
     key: str = ""
+    tolerated: bool = False
 
     def as_outcome_issue(self) -> dict:
         """As an OperationOutcome.issue; a failed invariant's diagnostics as HAPI words them:

@@ -9,6 +9,9 @@
   RFC 3986 allows neither spaces nor ``" < > \\ ^ ` { }`` in one: they must be percent-encoded. ``|`` is left
   alone (common in canonical URLs, ``url|version``, and accepted by the official validator), and so are
   non-ASCII letters (HTML 4.01 appendix B.2.1) and ``data:`` URLs.
+- A hyperlink (``a/@href``) of the scheme ``urn:`` or ``cid:`` names something no browser can open (a
+  ``urn:uuid:`` of a Bundle entry): the official validator refuses it ("not a valid hyperlinkable scheme");
+  an error a write tolerates, as official Bundles link their entries' ``urn:uuid:`` fullUrls so.
 - A link within the narrative, ``#name``, is an internal id reference whose "resolution scope ... is within
   the resource that contains them" (narrative.html#internal): it should name the ``id`` of an element or a
   contained resource, an XHTML ``id``, or an ``a`` ``name``. Only a warning: 26 official examples (the v3
@@ -32,6 +35,7 @@ BLOCK_ELEMENTS = frozenset(f"{{{XHTML_NS}}}{name}" for name in
                            "address blockquote div dl h1 h2 h3 h4 h5 h6 hr ol p pre table ul".split())
 _URL_ATTRIBUTES = {_A: "href", f"{{{XHTML_NS}}}img": "src"}
 _NOT_IN_A_URI = re.compile(r'[\x00-\x20"<>\\^`{}\x7f]')
+_LITERAL_SCHEME = re.compile(r"\s*(urn|cid):", re.IGNORECASE)
 
 
 def content_issues(div: etree._Element, path: str) -> list[Issue]:
@@ -48,6 +52,10 @@ def content_issues(div: etree._Element, path: str) -> list[Issue]:
     if bad_urls:
         issues.append(Issue("error", "value", path, "A hyperlink or image URL must be a valid URI (RFC 3986): "
                             f"percent-encode the characters it cannot hold; not valid: {'; '.join(bad_urls)}"))
+    literal = [link for link in div.iter(_A) if _LITERAL_SCHEME.match(link.get("href", ""))]
+    if literal:
+        issues.append(Issue("error", "business-rule", path, "A hyperlink's scheme is not one a browser can open "
+                            f"(urn:, cid:): {', '.join(repr(link.get('href')) for link in literal)}", tolerated=True))
     return issues
 
 

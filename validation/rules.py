@@ -121,7 +121,7 @@ def _check_div(text: str, path: str, issues: list[Issue]) -> etree._Element | No
 
 def _check_narrative_content(div: etree._Element, path: str, issues: list[Issue]) -> None:
     """txt-1: only basic HTML formatting (no script, forms, frames, event handlers or script URLs), as one
-    issue listing every offence; txt-2: some content (a warning: official examples have empty narratives).
+    issue listing every offence; txt-2: some content (an error a write tolerates: official examples have empty narratives).
     Clients render narratives, so txt-1 also keeps stored script out of them."""
     offences: list[str] = []
     for node in div.iter():
@@ -139,4 +139,5 @@ def _check_narrative_content(div: etree._Element, path: str, issues: list[Issue]
         issues.append(Issue("error", "invariant", path, "txt-1: a narrative holds basic HTML formatting only; "
                             f"not allowed: {', '.join(offences)}"))
     if not "".join(div.itertext()).strip() and div.find(f".//{{{XHTML_NS}}}img") is None:
-        issues.append(Issue("warning", "informational", path, "txt-2: the narrative has no content"))
+        issues.append(Issue("error", "invariant", path, "The narrative SHALL have some non-whitespace content",
+                            key="txt-2", tolerated=True))

@@ -91,21 +91,26 @@ def _uri(_validator, enabled, instance, _schema) -> Iterator[ValidationError]:
                           "leading zero (RFC 3001)", instance, "warning")
 
 
-def _absolute(_validator, type_code, instance, _schema) -> Iterator[ValidationError]:
+def _absolute(_validator, rule, instance, _schema) -> Iterator[ValidationError]:
     if not isinstance(instance, str) or _SCHEME.match(instance):
         return
     if instance.startswith("#"):  # a canonical may name a contained resource (datatypes.html#canonical)
-        if type_code != "canonical":  # an official example has a ValueSet.compose.include.system "#hacked"
+        if rule["type"] != "canonical":  # an official example has a ValueSet.compose.include.system "#hacked"
             yield _fhir_error("The element is an absolute URI (its definition says so), not a #reference to a "
-                              "contained resource", instance, "warning")
+                              "contained resource", instance, tolerated=True)
         return
-    yield _fhir_error("The element is an absolute URI (its definition says so): it starts with a scheme such as "
-                      "http: or urn:", instance)
+    if rule["tolerated"]:
+        yield _fhir_error("The element is an absolute URI, as the official validator requires (a write accepts a "
+                          "relative one): it starts with a scheme such as http: or urn:", instance, tolerated=True)
+    else:
+        yield _fhir_error("The element is an absolute URI (its definition says so): it starts with a scheme such "
+                          "as http: or urn:", instance)
 
 
-def _fhir_error(message: str, instance: object, severity: str = "error") -> ValidationError:
+def _fhir_error(message: str, instance: object, severity: str = "error", tolerated: bool = False) -> ValidationError:
     error = ValidationError(message, instance=instance)
     error.fhir_severity = severity  # type: ignore[attr-defined]
+    error.fhir_tolerated = tolerated  # type: ignore[attr-defined]
     return error
 
 
@@ -168,7 +173,8 @@ def _issues(root: str, error: ValidationError) -> Iterator[Issue]:
     elif kind in ("const", "resourceType"):
         yield Issue("error", "invalid", path, error.message)
     elif kind in (URI_KEYWORD, ABSOLUTE_KEYWORD):
-        yield Issue(getattr(error, "fhir_severity", "error"), "value", path, f"{_shown(value)}: {error.message}")
+        yield Issue(getattr(error, "fhir_severity", "error"), "value", path, f"{_shown(value)}: {error.message}",
+                    tolerated=getattr(error, "fhir_tolerated", False))
     else:
         yield Issue("error", "value", path, error.message)
 

@@ -315,7 +315,7 @@ class ResourceService:
             content = _decode_base64(resource.pop("data"))
         if resource_type == "DocumentReference":
             resource = with_confidentiality(resource)
-        issues = _errors(validate_resource(resource, resource_type, invariants=True))
+        issues = _errors(validate_resource(resource, resource_type, invariants=True, lenient=True))
         if not issues:  # a profile is checked on valid R4 only (warnings, dom-6 on any resource without a
             issues = _errors(profile_issues(resource, claimed(resource)))  # narrative, do not stop it)
         if issues:

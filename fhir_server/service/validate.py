@@ -46,7 +46,8 @@ def validate_operation(service: ResourceService, resource_type: str | None, body
         return outcome([])
     if body is None:
         raise BadRequest("$validate needs a resource in the body (or a Parameters with a 'resource' parameter)")
-    issues = [outcome_issue(i) for i in resource_issues(body, resource_type, profiles)]
+    lenient = mode in ("create", "update")  # as the write would judge it; otherwise as the official validator
+    issues = [outcome_issue(i) for i in resource_issues(body, resource_type, profiles, lenient)]
     shown = resource_type or (body.get("resourceType") if isinstance(body, dict) else None) or "Resource"
     if resource_id is not None and isinstance(body, dict) and body.get("id") not in (None, resource_id):
         issues.append(_issue("invalid", f"{shown}.id",
@@ -64,10 +65,11 @@ def check_validated_type(resource_type: str | None, resource_id: str | None) -> 
 
 
 def resource_issues(resource: object, expected_type: str | None = None,
-                    profiles: Iterable[str] = ()) -> list[Issue]:
+                    profiles: Iterable[str] = (), lenient: bool = False) -> list[Issue]:
     """What R4 finds in `resource` (of `expected_type` when given), then each profile of `profiles` and each
-    of ours it claims in `meta.profile` (an unknown profile: a `not-found` issue)."""
-    found = validate_resource(resource, expected_type, invariants=True)
+    of ours it claims in `meta.profile` (an unknown profile: a `not-found` issue). `lenient`: the errors a
+    write tolerates are warnings (`validate_resource`)."""
+    found = validate_resource(resource, expected_type, invariants=True, lenient=lenient)
     if isinstance(resource, dict) and resource.get("resourceType") in resource_types() and (
             expected_type is None or resource["resourceType"] == expected_type):
         found += profile_issues(resource, list(profiles) + claimed(resource))

@@ -36,3 +36,19 @@ def test_instance_validate_checks_the_stored_resource_or_a_proposed_update(http,
     assert http.get(f"{base}/Patient/unknown/$validate").status_code == 404
     assert http.post(f"{base}/Patient/$validate?mode=bogus", json={"resourceType": "Patient"},
                      headers=HEADERS).status_code == 400
+
+
+def test_without_mode_validate_judges_as_the_official_validator_with_a_mode_as_the_write(http, base):
+    vendor = {"resourceType": "Patient", "extension": [{"url": "https://vendor.fr/fhir/ext", "valueString": "x"}],
+              "text": {"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml"> </div>'}}
+    strict = http.post(f"{base}/Patient/$validate", json=vendor, headers=HEADERS).json()["issue"]
+    assert sorted((i["severity"], i["code"], i["expression"][0]) for i in strict) == [
+        ("error", "invariant", "Patient.text.div"), ("error", "structure", "Patient.extension[0]")]
+    assert any("could not be found so is not allowed here" in i["diagnostics"] for i in strict)
+    lenient = http.post(f"{base}/Patient/$validate?mode=create", json=vendor, headers=HEADERS).json()["issue"]
+    assert sorted((i["severity"], i["expression"][0]) for i in lenient) == [
+        ("warning", "Patient.extension[0]"), ("warning", "Patient.text.div")]
+    created = http.post(f"{base}/Patient", json=vendor, headers=HEADERS)  # what mode=create said
+    assert created.status_code == 201, created.text
+    read = http.get(f"{base}/Patient/{created.json()['id']}", headers=HEADERS)
+    assert read.json()["extension"] == vendor["extension"]

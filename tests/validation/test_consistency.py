@@ -124,8 +124,8 @@ def test_a_search_parameter_is_consistent_with_the_core_one_it_derives_from():
     assert found(unknown) == []  # only the core search parameters are known
 
 
-def test_a_capability_statement_search_parameter_of_another_type_than_its_definition_is_warned():
-    # HL7 test capstmt.json; only a warning, as three official CapabilityStatements have such mismatches
+def test_a_capability_statement_search_parameter_of_another_type_than_its_definition_is_refused_but_stored():
+    # HL7 test capstmt.json; writes tolerate it, as three official CapabilityStatements have such mismatches
     parameter = {"name": "clinical-status", "type": "token",
                  "definition": "http://hl7.org/fhir/SearchParameter/AllergyIntolerance-clinical-status|4.0.1"}
     statement = {"resourceType": "CapabilityStatement", "status": "active", "date": "2024", "kind": "instance",
@@ -134,7 +134,34 @@ def test_a_capability_statement_search_parameter_of_another_type_than_its_defini
                                                            "searchParam": [parameter]}]}]}
     assert found(statement) == []
     parameter["type"] = "date"
-    assert found(statement) == [("warning", "value", "CapabilityStatement.rest[0].resource[0].searchParam[0].type")]
+    assert found(statement) == [("error", "value", "CapabilityStatement.rest[0].resource[0].searchParam[0].type")]
+    assert [i.severity for i in validate_resource(statement, lenient=True)] == ["warning"]
+
+
+def _parameterised(expression: dict, **value_set) -> dict:
+    """A ValueSet with the parameter p-inactive (HL7 tools IG) and a filter valued by `expression`."""
+    return {"resourceType": "ValueSet", "status": "active", **value_set,
+            "extension": [{"url": "http://hl7.org/fhir/tools/StructureDefinition/valueset-parameter",
+                           "extension": [{"url": "name", "valueCode": "p-inactive"}]}],
+            "compose": {"include": [{"system": "http://snomed.info/sct", "filter": [{
+                "property": "inactive", "op": "=", "_value": {"extension": [{
+                    "url": "http://hl7.org/fhir/StructureDefinition/cqf-expression",
+                    "valueExpression": expression}]}}]}]}}
+
+
+@pytest.mark.parametrize("expression, message", [
+    ({"language": "text/cql", "expression": "%p-inactive"}, "language must be 'text/fhirpath', not 'text/cql'"),
+    ({"language": "text/fhirpath", "expression": "$ and %p-inactive"}, "is not valid FHIRPath"),
+    ({"language": "text/fhirpath", "expression": "%p-inactive3"}, "does not declare: p-inactive3"),
+])
+def test_a_parameterised_value_set_filter_expression_is_fhirpath_naming_declared_parameters(expression, message):
+    # HL7 tests vs-params-2 to -4 (tx-advanced): the official validator's rules for ValueSet parameters
+    [issue] = validate_resource(_parameterised(expression))
+    assert (issue.severity, issue.code, issue.path) == \
+        ("error", "value", "ValueSet.compose.include[0].filter[0].value.extension[0].valueExpression")
+    assert message in issue.message and issue.tolerated
+    good = {"language": "text/fhirpath", "expression": "%p-inactive and %resource.exists()"}
+    assert validate_resource(_parameterised(good)) == []
 
 
 def test_a_composite_search_parameter_has_two_components_or_more():

@@ -147,13 +147,33 @@ def test_a_relative_url_only_for_a_sub_extension():
     "https://interop.esante.gouv.fr/ig/fhir/pdsm/StructureDefinition/whatever",
     "http://example.org/fhir/StructureDefinition/vendor",
     "http://hl7.org/fhir/1.0/StructureDefinition/extension-Patient.animal",  # cross-version: not defined in R4
-    "urn:oid:1.2.250.1.213.1.1.1",
+    "http://acme.com/fhir/ext",
+    "https://profiles.ihe.net/ITI/MHD/StructureDefinition/ihe-sourceId",
+    "https://fhir-server.org/StructureDefinition/anything",
 ])
-def test_extensions_we_do_not_know_are_accepted_silently(url):
-    unknown = {"url": url, "extension": [{"url": "anything", "valueString": "x"}, {"url": "n", "valueInteger": 1}]}
-    resource = patient(extension=[unknown, {"url": url, "valueCode": "x"}], modifierExtension=[{"url": url, "valueBoolean": True}],
-                       name=[{"family": "A", "_family": {"extension": [{"url": url, "valueString": "x"}]}}])
+def test_extensions_of_example_domains_and_of_the_igs_we_serve_are_accepted_silently(url):
+    """As the official validator with FR Core, the ANS and IHE IGs loaded accepts them (we lack their definitions)."""
+    resource = _with_everywhere(url)
     assert validate_resource(resource) == []
+
+
+def _with_everywhere(url: str) -> dict:
+    unknown = {"url": url, "extension": [{"url": "anything", "valueString": "x"}, {"url": "n", "valueInteger": 1}]}
+    return patient(extension=[unknown, {"url": url, "valueCode": "x"}], modifierExtension=[{"url": url, "valueBoolean": True}],
+                   name=[{"family": "A", "_family": {"extension": [{"url": url, "valueString": "x"}]}}])
+
+
+@pytest.mark.parametrize("url", ["urn:oid:1.2.250.1.213.1.1.1", "https://vendor.fr/fhir/StructureDefinition/ext",
+                                 "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race"])
+def test_other_unknown_extensions_are_errors_as_the_official_validator_says_that_writes_tolerate(url):
+    strict = validate_resource(_with_everywhere(url))
+    where = ["Patient.extension[0]", "Patient.extension[1]", "Patient.modifierExtension[0]",
+             "Patient.name[0].family.extension[0]"]
+    assert [(i.severity, i.code, i.path) for i in strict] == [("error", "structure", path) for path in where]
+    assert all(f"The extension {url} could not be found so is not allowed here" in i.message and i.tolerated
+               for i in strict)
+    lenient = validate_resource(_with_everywhere(url), lenient=True)
+    assert [(i.severity, i.path) for i in lenient] == [("warning", path) for path in where]
 
 
 def test_values_of_other_elements_may_hold_any_extension():

@@ -22,8 +22,6 @@ NOT_COVERED = {
     "obs-decimal.json": "the R5 decimal regex (at most 18 digits) was applied; R4's has no limit",
     "group-minimal-tiny.json": "validated as R5 (Group.membership is R5); in R4 Group.actual is required",
     "bad-markdown.json": "markdown content rules (embedded HTML), not structure",
-    "target-ref-profile-empty.json": "extensions of an IG (fkcfhir.org) whose definitions we do not have: we accept "
-                                     "extensions we do not know, as HAPI does by default",
     "params-ws.json": CONTROL + "U+000B and U+000C",
     "unicode-problem.json": CONTROL + "U+0013 (the spec's 'except u0009, u0010 and u0013' names tab, CR and LF "
                                       "by their decimal codes)",

@@ -59,10 +59,21 @@ def test_a_link_or_image_url_must_be_a_uri(url, characters):
     "https://example.org/a%20b?c=d&e=f#g", "mailto:a@example.org", "tel:+33-1-23", "Patient/123",
     "http://example.org/caf\u00e9",  # HTML 4.01 B.2.1: non-ASCII characters are escaped by the user agent
     " http://example.org/trimmed ", "data:text/plain;charset=utf-8,a b",  # data: URLs are not checked here
-    "urn:uuid:7221aa91-d9e1-44fa-8b90-c5a8c7caeade",  # R4 allows any URI scheme (the HL7 validator does not)
 ])
 def test_valid_urls_are_accepted(url):
     assert found(narrated(f'<p><a href="{url.replace("&", "&amp;")}">x</a></p>')) == []
+
+
+@pytest.mark.parametrize("url", ["urn:uuid:7221aa91-d9e1-44fa-8b90-c5a8c7caeade", "cid:part1@example.org",
+                                 " URN:oid:1.2.3"])
+def test_links_no_browser_opens_are_errors_as_the_official_validator_says_that_writes_tolerate(url):
+    resource = narrated(f'<p><a href="{url}">x</a></p>')
+    [issue] = validate_resource(resource)
+    assert (issue.severity, issue.code, issue.path, issue.tolerated) == \
+        ("error", "business-rule", "Patient.text.div", True)
+    assert url in issue.message
+    assert [(i.severity, i.code) for i in validate_resource(resource, lenient=True)] == [("warning", "business-rule")]
+    assert found(narrated(f'<p><img src="{url}" alt="x"/></p>')) == []  # an image source is not a hyperlink
 
 
 def test_internal_links_resolve_to_ids_and_anchors_of_the_resource():

@@ -80,12 +80,14 @@ def test_narrative_with_script_or_event_handlers_is_refused_listing_each_offence
         assert offence in issues[0].message
 
 
-def test_basic_formatting_narrative_is_accepted_and_an_empty_one_only_warned():
+def test_basic_formatting_narrative_is_accepted_and_an_empty_one_is_txt_2_which_writes_tolerate():
     div = ('<div xmlns="http://www.w3.org/1999/xhtml"><p style="color:red">A <b>bold</b> '
            '<a href="http://example.org">link</a></p><table><tr><td>1</td></tr></table></div>')
     assert validate_resource(_narrative(div)) == []
-    empty = validate_resource(_narrative('<div xmlns="http://www.w3.org/1999/xhtml"> </div>'))
-    assert [(i.severity, i.path) for i in empty] == [("warning", "Patient.text.div")]
+    empty = _narrative('<div xmlns="http://www.w3.org/1999/xhtml"> </div>')
+    assert [(i.severity, i.code, i.key, i.path) for i in validate_resource(empty)] == \
+        [("error", "invariant", "txt-2", "Patient.text.div")]
+    assert [(i.severity, i.key) for i in validate_resource(empty, lenient=True)] == [("warning", "txt-2")]
 
 
 @pytest.mark.parametrize("character", ["\u0000", "\u0001", "\u0008", "\u000b", "\u000c", "\u000e", "\u001f"])

@@ -6,7 +6,7 @@ by module, resource type and format, and lists the disagreements (`--list`).
 
 The floors are the agreement measured when they were written: they ratchet. Whenever validation improves,
 raise them to the new measure (`.venv/bin/python scripts/validator_agreement.py`); never lower them to let a
-change through. The target of issue 20 is 95 %.
+change through. The target of issue 20 is 95 % (met on the cases that need no terminology server).
 """
 from __future__ import annotations
 
@@ -23,10 +23,11 @@ agreement = importlib.util.module_from_spec(_spec)
 sys.modules[_spec.name] = agreement  # its dataclasses look their module up there
 _spec.loader.exec_module(agreement)
 
-# Measured: 191 of 220 fixture cases, 71 of 79 shared cases (five layers, invariants included). At most 275 of
-# the 299 can agree (validation/README.md: extensions of IGs, terminology servers, verdicts that are not R4's).
-FIXTURES_FLOOR = 0.868
-SHARED_FLOOR = 0.898
+# Measured: 207 of 220 fixture cases (207 of the 212 that need no terminology server), 72 of 79 shared cases
+# (five layers, invariants included, as $validate judges without a mode); validation/README.md lists the others.
+FIXTURES_FLOOR = 0.940
+FIXTURES_WITHOUT_TERMINOLOGY_FLOOR = 0.976
+SHARED_FLOOR = 0.911
 
 
 def _check(outcomes: list, floor: float) -> None:
@@ -47,7 +48,10 @@ def test_the_fixture_cases_are_all_listed_and_present():
 
 
 def test_agreement_on_the_fixture_cases():
-    _check(agreement.run_cases(agreement.FIXTURE_CASES, "fixtures"), FIXTURES_FLOOR)
+    outcomes = agreement.run_cases(agreement.FIXTURE_CASES, "fixtures")
+    _check(outcomes, FIXTURES_FLOOR)
+    # issue 20's 95 %, on the cases a validator without a terminology server can judge
+    _check([o for o in outcomes if o.needs != "terminology"], FIXTURES_WITHOUT_TERMINOLOGY_FLOOR)
 
 
 @pytest.mark.skipif(not agreement.SHARED_CASES.is_dir(), reason="no ../shared/testdata")
