@@ -12,7 +12,7 @@ def create_app(config: dict | None = None) -> Flask:
     """The WSGI app; `config` overrides the environment (see config.Settings)."""
     from flask import Flask
 
-    from .api import errors, oauth, patient_pages, rest, xds
+    from .api import errors, oauth, patient_pages, portal, rest, xds
     from .api.body import CappedRequest
     from .auth.server import authorization_server
     from .config import Settings
@@ -20,9 +20,10 @@ def create_app(config: dict | None = None) -> Flask:
     from .search import INDEXES
     from .service import Services
     from .storage.notification_queue import Notifications
+    from .storage.notification_settings import NotificationSettings
     from .service.audit import AuditTrail
     from .service.audit_writer import from_environment
-    from .service.notify import start_delivery
+    from .service.notify import NoticeChoices, notifier, start_delivery
     from .service.records import RecordLifecycle
     from .service.resources import ResourceService
     from .storage.ferretdb import index_id_lookups
@@ -49,10 +50,10 @@ def create_app(config: dict | None = None) -> Flask:
     authorization, tokens = authorization_server(app, db, settings.token_recheck_seconds)
     notifications = Notifications(db)
     audit = AuditTrail(store, writer=from_environment())  # serve's audit writer (service/audit_writer.py)
-    app.extensions["fhir"] = Services(settings, store, ResourceService(store, notifications.enqueue), pages,
+    app.extensions["fhir"] = Services(settings, store, ResourceService(store, notifier(db)), pages,
                                       transactions, authorization, tokens,
                                       RecordLifecycle(store, settings.record_retention_years, audit.delete_chain),
-                                      audit)
+                                      audit, NoticeChoices(NotificationSettings(db)))
     app.extensions["notification_delivery"] = start_delivery(store, notifications, settings.notification_interval)
 
     warm_up()
@@ -60,6 +61,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(xds.bp)
     app.register_blueprint(oauth.bp)
     app.register_blueprint(patient_pages.bp)
+    app.register_blueprint(portal.bp)
     errors.register(app)
     return app
 

@@ -263,9 +263,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     """`import PATH...`: loads files and folders (HL7 v2, CDA R2, XDS.b, FHIR JSON Bundles or resources,
     NDJSON), each message or document one transaction; prints a summary; exit 1 when any was rejected."""
     from .config import Settings
-    from .storage.notification_queue import Notifications
     from .service.audit import AuditTrail
     from .service.importer import import_paths
+    from .service.notify import notifier
     from .service.resources import ResourceService
     from .storage.resources import ResourceStore
     from .storage.transactions import Transactions
@@ -277,7 +277,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     settings = Settings.from_mapping()
     with _database(args.data) as db:
         store = ResourceStore(db)
-        service = ResourceService(store, Notifications(db).enqueue)
+        service = ResourceService(store, notifier(db))
         report = import_paths(service, Transactions(store, settings.transaction_lease_seconds), AuditTrail(store),
                               args.paths, settings.bundle_max_entries)
     print("\n".join(report.lines()))
@@ -288,8 +288,8 @@ def cmd_mllp(args: argparse.Namespace) -> int:
     """`mllp --client-id ID`: an HL7 v2 MLLP listener pushing for that referenced client (fhir_server/mllp.py)."""
     from .config import Settings
     from .mllp import MllpServer, handler
-    from .storage.notification_queue import Notifications
     from .service.audit import AuditTrail
+    from .service.notify import notifier
     from .service.resources import ResourceService
     from .storage.resources import ResourceStore
     from .storage.transactions import Transactions
@@ -298,7 +298,7 @@ def cmd_mllp(args: argparse.Namespace) -> int:
     # its own FerretDB: a long-running listener must not lose its database when the server stops
     with _database(args.data, own=True) as db:
         store = ResourceStore(db)
-        handle = handler(ResourceService(store, Notifications(db).enqueue),
+        handle = handler(ResourceService(store, notifier(db)),
                          Transactions(store, settings.transaction_lease_seconds), AuditTrail(store), args.client_id,
                          settings.bundle_max_entries)
         with MllpServer((args.host, args.port), handle) as server:

@@ -21,7 +21,8 @@ points at, by its writer and its record's owner only. Consents and AuditEvents a
 professionals neither read nor search them. A resource of a record type in no record is its writer's only.
 What a caller may not see is answered as unknown (404, or left out of results): its existence is never
 revealed. Patients (and representatives) see their own record, but for documents marked not visible to the
-patient (and, for representatives, to legal representatives); while a record is closed, its documents, lists
+patient (and, for representatives, to legal representatives); a professional's first consultation of a
+record, and every emergency access, is told to the patient (`notify`); while a record is closed, its documents, lists
 and Binaries are seen by no one. A patient may hide or show a document (`MASQUE_PS`) and delete it, but
 changes only their own documents otherwise.
 """
@@ -173,6 +174,8 @@ class RecordAccess:
             self.touched[f"{version.type}/{version.id}"] = [record] if record else []
             if record and self.professional and self.actor.purpose_of_use == "ETREAT":
                 self._emergency([record])
+            elif record and self.professional:
+                self._consulted(record)
         return seen
 
     def _wrote(self, version: StoredVersion) -> bool:
@@ -202,6 +205,13 @@ class RecordAccess:
             if patient_id not in self._told:
                 self._told.add(patient_id)
                 self.notify(patient_id, "emergency-access", now, f"{self.me}:{now.date().isoformat()}")
+
+    def _consulted(self, patient_id: str) -> None:
+        """A professional saw something of this record: the patient is told of each professional's first
+        consultation (service/notify.py keeps it to the first, and to the patients who want to know)."""
+        if f"consulted:{patient_id}" not in self._told:
+            self._told.add(f"consulted:{patient_id}")
+            self.notify(patient_id, "consultation", datetime.now(timezone.utc), self.me)
 
     def _closed(self, resource_type: str) -> bool:
         return resource_type in CLOSED_CONTENT and self._record(str(self.actor.patient)).get("state") != OPEN

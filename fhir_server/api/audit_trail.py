@@ -55,19 +55,25 @@ def record(response: Response) -> Response:
     event = Access(interaction=interaction, status=response.status_code, recorded=datetime.now(timezone.utc),
                    actor=actor, query=query, operation=route.operation,
                    emergency=bool(rules and rules.emergency), description=_refusal(response))
-    trail = current_app.extensions["fhir"].audit
     try:
-        accesses = []
-        for patient_id in patients or [None]:
-            # Each patient's event names what of their record was touched (the server's, what was in none).
-            entities = [r for r, whose in touched.items() if (patient_id in whose if patient_id else not whose)]
-            if not entities and asked:
-                entities = [asked]
-            accesses.append((replace(event, entities=entities), patient_id))
-        trail.record_all(accesses)  # stored together
+        store_events(event, patients, touched, asked)
     except DatabaseError as error:  # no answer leaves without its trace
         return errors.database_error(error)
     return response
+
+
+def store_events(event: Access, patients: list[str], touched: dict[str, list[str]], asked: str | None) -> None:
+    """Records one interaction (of the API, or of the patient's portal: api/portal/): one AuditEvent per patient
+    whose record it concerned (the server's chain when none), stored together, each naming what of that
+    record was touched (`touched`: "Type/id" -> whose records hold it), else what was asked for."""
+    accesses = []
+    for patient_id in patients or [None]:
+        # Each patient's event names what of their record was touched (the server's, what was in none).
+        entities = [r for r, whose in touched.items() if (patient_id in whose if patient_id else not whose)]
+        if not entities and asked:
+            entities = [asked]
+        accesses.append((replace(event, entities=entities), patient_id))
+    current_app.extensions["fhir"].audit.record_all(accesses)
 
 
 def _refusal(response: Response) -> str | None:

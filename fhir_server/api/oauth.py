@@ -11,7 +11,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from ..auth.keys import public_jwks
 from ..auth.scopes import PERMISSIONS
 from ..auth.patients import ActivationRefused, Locked, sign_in
-from ..auth.representatives import minors_represented
+from ..auth.representatives import display_name, minors_represented
 from ..auth.server import ASSERTION_ALGORITHMS, PatientUser, origin
 from ..storage.auth import PendingSignIns
 from . import patient_pages
@@ -86,7 +86,8 @@ def authorization() -> Response:
         return _server().create_authorization_response(grant_user=PatientUser(patient_id), grant=grant)
     pending = secrets.token_urlsafe(24)
     PendingSignIns(store.db).save(pending, {"patient": patient_id, "ins": ins})
-    choices = [(patient_id, "My own record")] + [(m.id, f"The record of {_name(m.resource or {})}") for m in minors]
+    choices = [(patient_id, "My own record")] + [
+        (m.id, f"The record of {display_name(m.resource or {}, 'a minor you represent')}") for m in minors]
     return patient_pages.choice_page(request.full_path, pending, choices)
 
 
@@ -103,12 +104,6 @@ def _chosen(store, grant) -> Response:
     else:
         return patient_pages.sign_in_page(request.full_path, "Please sign in again", 400)
     return _server().create_authorization_response(grant_user=user, grant=grant)
-
-
-def _name(patient: dict) -> str:
-    names = patient.get("name") or [{}]
-    text = names[0].get("text") or " ".join([*names[0].get("given", []), names[0].get("family", "")]).strip()
-    return text or "a minor you represent"
 
 
 @bp.post("/oauth/introspect")

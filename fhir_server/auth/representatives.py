@@ -51,6 +51,13 @@ def still_represents(store: ResourceStore, ins: str, patient_id: str) -> bool:
     return any(p.id == patient_id for p in minors_represented(store, ins))
 
 
+def display_name(patient: dict, unknown: str = "") -> str:
+    """A Patient's name as people read it (its first name's text, else given names and family name)."""
+    names = patient.get("name") or [{}]
+    text = names[0].get("text") or " ".join([*names[0].get("given", []), names[0].get("family", "")]).strip()
+    return text or unknown
+
+
 def _represented(related: dict) -> str | None:
     """The Patient id a RelatedPerson makes them the representative of, else None."""
     if related.get("active") is False:

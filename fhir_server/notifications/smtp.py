@@ -19,6 +19,7 @@ WHAT = {
     "record-created": "Your health record was created",
     "emergency-access": "A health professional used emergency access to open your health record",
     "document-changed": "A health professional added or changed a document in your health record",
+    "consultation": "A health professional consulted your health record for the first time",
 }
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
           "November", "December")

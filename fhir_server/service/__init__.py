@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from ..storage.search_pages import SearchPages
     from ..storage.transactions import Transactions
     from .audit import AuditTrail
+    from .notify import NoticeChoices
     from .records import RecordLifecycle
     from .resources import ResourceService
 
@@ -30,3 +31,4 @@ class Services:
     tokens: "TokenChecks"
     lifecycle: "RecordLifecycle"
     audit: "AuditTrail"
+    notices: "NoticeChoices"

@@ -5,7 +5,8 @@
   `fhir-server retention run` purges the records past their retention.
 - Definitive deletion purges at once every version, index entry and Binary of the record (the Patient, the
   resources of their compartment, the Binaries of their documents, their AuditEvents and audit chain), their
-  account, letters and notifications; the `records` entry keeps only when and how much was erased.
+  account, letters, notifications, choices of notices and portal sessions; the `records` entry keeps only
+  when and how much was erased.
 - An opposition (by national identifier, received by the insurer's channel: `fhir-server records oppose`)
   refuses every later push for that person; a record they had is purged.
 """
@@ -17,6 +18,8 @@ from datetime import datetime, timedelta, timezone
 
 from ..audit.chain import AuditChain
 from ..storage.notification_queue import Notifications
+from ..storage.notification_settings import NotificationSettings
+from ..storage.portal_sessions import PortalSessions
 from ..storage.mongo import LETTERS, PATIENT_ACCOUNTS
 from ..storage.purge import purge
 from ..storage.readers import ServerLookup
@@ -59,6 +62,8 @@ class RecordLifecycle:
         db[PATIENT_ACCOUNTS].delete_one({"_id": patient_id})
         db[LETTERS].delete_many({"patient": patient_id})
         Notifications(db).delete_patient(patient_id)
+        NotificationSettings(db).delete_patient(patient_id)
+        PortalSessions(db).end_all(patient_id)
         self.delete_chain(patient_id)
         self.records.mark_purged(patient_id, datetime.now(timezone.utc), len(targets), opposed)
         return len(targets)

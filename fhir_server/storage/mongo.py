@@ -25,6 +25,8 @@ LETTERS = "letters"
 RECORDS = "records"
 RECORD_OPPOSITIONS = "record_oppositions"
 NOTIFICATIONS = "notifications"
+NOTIFICATION_SETTINGS = "notification_settings"
+PORTAL_SESSIONS = "portal_sessions"
 AUDIT_CHAIN = "audit_chain"
 DUPLICATE_KEY = 11000
 # Statements per update command: FerretDB v1.24 (SQLite) stops answering, every client, once one update command
@@ -39,7 +41,7 @@ SUPPORT_INDEXES = [
     (OAUTH_CLIENTS, "status"), (OAUTH_ASSERTIONS, "expires"), (OAUTH_REVOKED, "expires"), (OAUTH_KEYS, "jwk.kid"),
     (OAUTH_CODES, "expires"), (OAUTH_PENDING, "expires"), (LETTERS, "created"), (PATIENT_ACCOUNTS, "locked_until"),
     (RECORDS, "state"), (RECORDS, "blocked"), (RECORDS, "unreadable"), (RECORDS, "no_emergency"),  # `denied`
-    (RECORD_OPPOSITIONS, "at"), (NOTIFICATIONS, "next_try"),
+    (RECORD_OPPOSITIONS, "at"), (NOTIFICATIONS, "next_try"), (PORTAL_SESSIONS, "expires"),
     (AUDIT_CHAIN, "key"),
 ]
 

@@ -24,7 +24,7 @@ from pymongo.database import Database
 
 from .mongo import NOTIFICATIONS
 
-KINDS = ("record-created", "emergency-access", "document-changed")
+KINDS = ("record-created", "emergency-access", "document-changed", "consultation")
 PENDING, FAILED, NO_ADDRESS = "pending", "failed", "no-address"
 LEASE = timedelta(seconds=60)
 FIRST_DELAY = timedelta(minutes=1)
