@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything a fresh machine needs, idempotent and cached under git-ignored folders:
 # the virtualenv (.venv), the package with its test dependencies, the official FHIR R4 definitions
-# (.cache/fhir-packages) and, unless MONGODB_URI points at a database, the FerretDB binary (.cache/bin).
+# (.cache/fhir-packages), the headless browser of the portal's tests (.cache/chromium, .cache/axe-core) and,
+# unless MONGODB_URI points at a database, the FerretDB binary (.cache/bin).
 # One line per step; the tools' own output goes to a log file, whose end is shown when a step fails.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -48,6 +49,13 @@ if scripts/fetch-fhir-packages.sh --check; then
 else
   step "FHIR R4 definitions" "fetching from the npm registry (about 10 s; log .cache/fhir-packages.log)" \
     .cache/fhir-packages.log scripts/fetch-fhir-packages.sh
+fi
+
+if scripts/setup_browser.sh --check; then
+  echo "set-up: browser (portal tests): chromium, chromedriver and axe-core ready"
+else
+  step "browser (portal tests)" "Debian's chromium and chromedriver, axe-core (about 15 s, no root needed; log .cache/browser.log)" \
+    .cache/browser.log scripts/setup_browser.sh
 fi
 
 if [[ -n "${MONGODB_URI:-}" ]]; then

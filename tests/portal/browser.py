@@ -39,6 +39,7 @@ def start_browser():
     browser, driver, env = programs
     options = webdriver.ChromeOptions()
     options.binary_location = browser
+    options.add_experimental_option("prefs", {"intl.accept_languages": "fr-FR,fr"})
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                      f"--window-size={DESKTOP[0]},{DESKTOP[1]}", "--lang=fr-FR", "--hide-scrollbars"):
         options.add_argument(argument)

@@ -5,10 +5,8 @@ and what a person cannot see: CSRF refusals, the lockout, the pages' protections
 axe-core without serious or critical violations, and is photographed (.cache/screenshots)."""
 from __future__ import annotations
 
-import base64
-import re
 import uuid
-from datetime import date
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
@@ -20,7 +18,7 @@ from fhir_server.auth.patients import issue_activation_code
 from fhir_server.storage.resources import ResourceStore
 
 from ..access.test_record_rules import professional
-from ..api.client import HEADERS, INS, JSON
+from ..api.client import HEADERS, INS
 from ..auth.test_representatives import born, link
 from .browser import screenshot, serious_violations, start_browser
 
@@ -170,6 +168,9 @@ def test_a_hidden_document_vanishes_for_professionals(browser, world):
     found = colleague.get(f"{base}/DocumentReference", params={"patient": world["parent"]}).json()
     assert hidden not in {e["resource"]["id"] for e in found.get("entry", [])}
     assert world["physician"].get(f"{base}/DocumentReference/{hidden}").status_code == 200  # its author still does
+    # The page's action is in the activity history like any other.
+    browser.get(f"{world['origin']}/portal/historique?action=modifications")
+    assert "Vous avez modifié un document" in browser.find_element(By.CSS_SELECTOR, ".history .card").text
 
 
 def test_a_blocked_professional_is_refused_and_the_history_says_so(browser, world, db):
@@ -219,6 +220,9 @@ def test_opposing_emergency_access(browser, world):
     submit(browser, "/portal/acces/urgence")
     assert "de nouveau possible" in message(browser)
     assert urgentist.get(f"{base}/DocumentReference/{lab}").status_code == 200
+    browser.get(f"{world['origin']}/portal/historique?qui=professionnels")
+    first = browser.find_element(By.CSS_SELECTOR, ".history .card")
+    assert "Accès en urgence" in first.text and "a consulté un document" in first.text
 
 
 def test_choosing_notices(browser, world, db):
@@ -259,8 +263,8 @@ def test_closing_and_reopening_the_record(browser, world):
     submit(browser, "/portal/dossier/rouvrir")
     assert "de nouveau ouvert" in message(browser)
     assert physician.get(f"{base}/DocumentReference/{lab}").status_code == 200
-    browser.get(f"{world['origin']}/portal/historique")
-    assert "a fermé le dossier" in browser.find_element(By.CSS_SELECTOR, ".history").text
+    browser.get(f"{world['origin']}/portal/historique?qui=moi")
+    assert "Vous avez fermé le dossier" in browser.find_element(By.CSS_SELECTOR, ".history").text
 
 
 def test_a_representative_switches_to_the_childs_record(browser, world):
@@ -287,6 +291,21 @@ def _session_of(browser) -> requests.Session:
     for cookie in browser.get_cookies():
         http.cookies.set(cookie["name"], cookie["value"], path=cookie.get("path", "/"))
     return http
+
+
+def test_opening_and_downloading_a_document(browser, world, http):
+    portal = _session_of(browser)
+    document = world["documents"]["consultation"]
+    shown = portal.get(f"{world['origin']}/portal/documents/{document}/contenu/0")
+    assert shown.status_code == 200 and shown.headers["Content-Type"].startswith("text/plain")
+    assert shown.headers["Content-Disposition"].startswith("inline") and b"tout va bien" in shown.content
+    downloaded = portal.get(f"{world['origin']}/portal/documents/{document}/contenu/0", params={"telecharger": "1"})
+    assert downloaded.headers["Content-Disposition"].startswith("attachment")
+    assert downloaded.headers["Content-Type"] == "application/octet-stream"
+    # Another record's document is answered as one that does not exist.
+    other = portal.get(f"{world['origin']}/portal/documents/{world['documents']['child']}")
+    unknown = portal.get(f"{world['origin']}/portal/documents/{uuid.uuid4()}")
+    assert other.status_code == unknown.status_code == 404 and other.text == unknown.text
 
 
 def test_forms_without_the_right_token_are_refused_and_change_nothing(browser, world, db):
@@ -316,6 +335,27 @@ def test_pages_are_protected(browser, world):
     assert requests.get(f"{world['origin']}/portal/documents", allow_redirects=False).status_code == 302
 
 
+def test_a_representation_that_ends_closes_the_childs_record(browser, world, http, db):
+    browser.get(f"{world['origin']}/portal/choisir")
+    browser.find_element(By.XPATH, "//label[contains(., 'Léo Martin')]").click()
+    submit(browser, "/portal/choisir")
+    relation = http.get(f"{world['base']}/RelatedPerson", params={"patient": world["child"]}).json()["entry"][0]
+    ended = http.put(f"{world['base']}/RelatedPerson/{relation['resource']['id']}", headers=HEADERS,
+                     json={**relation["resource"], "active": False})
+    assert ended.status_code == 200, ended.text
+    browser.get(f"{world['origin']}/portal/documents")
+    assert "ne pouvez plus agir pour ce dossier" in message(browser)
+    assert "Camille Martin" in browser.find_element(By.CLASS_NAME, "whose").text
+
+
+def test_an_idle_session_expires(browser, world, db):
+    db["portal_sessions"].update_many({}, {"$set": {"expires": datetime.now(timezone.utc) - timedelta(seconds=1)}})
+    browser.get(f"{world['origin']}/portal/documents")
+    assert browser.current_url.endswith("/portal/connexion")
+    sign_in(browser, world["origin"], world["ins"])
+    assert browser.find_element(By.CLASS_NAME, "whose")
+
+
 def test_signing_out_and_the_lockout(browser, world, http, db):
     browser.get(f"{world['origin']}/portal/documents")
     submit(browser, "/portal/deconnexion")
@@ -335,8 +375,7 @@ def test_signing_out_and_the_lockout(browser, world, http, db):
 
 
 def test_deleting_the_record_for_good(browser, world):
-    sign_in(browser, world["origin"], world["ins"])
-    submit(browser, "/portal/choisir")
+    sign_in(browser, world["origin"], world["ins"])  # no child to choose any more: their own record opens
     browser.get(f"{world['origin']}/portal/dossier/supprimer")
     assert "ne pourra jamais être récupéré" in browser.find_element(By.TAG_NAME, "main").text
     accessible(browser, "delete")

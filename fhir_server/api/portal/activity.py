@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Response, g, request
 
+from ...audit.events import INS
 from . import bp
 from .caller import find
 from .documents import DAY, PAGE_SIZE
@@ -14,7 +15,7 @@ from .wording import activity, directory
 ACTIONS = {"consultations": "R,E", "ajouts": "C", "modifications": "U,D"}
 ACTION_LABELS = {"": "Toutes les actions", "consultations": "Consultations et recherches",
                  "ajouts": "Ajouts", "modifications": "Modifications et suppressions"}
-WHO_LABELS = {"": "Tout le monde", "professionnels": "Les professionnels de santé"}
+WHO_LABELS = {"": "Tout le monde", "professionnels": "Les professionnels de santé", "moi": "Moi"}
 
 
 @bp.get("/historique")
@@ -29,6 +30,7 @@ def history() -> Response:
     items += [("date", f"le{asked['au']}")] if asked["au"] and "au" not in errors else []
     items += [("action", ACTIONS[asked["action"]])] if asked["action"] in ACTIONS else []
     items += [("agent-role:missing", "false")] if asked["qui"] == "professionnels" else []
+    items += [_me()] if asked["qui"] == "moi" else []
     items += [("outcome:not", "0")] if asked["refus"] == "1" else []
     bundle = find("AuditEvent", items)
     events = [e["resource"] for e in bundle.get("entry") or []]
@@ -38,6 +40,14 @@ def history() -> Response:
     return page("history.html", title="Historique des accès", events=told, asked=asked, errors=errors,
                 action_labels=ACTION_LABELS, who_labels=WHO_LABELS, page_number=page_number,
                 more=page_number * PAGE_SIZE < total, total=total)
+
+
+def _me() -> tuple[str, str]:
+    """The criterion of the visitor's own actions: as the patient, or as a representative (by their INS)."""
+    visitor = g.visitor
+    if visitor.representative:
+        return "agent:identifier", f"{INS}|{visitor.ins}"
+    return "agent", f"Patient/{visitor.person}"
 
 
 def _documents() -> list[dict]:

@@ -2,6 +2,7 @@
 activity history's events (who did what, when)."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -23,6 +24,8 @@ PROFESSIONS = {"10": "Médecin", "21": "Pharmacien", "40": "Chirurgien-dentiste"
 RESOURCES = {"DocumentReference": "un document", "Binary": "le contenu d'un document", "Patient": "le dossier",
              "Consent": "les choix d'accès", "AuditEvent": "l'historique", "List": "un lot de documents",
              "RelatedPerson": "les représentants légaux"}
+SEARCHED = {"DocumentReference": "les documents", "AuditEvent": "l'historique", "Consent": "les choix d'accès",
+            "Patient": "le dossier", "List": "les lots de documents", "RelatedPerson": "les représentants légaux"}
 DONE = {"read": "a consulté", "vread": "a consulté", "history-instance": "a consulté l'historique de",
         "search-type": "a cherché dans", "create": "a ajouté", "update": "a modifié", "patch": "a modifié",
         "delete": "a supprimé", "batch": "a envoyé", "transaction": "a envoyé"}
@@ -129,11 +132,18 @@ def activity(event: dict, names: dict[str, Professional], person: str, own_ins: 
         else DONE.get(interaction, "a accédé à")
     entities = [(e.get("what") or {}).get("reference", "") for e in event.get("entity") or []]
     kinds = [RESOURCES.get(r.partition("/")[0]) for r in entities if r and r.partition("/")[0] != "Patient"]
-    target = "" if operation and operation != "validate" else next((k for k in kinds if k), "le dossier")
+    queries = [e.get("description", "") for e in event.get("entity") or [] if e.get("description") and not e.get("what")]
+    if interaction == "search-type" and queries:
+        target = SEARCHED.get(queries[0].partition("?")[0], "le dossier")
+    else:
+        target = "" if operation and operation != "validate" else next((k for k in kinds if k), "le dossier")
     emergency = any(c.get("code") in ("ETREAT", "BTG") for p in event.get("purposeOfEvent") or []
                     for c in p.get("coding") or [])
-    return Activity(when(event.get("recorded")), _who(event, names, person, own_ins), f"{done} {target}".strip(),
-                    event.get("outcome") == "0", emergency)
+    who = _who(event, names, person, own_ins)
+    what = f"{done} {target}".strip()
+    if who == "Vous":  # « vous avez consulté », « vous vous êtes connecté »
+        what = "vous êtes" + what[len("s'est"):] if what.startswith("s'est") else re.sub(r"^a ", "avez ", what)
+    return Activity(when(event.get("recorded")), who, what, event.get("outcome") == "0", emergency)
 
 
 def _who(event: dict, names: dict[str, Professional], person: str, own_ins: str) -> str:
