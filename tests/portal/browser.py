@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from pathlib import Path
 
 import pytest
 
@@ -54,7 +53,8 @@ def serious_violations(driver) -> list[str]:
         axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})
            .then(r => done(r.violations.map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.html)}))))
            .catch(e => done([{id: 'axe-error', impact: 'critical', nodes: [String(e)]}]));""")
-    return [f"{v['id']} ({v['impact']}): {v['nodes'][:2]}" for v in violations if v["impact"] in ("serious", "critical")]
+    return [f"{v['id']} ({v['impact']}): {v['nodes'][:2]}" for v in violations
+            if v["impact"] in ("serious", "critical")]
 
 
 def screenshot(driver, name: str) -> None:

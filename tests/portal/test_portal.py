@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -84,7 +85,8 @@ def world(vendor, base, db):
                       "Visite des 9 ans"),
     }
     return {"base": base, "origin": base.removesuffix("/fhir"), "parent": parent, "ins": parent_ins, "child": child,
-            "physician": physician, "colleague": colleague, "nurse": nurse, "urgentist": urgentist, "documents": documents}
+            "physician": physician, "colleague": colleague, "nurse": nurse, "urgentist": urgentist,
+            "documents": documents}
 
 
 @pytest.fixture(scope="module")
@@ -132,6 +134,11 @@ def test_signing_in_shows_the_documents_a_professional_pushed(browser, world):
     browser.get(f"{world['origin']}/portal/")
     assert browser.find_element(By.TAG_NAME, "h1").text == "Connexion à mon dossier de santé"
     accessible(browser, "sign-in")
+    # By keyboard: the first Tab reaches the skip link, which leads to the page's content.
+    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)
+    assert browser.switch_to.active_element.text == "Aller au contenu"
+    browser.switch_to.active_element.send_keys(Keys.ENTER)
+    assert browser.switch_to.active_element.get_attribute("id") == "contenu"
     sign_in(browser, world["origin"], world["ins"])
     # A representative chooses whose record to open: their own first.
     assert "Quel dossier" in browser.find_element(By.TAG_NAME, "legend").text

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from flask import Response, redirect, request, url_for
+from flask import Response, g, redirect, request, url_for
 
 from ...access.consents import ACT_REASON, RPPS, consent_rules
 from . import bp
@@ -13,9 +13,8 @@ from .caller import call, find, service
 from .pages import page, with_message
 from .session import signed_in
 from .wording import Professional, directory
-from flask import g
 
-RPPS_NUMBER = re.compile(r"\d{11}|\d{8,10}|[0-9A-Za-z]{5,20}")  # RPPS: 11 digits; older IDNPS forms exist
+RPPS_NUMBER = re.compile(r"[0-9A-Za-z]{5,20}")  # an RPPS number has 11 digits; older IDNPS forms are alphanumeric
 POLICY = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTOUT"}]}
 PRIVACY = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]}
 CATEGORY = [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}]

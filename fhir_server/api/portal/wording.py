@@ -132,7 +132,7 @@ def activity(event: dict, names: dict[str, Professional], person: str, own_ins: 
         else DONE.get(interaction, "a accédé à")
     entities = [(e.get("what") or {}).get("reference", "") for e in event.get("entity") or []]
     kinds = [RESOURCES.get(r.partition("/")[0]) for r in entities if r and r.partition("/")[0] != "Patient"]
-    queries = [e.get("description", "") for e in event.get("entity") or [] if e.get("description") and not e.get("what")]
+    queries = [e["description"] for e in event.get("entity") or [] if e.get("description") and not e.get("what")]
     if interaction == "search-type" and queries:
         target = SEARCHED.get(queries[0].partition("?")[0], "le dossier")
     else:
