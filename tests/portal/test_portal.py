@@ -30,6 +30,8 @@ CDA = (b'<?xml version="1.0"?><ClinicalDocument xmlns="urn:hl7-org:v3"><title>Co
        b'<component><structuredBody><component><section><title>Glyc\xc3\xa9mie</title><text>Glyc\xc3\xa9mie '
        b'\xc3\xa0 jeun : 0,95 g/L (normale)</text></section></component></structuredBody></component>'
        b'</ClinicalDocument>')
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c63f8cf"
+                    "c0f01f00050001ff89993d1d0000000049454e44ae426082")  # one red pixel
 
 
 def person(http, base, db, family: str, given: str, birth: str, ins: str | None = None) -> tuple[str, str]:
@@ -313,6 +315,28 @@ def test_opening_and_downloading_a_document(browser, world, http):
     other = portal.get(f"{world['origin']}/portal/documents/{world['documents']['child']}")
     unknown = portal.get(f"{world['origin']}/portal/documents/{uuid.uuid4()}")
     assert other.status_code == unknown.status_code == 404 and other.text == unknown.text
+
+
+def test_an_image_is_shown_and_a_document_kept_from_the_patient_is_not(browser, world):
+    base, physician, parent = world["base"], world["physician"], world["parent"]
+    image = push(physician, base, parent, "18748-4", PNG, "image/png", "2026-11-28", "Radiographie du poignet")
+    kept = push(physician, base, parent, "11488-4", b"A announcer en consultation", "text/plain", "2026-11-29",
+                "Annonce")
+    label = [{"op": "add", "path": "/securityLabel/-", "value": {
+        "coding": [{"system": "urn:oid:1.2.250.1.213.1.1.4.13", "code": "INVISIBLE_PATIENT"}]}}]
+    assert physician.patch(f"{base}/DocumentReference/{kept}", json=label, headers={
+        "Content-Type": "application/json-patch+json"}).status_code == 200
+    browser.get(f"{world['origin']}/portal/documents")
+    listed = browser.find_element(By.CSS_SELECTOR, ".cards").text
+    assert "Radiographie du poignet" in listed and "Annonce" not in listed
+    browser.get(f"{world['origin']}/portal/documents/{image}")
+    picture = browser.find_element(By.CSS_SELECTOR, "img.preview")
+    assert picture.get_attribute("alt") == "Radiographie du poignet"
+    assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", picture) == 1
+    accessible(browser)
+    hidden = _session_of(browser).get(f"{world['origin']}/portal/documents/{kept}")
+    unknown = _session_of(browser).get(f"{world['origin']}/portal/documents/{uuid.uuid4()}")
+    assert hidden.status_code == unknown.status_code == 404 and hidden.text == unknown.text
 
 
 def test_forms_without_the_right_token_are_refused_and_change_nothing(browser, world, db):

@@ -52,6 +52,8 @@ def _sessions() -> PortalSessions:
 def load() -> Response | None:
     """Before each portal request: the visitor (None when signed out), and the CSRF check of a form."""
     g.visitor = None
+    if request.endpoint == "portal.static":
+        return None
     now = datetime.now(timezone.utc)
     token = request.cookies.get(COOKIE, "")
     stored = _sessions().get(token, now) if token else None
@@ -64,7 +66,7 @@ def load() -> Response | None:
                                                                g.visitor.patient):
             _sessions().update(token, {"patient": g.visitor.person})
             return redirect(url_for("portal.choice", ok="fin-representation"))
-    if request.method == "POST" and request.endpoint != "portal.static":
+    if request.method == "POST":
         _check_form(now)
     return None
 
