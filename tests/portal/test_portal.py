@@ -276,6 +276,16 @@ def test_closing_and_reopening_the_record(browser, world):
     assert "Vous avez fermé le dossier" in browser.find_element(By.CSS_SELECTOR, ".history").text
 
 
+def test_the_history_pages(browser, world):
+    browser.get(f"{world['origin']}/portal/historique")
+    first_page = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".history .card")]
+    assert len(first_page) == 20
+    click_and_wait(browser, browser.find_element(By.LINK_TEXT, "Page suivante"))
+    second_page = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".history .card")]
+    assert second_page and browser.find_element(By.LINK_TEXT, "Page précédente")
+    assert second_page != first_page  # older events (new ones, such as these page views, join the first page)
+
+
 def test_a_representative_switches_to_the_childs_record(browser, world):
     browser.get(f"{world['origin']}/portal/documents")
     click_and_wait(browser, browser.find_element(By.LINK_TEXT, "Changer de dossier"))
