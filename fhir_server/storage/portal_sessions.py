@@ -42,7 +42,8 @@ class PortalSessions:
         self.collection.delete_one({"_id": _key(token)})
 
     def end_all(self, patient_id: str) -> None:
-        """Ends every session opened on a record (deleted for good)."""
-        ids = [s["_id"] for s in self.collection.find({"patient": patient_id}, {"_id": 1})]
+        """Ends every session of a record deleted for good: open on it, or of its owner (whose account goes)."""
+        ids = [s["_id"] for s in self.collection.find({"$or": [{"patient": patient_id}, {"person": patient_id}]},
+                                                      {"_id": 1})]
         if ids:
             self.collection.delete_many({"_id": {"$in": ids}})
