@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.expected_conditions import staleness_of
@@ -118,7 +119,18 @@ def click_and_wait(driver, element) -> None:
     """Clicks, then waits for the next page to replace this one."""
     page = driver.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(driver, 10).until(staleness_of(page))
+    WebDriverWait(driver, 10).until(lambda _: _replaced(page))
+
+
+def _replaced(page) -> bool:
+    """Whether the page's root element is gone. Chromium may say so as an inspector error while the next document
+    replaces it ("Node with given id does not belong to the document"), not only as a stale element."""
+    try:
+        return staleness_of(page)(None)
+    except WebDriverException as error:
+        if "does not belong to the document" in str(error):
+            return True
+        raise
 
 
 def message(driver) -> str:
