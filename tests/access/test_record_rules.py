@@ -216,6 +216,23 @@ def test_the_writer_still_sees_a_hidden_document_and_the_patient_sees_it_too(wor
     assert changed.status_code == 403
 
 
+@pytest.mark.parametrize("code", ["INVISIBLE_PATIENT", "INVISIBLE_REPRESENTANTS_LEGAUX"])
+def test_a_patient_hides_even_their_own_document_from_professionals_only(world, base, code):
+    """Not visible to the patient or to legal representatives is a professional's decision (ANS), even on a
+    document the patient wrote; hiding it from professionals is the patient's."""
+    record = world["records"]["none"]
+    owner = record["owner"]
+    document_id, _ = document(owner, base, record["patient"], "lab")
+    refused = owner.patch(f"{base}/DocumentReference/{document_id}", headers=PATCH, json=[
+        {"op": "add", "path": "/securityLabel/-", "value": {"coding": [{"system": VISIBILITY, "code": code}]}}])
+    assert refused.status_code == 403, refused.text
+    labels = owner.get(f"{base}/DocumentReference/{document_id}").json()["securityLabel"]
+    assert {c["code"] for label in labels for c in label["coding"]} == {"N"}
+    hidden = owner.patch(f"{base}/DocumentReference/{document_id}", headers=PATCH, json=[
+        {"op": "add", "path": "/securityLabel/-", "value": {"coding": [{"system": VISIBILITY, "code": "MASQUE_PS"}]}}])
+    assert hidden.status_code == 200, hidden.text
+
+
 def test_not_visible_to_the_patient_until_told(world, base):
     record = world["records"]["none"]
     document_id, binary_id = document(world["writer"], base, record["patient"], "lab")
