@@ -40,7 +40,7 @@ class ReadEachTime:
         pass  # the next check reads it
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True)  # pragma: no mutate (never changed in place: `replace` makes the next snapshot)
 class _Snapshot:
     read_at: float  # the clock before the reads were sent
     revoked: frozenset[str] = frozenset()
