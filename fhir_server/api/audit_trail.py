@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timezone
+from urllib.parse import urlencode
 
 from flask import Response, current_app, g, request
 
@@ -41,8 +42,8 @@ def record(response: Response) -> Response:
         query = g.get("audit_query")  # the stored query, as the FHIR search it ran
     elif interaction == "search-type":
         pairs = request.query_string.decode("utf-8", "replace")
-        if request.method == "POST":
-            pairs = "&".join(p for p in (pairs, request.get_data(as_text=True)) if p)
+        if request.method == "POST":  # POST _search: the form's parameters too (its body is parsed: re-encoded)
+            pairs = "&".join(p for p in (pairs, urlencode(list(request.form.items(multi=True)))) if p)
         query = f"{args.get('resource_type', '')}?{pairs}"
     else:
         query = None

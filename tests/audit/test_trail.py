@@ -91,3 +91,58 @@ def _events_naming(db, reference: str) -> dict[str, dict]:
     """The AuditEvents (by id) of the patient `reference` names (the audit trail's `patient` search values)."""
     events = (json.loads(d["json"]) for d in db["AuditEvent"].find({"r:patient": reference}, {"json": 1}))
     return {e["id"]: e for e in events}
+
+
+def _new_events(db, before: set[str]) -> list[dict]:
+    return [json.loads(d["json"]) for d in db["AuditEvent"].find({"_id": {"$nin": list(before)}}, {"json": 1})]
+
+
+def _event_ids(db) -> set[str]:
+    return {d["_id"] for d in db["AuditEvent"].find({}, {"_id": 1})}
+
+
+def test_a_search_posted_as_a_form_is_audited_with_its_body_parameters(base, db, http):
+    family = f"Posted{uuid.uuid4().hex[:8]}"
+    before = _event_ids(db)
+    response = http.post(f"{base}/Patient/_search", data={"family": family},
+                         headers={"Accept": HEADERS["Accept"]})
+    assert response.status_code == 200, response.text
+    [event] = _new_events(db, before)
+    assert [c["code"] for c in event["subtype"]] == ["search-type"]
+    assert f"Patient?family={family}" in [e.get("description") for e in event["entity"]]
+
+
+def test_a_request_touching_two_records_tells_each_patient_only_of_their_own(base, db, http):
+    """A batch reading one document of each of two records: each patient's AuditEvent names that patient's
+    document only (naming the other's would tell one patient of another's record)."""
+    doctor = professional(db, base, "10")
+    documents = {}
+    for _ in range(2):
+        patient = http.post(f"{base}/Patient", json={"resourceType": "Patient"}, headers=HEADERS).json()["id"]
+        created = doctor.post(f"{base}/DocumentReference", headers=HEADERS, json={
+            "resourceType": "DocumentReference", "status": "current", "subject": {"reference": f"Patient/{patient}"},
+            "content": [{"attachment": {"contentType": "text/plain", "data": "eA=="}}]})
+        assert created.status_code == 201, created.text
+        documents[patient] = created.json()["id"]
+    batch = {"resourceType": "Bundle", "type": "batch", "entry": [
+        {"request": {"method": "GET", "url": f"DocumentReference/{document_id}"}} for document_id in documents.values()]}
+    before = _event_ids(db)
+    response = doctor.post(base, json=batch, headers=HEADERS)
+    assert [e["response"]["status"][:3] for e in response.json()["entry"]] == ["200", "200"], response.text
+    for patient, document_id in documents.items():
+        [event] = [e for e in _new_events(db, before) if f"Patient/{patient}" in json.dumps(e["entity"])]
+        named = {e["what"]["reference"].split("/_history")[0] for e in event["entity"] if "what" in e}
+        assert f"DocumentReference/{document_id}" in named
+        assert not any(other in ref for ref in named for other in documents.values() if other != document_id)
+
+
+def test_a_refused_read_is_audited_naming_what_was_asked_and_why(base, db):
+    doctor = professional(db, base, "10")
+    missing = uuid.uuid4().hex
+    before = _event_ids(db)
+    response = doctor.get(f"{base}/DocumentReference/{missing}", headers=HEADERS)
+    assert response.status_code == 404
+    [event] = _new_events(db, before)
+    assert event["outcome"] == "4"
+    assert [e["what"]["reference"] for e in event["entity"] if "what" in e] == [f"DocumentReference/{missing}"]
+    assert event["outcomeDesc"] == "; ".join(i["diagnostics"] for i in response.json()["issue"])
