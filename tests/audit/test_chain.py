@@ -78,6 +78,15 @@ def test_the_hash_ignores_meta_and_the_chain_extension_but_not_other_extensions(
     assert content({**event, "extension": [other]}) != content(event)
 
 
+def test_the_hashed_content_is_the_documented_canonical_json():
+    """What an outside verifier recomputes (README, threat model): keys sorted, no whitespace, characters as they
+    are in UTF-8 (not \\u escapes), without meta and the chain extension."""
+    event = {"resourceType": "AuditEvent", "meta": {"versionId": "1"}, "id": "e1",
+             "agent": [{"name": "Hélène Lefèvre", "requestor": True}],
+             "extension": [{"url": CHAIN_EXTENSION, "valueString": "x"}]}
+    assert content(event) == '{"agent":[{"name":"Hélène Lefèvre","requestor":true}],"id":"e1","resourceType":"AuditEvent"}'
+
+
 def test_events_without_a_patient_go_to_the_server_chain(chain, store, db):
     event = chain.append("-", new_event(None))
     store.persist(event)
