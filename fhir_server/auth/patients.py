@@ -77,7 +77,7 @@ def activate(store: ResourceStore, ins: str, code: str, birth_date: str, passwor
     if not (activation and activation["expires"] > now and _matches(activation["hash"], code.strip().upper())
             and (patient.resource or {}).get("birthDate") == birth_date.strip()):
         _failed(store, patient.id, account, refusal)
-    PatientAccounts(store.db).activate(patient.id, _hasher.hash(password))
+    PatientAccounts(store.db).activate(patient.id, _hasher.hash(password), _round(account))
     return patient.id
 
 
@@ -87,7 +87,7 @@ def sign_in(store: ResourceStore, ins: str, password: str) -> str:
     patient, account = _account(store, ins, refusal)
     if not account.get("password") or not _matches(account["password"], password):
         _failed(store, patient.id, account, refusal)
-    PatientAccounts(store.db).succeeded(patient.id)
+    PatientAccounts(store.db).succeeded(patient.id, _round(account))
     return patient.id
 
 
@@ -105,13 +105,18 @@ def _account(store: ResourceStore, ins: str, refusal: str):
 
 
 def _failed(store: ResourceStore, patient_id: str, account: dict, message: str) -> None:
-    """Counts a wrong attempt, locking the account at the fifth; raises."""
-    failures = account.get("failures", 0) + 1
-    locked = datetime.now(timezone.utc) + LOCK_FOR if failures >= LOCK_AFTER else None
-    PatientAccounts(store.db).failed(patient_id, 0 if locked else failures, locked)
-    if locked:
+    """Counts a wrong attempt, locking the account at the fifth of its round (however many workers or nodes
+    took them at once: storage/auth.py PatientAccounts); raises."""
+    accounts = PatientAccounts(store.db)
+    if accounts.count_failure(patient_id, _round(account)) >= LOCK_AFTER:
+        locked = datetime.now(timezone.utc) + LOCK_FOR
+        accounts.lock(patient_id, locked, _round(account))
         raise Locked(locked)
     raise ActivationRefused(message)
+
+
+def _round(account: dict) -> str:
+    return account.get("round", PatientAccounts.FIRST_ROUND)
 
 
 def _matches(code_hash: str, code: str) -> bool:

@@ -18,9 +18,10 @@ from datetime import datetime, timedelta, timezone
 
 from ..audit.chain import AuditChain
 from ..storage.notification_queue import Notifications
+from ..storage.auth import PatientAccounts
 from ..storage.notification_settings import NotificationSettings
 from ..storage.portal_sessions import PortalSessions
-from ..storage.mongo import LETTERS, PATIENT_ACCOUNTS
+from ..storage.mongo import LETTERS
 from ..storage.purge import purge
 from ..storage.readers import ServerLookup
 from ..storage.records import Records
@@ -59,7 +60,7 @@ class RecordLifecycle:
         targets = self.records.mark_purging(patient_id, datetime.now(timezone.utc), self._targets(patient_id))
         purge(self.store, targets)
         db = self.store.db
-        db[PATIENT_ACCOUNTS].delete_one({"_id": patient_id})
+        PatientAccounts(db).delete(patient_id)
         db[LETTERS].delete_many({"patient": patient_id})
         Notifications(db).delete_patient(patient_id)
         NotificationSettings(db).delete_patient(patient_id)

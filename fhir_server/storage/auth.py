@@ -3,6 +3,7 @@ revoked tokens. Every document is read and written by `_id`; a unique `_id` is a
 assertion once" and "keep the first signing key" hold when several workers race."""
 from __future__ import annotations
 
+import secrets
 from datetime import datetime, timedelta, timezone
 
 import pymongo
@@ -94,7 +95,17 @@ class Revocations:
 
 class PatientAccounts:
     """Patients' sign-in state, `_id` = Patient id: the pending activation code (its hash and expiry), the
-    password hash, failed attempts and the end of a lockout. Hashes only: no code or password is stored."""
+    password hash, the end of a lockout and `round`, the current round of failed attempts. Hashes only: no
+    code or password is stored.
+
+    Failed attempts are counted in the database, shared by every worker and node, without an atomic update
+    (FerretDB v1's `$inc` reads then writes: two attempts at once would count one): each failed attempt
+    inserts its own document `<patient>:failed:<round>:<n>`, the first `n` free. `_id` is unique, so of
+    attempts racing anywhere each gets its own `n`, and the one that gets the LOCK_AFTER-th locks. A success
+    or a lock starts a new round (a fresh random `round`) and deletes the old round's attempts by `_id`."""
+
+    FIRST_ROUND = "0"
+    SLOTS = 20  # attempts of a round deleted by `_id` when it ends; more only from 20 attempts racing at once
 
     def __init__(self, db: Database) -> None:
         self.collection = db[PATIENT_ACCOUNTS]
@@ -106,19 +117,44 @@ class PatientAccounts:
         self.collection.update_one({"_id": patient_id}, {"$set": {"activation": {"hash": code_hash, "expires": expires}}},
                                    upsert=True)
 
-    def activate(self, patient_id: str, password_hash: str) -> None:
-        """The password is set and the activation code used up."""
-        self.collection.update_one({"_id": patient_id}, {"$set": {"password": password_hash, "failures": 0},
-                                                         "$unset": {"activation": "", "locked_until": ""}})
+    def activate(self, patient_id: str, password_hash: str, round_: str) -> None:
+        """The password is set and the activation code used up; failed attempts start again from 0."""
+        self._new_round(patient_id, round_, {"$set": {"password": password_hash},
+                                             "$unset": {"activation": "", "locked_until": ""}})
 
-    def failed(self, patient_id: str, failures: int, locked_until: datetime | None) -> None:
-        update: dict = {"$set": {"failures": failures}}
-        if locked_until is not None:
-            update["$set"]["locked_until"] = locked_until
+    def count_failure(self, patient_id: str, round_: str) -> int:
+        """Records a failed attempt in round `round_` (the account's, as read); returns how many that round
+        holds, this one included."""
+        n = 1
+        while True:
+            try:
+                self.collection.insert_one({"_id": _attempt_id(patient_id, round_, n), "account": patient_id,
+                                            "at": datetime.now(timezone.utc)})
+                return n
+            except pymongo.errors.DuplicateKeyError:
+                n += 1
+
+    def lock(self, patient_id: str, until: datetime, round_: str) -> None:
+        """Locked until `until`; the attempts after it count from 0."""
+        self._new_round(patient_id, round_, {"$set": {"locked_until": until}})
+
+    def succeeded(self, patient_id: str, round_: str) -> None:
+        self._new_round(patient_id, round_, {"$unset": {"locked_until": ""}})
+
+    def delete(self, patient_id: str) -> None:
+        """The account and its failed attempts (a purged record's)."""
+        self.collection.delete_one({"_id": patient_id})
+        self.collection.delete_many({"account": patient_id})
+
+    def _new_round(self, patient_id: str, round_: str, update: dict) -> None:
+        update.setdefault("$set", {})["round"] = secrets.token_hex(6)
         self.collection.update_one({"_id": patient_id}, update, upsert=True)
+        self.collection.delete_many({"_id": {"$in": [_attempt_id(patient_id, round_, n)
+                                                     for n in range(1, self.SLOTS + 1)]}})
 
-    def succeeded(self, patient_id: str) -> None:
-        self.collection.update_one({"_id": patient_id}, {"$set": {"failures": 0}, "$unset": {"locked_until": ""}})
+
+def _attempt_id(patient_id: str, round_: str, n: int) -> str:
+    return f"{patient_id}:failed:{round_}:{n}"  # a Patient id never holds ":"
 
 
 class AuthorizationCodes:

@@ -40,6 +40,7 @@ SUPPORT_INDEXES = [
     (TRANSACTIONS, "expires"), (SEARCH_PAGES, "created"), (POSTINGS, "overflow"), (POSTING_HEADS, "last"),
     (OAUTH_CLIENTS, "status"), (OAUTH_ASSERTIONS, "expires"), (OAUTH_REVOKED, "expires"), (OAUTH_KEYS, "jwk.kid"),
     (OAUTH_CODES, "expires"), (OAUTH_PENDING, "expires"), (LETTERS, "created"), (PATIENT_ACCOUNTS, "locked_until"),
+    (PATIENT_ACCOUNTS, "account"),  # a purge deletes the failed attempts of the account (storage/auth.py)
     (RECORDS, "state"), (RECORDS, "blocked"), (RECORDS, "unreadable"), (RECORDS, "no_emergency"),  # `denied`
     (RECORD_OPPOSITIONS, "at"), (NOTIFICATIONS, "next_try"), (PORTAL_SESSIONS, "expires"),
     (AUDIT_CHAIN, "key"),
