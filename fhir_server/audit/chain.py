@@ -16,11 +16,13 @@ whose `_id` is unique, so of two writers claiming position n exactly one wins an
 tries n + 1: the chain never forks, and n is claimed only once n - 1 exists, so it has no gap. `append_all`
 chains many events in one insert (the group commit of service/audit.py): one link per chain per round, so that
 a link is never inserted after a predecessor that lost its position. Each writer remembers the last link it wrote
-or read of a chain for `TAIL_SECONDS`, so that a busy chain costs no read: a remembered tail another writer has
-passed since is found out by the insert failing, then the chain is read forward from it. A head hint (`$max`, it
-may lag) tells a writer that remembers nothing where to start reading. A chain deleted (a record purged) by
-another process than the one remembering its tail would be continued after the deleted links for up to
-`TAIL_SECONDS` (then reported as a gap): the server's purges go through its audit writer, which forgets it.
+or read of a chain for `TAIL_SECONDS`, so that a busy chain costs one read by `_id` (that link, confirming it is
+still stored) rather than two (the head, then the link it names): a remembered tail another writer has passed
+since is found out by the insert failing, then the chain is read forward from it. A head hint (`$max`, it may
+lag) tells a writer that remembers nothing where to start reading. A chain deleted (a record purged) by another
+process than the one remembering its tail (another node, `retention run`) is found out by that confirming read,
+and read again from its start: never continued after its deleted links. A purge racing the very write of an
+event of that record remains (as it does in one process).
 """
 from __future__ import annotations
 
@@ -140,12 +142,24 @@ class AuditChain:
         return self.links.link(key, n)
 
     def _tails_of(self, keys: list[str]) -> dict[str, tuple[int, str]]:
-        """(position, hash) of each chain's last link as this writer knows it (0 and GENESIS: no chain); those
-        it does not remember read together."""
-        known = {key: self._tails.get(key) for key in keys}
-        unknown = [key for key, tail in known.items() if tail is None]
-        known.update(zip(unknown, each(self._stored_tail, unknown)))
-        return known  # type: ignore[return-value]
+        """(position, hash) of each chain's last link as this writer knows it (0 and GENESIS: no chain), read
+        together: a remembered tail confirmed by reading its link alone, the others from the head's hint."""
+        remembered = {key: self._tails.get(key) for key in keys}
+        return dict(zip(keys, each(lambda key: self._confirmed_tail(key, remembered[key]), keys)))
+
+    def _confirmed_tail(self, key: str, remembered: tuple[int, str] | None) -> tuple[int, str]:
+        """The remembered tail while its link is still stored, else the chain's tail as stored: a chain
+        deleted by another process (a record purged by another node, or by `retention run`) is then read
+        again from its start rather than continued after its deleted links."""
+        if remembered is None:
+            return self._stored_tail(key)
+        n, link_hash = remembered
+        if n == 0:
+            return remembered  # no chain yet: a chain another writer started makes the insert of link 1 fail
+        link = self.link(key, n)
+        if link is not None and link.get("hash") == link_hash:
+            return remembered
+        return self._stored_tail(key)
 
     def _stored_tail(self, key: str) -> tuple[int, str]:
         """(position, hash) of the link the chain's head hints at, taken as its last."""
