@@ -1,6 +1,7 @@
 """FHIR R4 server for a national shared health record: the Flask app factory."""
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,7 +43,9 @@ def create_app(config: dict | None = None) -> Flask:
     if settings.ferretdb_sqlite_dir:
         index_id_lookups(Path(settings.ferretdb_sqlite_dir), settings.database_name)
     store = ResourceStore(db)
-    store.recover()
+    # Writes under way on other workers or nodes are younger than a lease: left to the second pass.
+    store.recover(older_than=timedelta(seconds=settings.transaction_lease_seconds))
+    store.recover_later(timedelta(seconds=settings.transaction_lease_seconds))
     transactions = Transactions(store, settings.transaction_lease_seconds)
     transactions.sweep()
     store.build_postings(list(RESOURCES))

@@ -31,17 +31,19 @@ Write order, without multi-document transactions (FerretDB has none; `reserve` d
    version's current document is inserted instead (no probe): one already there was projected by a writer
    that has seen this version, or a later one, and that writer settles it.
 6. The journal entry is removed, off the request's path with others (storage/journal.py).
-If the process dies between 1 and 6, `recover()` (run at start-up) projects every resource named in the
-journal, and a writer that collides with a version projects it before answering 409, so the two
+If the process dies between 1 and 6, `recover()` (run at start-up, for the entries older than a transaction
+lease, since several processes or nodes share the journal, and again once a lease has passed) projects every
+resource named in the journal, and a writer that collides with a version projects it before answering 409, so the two
 collections always converge on the history. A journal entry whose history insert never happened is
 simply removed. Transactions (several resources, all or nothing) reserve versions the same way and commit
 them together: storage/transactions.py.
 """
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import bson
 import pymongo
@@ -381,13 +383,27 @@ class ResourceStore:
             self.history.update_one({"_id": history_id}, {"$set": fields})
         self.db[resource_type].update_one({"_id": resource_id}, {"$set": fields})
 
-    def recover(self) -> int:
-        """Completes the writes a crash left unfinished (named in the journal); returns how many."""
-        entries = list(self.journal.find({}))
+    def recover(self, older_than: timedelta = timedelta(0)) -> int:
+        """Completes the writes a crash left unfinished (named in the journal) whose entry is older than
+        `older_than`; returns how many. Several processes share the journal (workers, nodes): an entry younger
+        than the longest write may be a live writer's, which removing would leave unprojected should that
+        writer then crash, so a process starting beside others passes the longest write here and runs again
+        once that has passed (`recover_later`)."""
+        query = {}
+        if older_than > timedelta(0):  # an entry's `_id` is an ObjectId: it holds when it was made
+            query = {"_id": {"$lt": bson.ObjectId.from_datetime(datetime.now(timezone.utc) - older_than)}}
+        entries = list(self.journal.find(query))
         for entry in entries:
             self.project(entry["type"], entry["rid"])
             self.journal.delete_one({"_id": entry["_id"]})
         return len(entries)
+
+    def recover_later(self, older_than: timedelta) -> threading.Timer:
+        """`recover(older_than)` once `older_than` has passed, in a thread (the entries a start-up left)."""
+        timer = threading.Timer(older_than.total_seconds(), self.recover, kwargs={"older_than": older_than})
+        timer.daemon = True
+        timer.start()
+        return timer
 
     def history_page(self, resource_type: str, resource_id: str | None, since: datetime | None,
                      before: datetime, offset: int, count: int, excluded: list[str] | None = None, *,
