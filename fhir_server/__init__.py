@@ -38,7 +38,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.request_class = CappedRequest  # FHIR_MAX_BODY_BYTES holds for chunked bodies too (api/body.py)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
 
-    db = connect(settings.mongodb_uri, settings.database_name)
+    db = connect(settings.mongodb_uri, settings.database_name, settings.concerns)
     ensure_indexes(db, list(RESOURCES), INDEXES)
     if settings.ferretdb_sqlite_dir:
         index_id_lookups(Path(settings.ferretdb_sqlite_dir), settings.database_name)

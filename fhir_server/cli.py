@@ -141,7 +141,8 @@ def _connection(data: Path, own: bool = False, server_only: bool = False):
         print(f"database: no server running on {data}, starting FerretDB for this command", file=sys.stderr)
         database = LocalFerretDB(data)
         uri = database.start()
-    db = connect(uri, Settings.from_mapping().database_name)
+    settings = Settings.from_mapping()
+    db = connect(uri, settings.database_name, settings.concerns)
     try:
         ensure_indexes(db, [])
         yield db, None

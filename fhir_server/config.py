@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, fields
 from urllib.parse import urlsplit
 
+from .storage.mongo import Concerns
+
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -13,6 +15,11 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 class Settings:
     mongodb_uri: str = "mongodb://127.0.0.1:27017/"
     database_name: str = "fhir"
+    # Read and write concerns (storage/mongo.py Concerns; empty: the URI's option, else majority / primary).
+    write_concern: str = ""
+    write_timeout_ms: int = 0
+    read_concern: str = ""
+    read_preference: str = ""
     # The public FHIR base (e.g. https://record.example.org/fhir) when a proxy stands in front.
     base_url: str = ""
     # Where `serve` listens (it hands both to its workers): the public origin when base_url is not set.
@@ -50,6 +57,10 @@ class Settings:
         env = {
             "mongodb_uri": os.environ.get("MONGODB_URI"),
             "database_name": os.environ.get("FHIR_DATABASE"),
+            "write_concern": os.environ.get("MONGODB_WRITE_CONCERN"),
+            "write_timeout_ms": os.environ.get("MONGODB_WRITE_TIMEOUT_MS"),
+            "read_concern": os.environ.get("MONGODB_READ_CONCERN"),
+            "read_preference": os.environ.get("MONGODB_READ_PREFERENCE"),
             "base_url": os.environ.get("FHIR_BASE_URL"),
             "host": os.environ.get("FHIR_HOST"),
             "port": os.environ.get("FHIR_PORT"),
@@ -74,6 +85,7 @@ class Settings:
         return cls(**kwargs)
 
     def __post_init__(self) -> None:
+        self.concerns.options(self.mongodb_uri)  # a read preference other than primary is refused here
         if self.token_recheck_seconds < 0:
             raise ValueError("FHIR_TOKEN_RECHECK_SECONDS is 0 (read on every request) or more")
         if self.base_url:
@@ -84,6 +96,10 @@ class Settings:
                 valid = False
             if not valid:
                 raise ValueError(f"FHIR_BASE_URL {self.base_url!r} is not an absolute http(s) URL")
+
+    @property
+    def concerns(self) -> Concerns:
+        return Concerns(self.write_concern, self.write_timeout_ms, self.read_concern, self.read_preference)
 
     @property
     def origin(self) -> str:

@@ -162,7 +162,7 @@ def main() -> None:
     from ..storage.resources import ResourceStore
     from .audit import AuditTrail
     settings = Settings.from_mapping()
-    trail = AuditTrail(ResourceStore(connect(settings.mongodb_uri, settings.database_name)))
+    trail = AuditTrail(ResourceStore(connect(settings.mongodb_uri, settings.database_name, settings.concerns)))
     serve_forever(trail.commit_all, trail.chain.delete_key, os.environ[ADDRESS], bytes.fromhex(os.environ[KEY]))
 
 

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
 
 import pymongo
 from pymongo.collection import Collection
@@ -47,8 +49,33 @@ SUPPORT_INDEXES = [
 ]
 
 
-def connect(uri: str, database_name: str) -> Database:
-    client = pymongo.MongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=5000, appname="fhir-server")
+@dataclass(frozen=True)
+class Concerns:
+    """The read and write concerns of every command (docs/scaling.md, "Replica set"): each setting given here
+    (MONGODB_WRITE_CONCERN...) wins over the URI's option, which wins over the default. An empty setting
+    leaves it to the URI or the default."""
+    write: str = ""  # "majority" (default), a number of members, or a tag set's name
+    write_timeout_ms: int = 0  # default 10000: a write not acknowledged so is an error (503), never a silent 1
+    read: str = ""  # "majority" (default) or "local"
+    read_preference: str = ""  # "primary" (default and only): a lagging secondary would serve stale versions
+
+    def options(self, uri: str) -> dict:
+        """The MongoClient keyword arguments."""
+        given = {name.lower(): values[-1] for name, values in parse_qs(urlsplit(uri).query).items()}
+        write = self.write or given.get("w") or "majority"
+        preference = self.read_preference or given.get("readpreference") or "primary"
+        if preference != "primary":
+            raise ValueError(f"read preference {preference!r}: only 'primary' (MONGODB_READ_PREFERENCE): a "
+                             "secondary may not yet hold a client's own writes")
+        return {"w": int(write) if write.isdigit() else write,
+                "wTimeoutMS": self.write_timeout_ms or int(given.get("wtimeoutms") or 10_000),
+                "readConcernLevel": self.read or given.get("readconcernlevel") or "majority",
+                "readPreference": preference}
+
+
+def connect(uri: str, database_name: str, concerns: Concerns | None = None) -> Database:
+    client = pymongo.MongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=5000, appname="fhir-server",
+                                 **(concerns or Concerns()).options(uri))
     return client[database_name]
 
 
@@ -98,7 +125,8 @@ def write_each(collection: Collection, docs: list[dict], updates: list[tuple[dic
     inserted, raced = set(), False
     for start in range(0, len(statements), STATEMENTS):
         reply = collection.database.command({"update": collection.name, "ordered": False,
-                                             "updates": statements[start:start + STATEMENTS]})
+                                             "updates": statements[start:start + STATEMENTS],
+                                             **_write_concern(collection)})
         errors = reply.get("writeErrors", [])
         if any(error.get("code") != DUPLICATE_KEY for error in errors):
             raise pymongo.errors.OperationFailure(f"update of {collection.name} failed: {errors}", details=reply)
@@ -111,6 +139,12 @@ def write_each(collection: Collection, docs: list[dict], updates: list[tuple[dic
     same = same or (lambda stored, doc: stored == doc)
     stored = [collection.find_one({"_id": doc["_id"]}) for doc in docs]
     return {index for index, (found, doc) in enumerate(zip(stored, docs)) if found is None or not same(found, doc)}
+
+
+def _write_concern(collection: Collection) -> dict:
+    """The collection's write concern for a command sent as is (`Database.command` adds none of its own)."""
+    concern = collection.write_concern.document
+    return {"writeConcern": concern} if concern else {}
 
 
 def _update_alone(collection: Collection, query: dict, update: dict, upsert: bool) -> None:
