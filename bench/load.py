@@ -156,13 +156,18 @@ def timed_request(session: requests.Session, op: Op, method: str, url: str, expe
     return response.json()
 
 
-def run_api(base: str, software: BackendClient, args: argparse.Namespace) -> list[Op]:
-    """Creates the patients and their documents, then reads every created resource back."""
+def run_api(bases: Sequence[str], software: BackendClient, args: argparse.Namespace) -> list[Op]:
+    """Creates the patients and their documents, reads every created resource back, then searches each
+    patient's documents. Each client keeps one node (`bases`, in turn: a balancer without affinity
+    spreads them so)."""
     create = {t: Op(f"create {t}") for t in ("Patient", "DocumentReference")}
     read = {t: Op(f"read {t}") for t in create}
+    search = Op("search DocumentReference?patient=")
     created: list[tuple[str, str]] = []
+    turn = iter(range(10**9))
 
     def load(session: requests.Session, index: int) -> None:
+        base = session.base
         answer = timed_request(session, create["Patient"], "POST", f"{base}/Patient", 201, patient(index))
         if answer is None:
             return  # its documents would have no subject
@@ -175,11 +180,15 @@ def run_api(base: str, software: BackendClient, args: argparse.Namespace) -> lis
                 created.append(("DocumentReference", answer["id"]))
 
     def fetch(session: requests.Session, item: tuple[str, str]) -> None:
-        timed_request(session, read[item[0]], "GET", f"{base}/{item[0]}/{item[1]}", 200)
+        timed_request(session, read[item[0]], "GET", f"{session.base}/{item[0]}/{item[1]}", 200)
+
+    def documents_of(session: requests.Session, patient_id: str) -> None:
+        timed_request(session, search, "GET", f"{session.base}/DocumentReference?patient={patient_id}", 200)
 
     def session() -> requests.Session:
         authenticated = requests.Session()
         authenticated.headers.update(software.headers())
+        authenticated.base = bases[next(turn) % len(bases)]  # type: ignore[attr-defined]
         return authenticated
 
     seconds = run_clients(range(args.patients), args.clients, load, session)
@@ -188,8 +197,10 @@ def run_api(base: str, software: BackendClient, args: argparse.Namespace) -> lis
     seconds = run_clients(created, args.clients, fetch, session)
     for op in read.values():
         op.seconds = seconds
+    search.seconds = run_clients([rid for kind, rid in created if kind == "Patient"], args.clients, documents_of,
+                                 session)
     return [merged("API create (POST)", *create.values()), *create.values(),
-            merged("API read (GET by id)", *read.values()), *read.values()]
+            merged("API read (GET by id)", *read.values()), *read.values(), search]
 
 
 def timed_call(op: Op, call: Callable[[], Any]) -> None:
@@ -250,25 +261,50 @@ def api_server(uri: str, name: str, args: argparse.Namespace,
                log_path: Path) -> Iterator[tuple[str, BackendClient]]:
     """`fhir-server serve` (gunicorn) on a free loopback port; yields its FHIR base once /metadata answers,
     and a vendor registered in its database to get access tokens with."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}/fhir"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "fhir_server.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-             "--workers", str(args.workers), "--threads", str(args.threads)],
-            env={**os.environ, "MONGODB_URI": uri, "FHIR_DATABASE": name}, cwd=REPO_ROOT,
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        try:
-            deadline = time.monotonic() + 60
+    with api_nodes(uri, name, args, log_path.parent, 1) as (bases, software):
+        yield bases[0], software
+
+
+@contextlib.contextmanager
+def api_nodes(uri: str, name: str, args: argparse.Namespace, log_dir: Path,
+              nodes: int) -> Iterator[tuple[list[str], BackendClient]]:
+    """`nodes` × `fhir-server serve` on one database, each on a free loopback port (logs `server<n>.log`);
+    yields their FHIR bases once each answers /metadata, and a vendor registered in the database. Several
+    nodes share one public base (FHIR_BASE_URL, a balancer's address nothing listens on here): the audience
+    of every token, whichever node issued it; the vendor asks each node in turn for its tokens."""
+    ports = [free_port() for _ in range(nodes)]
+    bases = [f"http://127.0.0.1:{port}/fhir" for port in ports]
+    public = f"http://127.0.0.1:{free_port()}" if nodes > 1 else bases[0].removesuffix("/fhir")
+    env = {**os.environ, "MONGODB_URI": uri, "FHIR_DATABASE": name,
+           **({"FHIR_BASE_URL": f"{public}/fhir"} if nodes > 1 else {})}
+    processes: list[subprocess.Popen] = []
+    try:
+        for n, port in enumerate(ports):
+            with open(log_dir / f"server{n if nodes > 1 else ''}.log", "wb") as log:
+                processes.append(subprocess.Popen(
+                    [sys.executable, "-m", "fhir_server.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+                     "--workers", str(args.workers), "--threads", str(args.threads)],
+                    env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
+        deadline = time.monotonic() + 60 * nodes
+        for n, (base, process) in enumerate(zip(bases, processes)):
             while not _ready(base):
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the server did not start:\n{log_path.read_text(errors='replace')[-3000:]}")
+                    log_text = (log_dir / f"server{n if nodes > 1 else ''}.log").read_text(errors="replace")
+                    raise RuntimeError(f"the server did not start:\n{log_text[-3000:]}")
                 time.sleep(0.2)
-            with pymongo.MongoClient(uri) as client:
-                software = register(client[name], base.removesuffix("/fhir"), "Benchmark vendor", ["system/*.cruds"])
-            yield base, software
-        finally:
+        turn = iter(range(10**9))
+
+        def post(url: str, form: dict) -> tuple[int, dict]:  # the token endpoint of each node in turn
+            node = bases[next(turn) % nodes].removesuffix("/fhir")
+            response = requests.post(node + url[len(public):], data=form, timeout=30)
+            return response.status_code, response.json()
+        with pymongo.MongoClient(uri) as client:
+            software = register(client[name], public, "Benchmark vendor", ["system/*.cruds"], post=post)
+        yield bases, software
+    finally:
+        for process in processes:
             process.terminate()
+        for process in processes:
             try:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
@@ -298,6 +334,16 @@ def table(ops: list[Op], header: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def per_node(ops: list[Op], nodes: int) -> str:
+    """Requests per second per node, by interaction: the sizing figure (the API's rows over the node count)."""
+    lines = ["", f"| interaction | requests/s, {nodes} nodes | per node |", "| --- | ---: | ---: |"]
+    for op in ops:
+        if op.name.startswith(("create ", "read ", "search ")) and op.seconds:
+            rate = len(op.latencies) / op.seconds
+            lines.append(f"| {op.name} | {rate:.1f} | {rate / nodes:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
 def publish(text: str, path: Path | None) -> None:
     """Prints a benchmark's table, and writes it to `path` when one is given (--markdown-out)."""
     print(text)
@@ -310,7 +356,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--patients", type=int, default=200)
     parser.add_argument("--documents", type=int, default=5, help="DocumentReferences per patient")
     parser.add_argument("--clients", type=int, default=8, help="concurrent client threads")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="gunicorn worker processes")
+    parser.add_argument("--nodes", type=int, default=1,
+                        help="serve processes on the one database, the clients spread over them (default 1)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="gunicorn worker processes per node")
     parser.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker")
     parser.add_argument("--markdown-out", type=Path, help="also write the table to this file")
     args = parser.parse_args(argv)
@@ -318,8 +366,8 @@ def main(argv: list[str] | None = None) -> int:
     started = datetime.now(timezone.utc)
     try:
         with tempfile.TemporaryDirectory(prefix="fhir-bench-") as tmp, database(Path(tmp)) as (uri, name, kind):
-            with api_server(uri, name, args, Path(tmp) / "server.log") as (base, software):
-                ops = run_api(base, software, args)
+            with api_nodes(uri, name, args, Path(tmp), args.nodes) as (bases, software):
+                ops = run_api(bases, software, args)
             ops += run_raw(uri, name, args.clients)
     except KeyboardInterrupt:
         print("interrupted: server and database stopped", file=sys.stderr)
@@ -331,8 +379,11 @@ def main(argv: list[str] | None = None) -> int:
               f"{platform.platform()}, Python {platform.python_version()}",
               f"- database: {kind}",
               f"- parameters: {args.patients} patients x {args.documents} documents, {args.clients} clients, "
-              f"gunicorn {args.workers} workers x {args.threads} threads"]
-    publish(table(ops, header), args.markdown_out)
+              f"{args.nodes} node{'s' if args.nodes > 1 else ''} x gunicorn {args.workers} workers x {args.threads} threads"]
+    text = table(ops, header)
+    if args.nodes > 1:
+        text += per_node(ops, args.nodes)
+    publish(text, args.markdown_out)
     for op in ops:
         if op.example:
             print(f"first failure of {op.name}: {op.example}", file=sys.stderr)
