@@ -58,6 +58,19 @@ def routing_plan() -> dict[str, tuple[set[str], set[str]]]:
             for interaction, targeted, broadcast, *_ in table("query-plan")}
 
 
+def costs() -> dict[str, int]:
+    """interaction -> the commands it sends at most, as the query plan says"""
+    return {interaction: int(commands) for interaction, _, _, commands in table("query-plan")}
+
+
+def counted(commands: list[Sent]) -> int:
+    """An interaction's commands but those that fall in it by the clock: the removal of finished journal
+    entries (a background thread) and each worker's reading of revocations and clients' statuses (every
+    FHIR_TOKEN_RECHECK_SECONDS)."""
+    return len([c for c in commands if not (c.collection == "write_journal" and c.command == "delete")
+                and c.collection not in ("oauth_revoked", "oauth_clients")])
+
+
 def equality(value) -> bool:
     return not isinstance(value, dict) or set(value) <= {"$eq", "$in"}  # `$in: []`: no shard at all
 
@@ -223,6 +236,13 @@ def test_each_interaction_reaches_the_shards_the_plan_says(captured):
             label, "not in the plan", sorted(reached - journal - declared_targeted))
 
 
+def test_each_interaction_costs_at_most_the_commands_the_plan_says(captured):
+    sent, _ = captured
+    declared = costs()
+    assert {label: counted(commands) for label, commands in sent.items() if counted(commands) > declared[label]} \
+        == {}, "more commands than docs/scaling.md says (its query plan's last column)"
+
+
 def test_reads_by_id_and_the_audit_trail_never_reach_every_shard(captured):
     """The hot paths by their key: a read, a vread and an instance history of record data, a Patient's
     creation, and in every interaction the audit trail (the AuditEvent, its version, its chain's link) each
@@ -245,7 +265,7 @@ def print_routes(sent, plan) -> None:
         broadcast = sorted({c.collection for c in commands if not targeted(c, plan[c.collection]["key"])})
         reached = sorted({c.collection for c in commands if targeted(c, plan[c.collection]["key"])})
         print(f"| {label} | {', '.join(f'`{c}`' for c in reached)} | {', '.join(f'`{c}`' for c in broadcast)} | "
-              f"{len(commands)} |")
+              f"{counted(commands)} |")
         for c in commands:
             if not targeted(c, plan[c.collection]["key"]):
                 print("    every shard:", c.command, c.collection, str(c.filters)[:300])
