@@ -2,13 +2,16 @@
 to the others (a node starting beside live nodes, a purge made by another node or by `retention run`)."""
 from __future__ import annotations
 
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
 import bson
 import pytest
 
 from fhir_server.audit.chain import AuditChain
+from fhir_server.storage.auth import PatientAccounts
 from fhir_server.storage.readers import ServerLookup
 from fhir_server.storage.resources import ResourceStore
 
@@ -44,3 +47,23 @@ def test_a_chain_purged_by_another_process_is_started_again_not_continued(db, au
     sequence = next(e for e in event["extension"][0]["extension"] if e["url"] == "sequence")
     assert sequence["valueInteger"] == 1
     assert here.link(key, 1)["event_id"] == event["id"] and here.link(key, 4) is None
+
+
+def test_failed_attempts_racing_are_each_counted_and_a_purge_takes_them(db):
+    """Ten wrong attempts at once (ten workers, on any nodes): each gets its own number, none is lost."""
+    accounts = PatientAccounts(db)
+    patient_id = uuid.uuid4().hex
+    start = threading.Barrier(10)
+
+    def attempt() -> int:
+        start.wait()
+        return accounts.count_failure(patient_id, PatientAccounts.FIRST_ROUND)
+    with ThreadPoolExecutor(10) as pool:
+        counts = sorted(pool.map(lambda _: attempt(), range(10)))
+    assert counts == list(range(1, 11))
+    accounts.lock(patient_id, datetime.now(timezone.utc) + timedelta(minutes=15), PatientAccounts.FIRST_ROUND)
+    round_ = accounts.get(patient_id)["round"]
+    assert round_ != PatientAccounts.FIRST_ROUND and accounts.count_failure(patient_id, round_) == 1  # anew
+    assert db["patient_accounts"].count_documents({"account": patient_id}) == 1  # the old round's are gone
+    accounts.delete(patient_id)
+    assert db["patient_accounts"].count_documents({"$or": [{"_id": patient_id}, {"account": patient_id}]}) == 0
