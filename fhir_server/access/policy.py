@@ -277,7 +277,7 @@ class RecordAccess:
     def _records_condition(self, resource_type: str, query: dict, records: RecordsOf | None) -> dict:
         """A professional's search: resources of records open to them, or in no record and written by them.
         Judged on the records the search names, else those the store says its matches can be in, else (a
-        scan of the records) every record."""
+        scan of the records: the store cannot tell, or they are too many) every record."""
         named = _named_patients(resource_type, query)
         if named is not None:
             self._read_records(named)
@@ -286,8 +286,9 @@ class RecordAccess:
             if allowed and self.actor.purpose_of_use == "ETREAT":
                 self._emergency(allowed)
             return _in_records(resource_type, allowed)
-        if records is not None:
-            candidates = list(dict.fromkeys(records()))
+        found = records() if records is not None else None
+        if found is not None:
+            candidates = list(dict.fromkeys(found))
             self._read_records(candidates)
             in_records = _in_records(resource_type, [p for p in candidates if self.record_open(p)])
         else:

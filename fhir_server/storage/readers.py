@@ -10,8 +10,8 @@ What the store does with it (storage/resources.py):
   `reader.visible(version)` allows: what the reader may not see is answered as what does not exist;
 - searches (`search_ids`, `search_page`, `search_with_page`) AND `reader.search_conditions(type, query,
   records)` with the query: what the reader may not see is neither matched nor counted. `records`, when given,
-  reads every record a match can belong to (those of the search's candidates, storage/candidates.py), so that
-  the conditions may judge those records only.
+  reads every record a match can belong to (those of the search's candidates, storage/candidates.py, or on
+  MongoDB those of its matches when they are few), so that the conditions may judge those records only.
 """
 from __future__ import annotations
 
@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from .resources import StoredVersion
 
-RecordsOf = Callable[[], list[str]]  # every record (Patient id) a search's matches can be in, read when called
+# Every record (Patient id) a search's matches can be in, read when called; None: too many matches to tell (the
+# rules then judge every record instead).
+RecordsOf = Callable[[], "list[str] | None"]
 
 
 @runtime_checkable

@@ -58,7 +58,7 @@ from .matcher import Unsupported, meets
 from .mongo import HISTORY, JOURNAL
 from .parallel import each
 from .postings import RECORD, Postings, posting_keys
-from .readers import Reader, checked, restricted, with_conditions
+from .readers import Reader, RecordsOf, checked, restricted, with_conditions
 from .transactions import TransactionLog, Write
 
 
@@ -481,8 +481,20 @@ class ResourceStore:
                 records = (lambda: candidates) if resource_type == "Patient" else \
                     (lambda: self._records_of(resource_type, candidates))
                 return _Plan(restricted(reader, resource_type, query, records), candidates)
-        query = restricted(reader, resource_type, query)
-        return _Plan(query, candidate_ids(self.postings, resource_type, query) if self.postings else None)
+        if self.postings is not None:
+            query = restricted(reader, resource_type, query)
+            return _Plan(query, candidate_ids(self.postings, resource_type, query))
+        return _Plan(restricted(reader, resource_type, query, self._records_of_few(resource_type, query)), None)
+
+    def _records_of_few(self, resource_type: str, query: dict) -> RecordsOf:
+        """On MongoDB (no posting lists), the records of a search's matches when its own criteria match at most
+        `_READ_WHOLE` resources, found by its indexes; None beyond. The rules then judge those records, read by
+        `_id`, rather than list every record closed to the reader (a scan of `records` that grows with each
+        closed record and reaches every shard: docs/scaling.md)."""
+        def records() -> list[str] | None:
+            docs = list(self.db[resource_type].find(query, {RECORD: 1}).limit(_READ_WHOLE + 1))
+            return _records_in(resource_type, docs) if len(docs) <= _READ_WHOLE else None
+        return records
 
     def _records_of(self, resource_type: str, ids: list[str]) -> list[str]:
         """The records (Patient ids) these resources are in (membership is decided on write: `x:record`)."""
