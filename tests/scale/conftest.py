@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -21,12 +22,33 @@ from fhir_server.storage.ferretdb import free_port
 from tests.conftest import REPO_ROOT, Server
 
 
+class Node(Server):
+    """`fhir-server serve` as conftest's Server starts it, in a session of its own, so that `crash` takes the
+    whole node down at once (gunicorn's arbiter, its workers and the audit writer), as a machine failing."""
+
+    def __init__(self, uri: str, name: str, log_path: Path, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}/fhir"
+        self.log = open(log_path, "wb")
+        self.log_path = log_path
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "fhir_server.cli", "serve", "--port", str(self.port), "--workers", "2",
+             "--threads", "4"], env={**os.environ, "MONGODB_URI": uri, "FHIR_DATABASE": name, **env},
+            stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO_ROOT, start_new_session=True)
+
+    def crash(self) -> None:
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        self.log.close()
+
+
 class Nodes:
     def __init__(self, uri: str, name: str, log_dir: Path, count: int = 3, env: dict[str, str] | None = None):
         self.uri, self.name = uri, name
         self.public = f"http://127.0.0.1:{free_port()}"  # the balancer's origin: what tokens and links name
         self.env = {"FHIR_BASE_URL": f"{self.public}/fhir", **(env or {})}
-        self.servers = [Server(uri, name, log_dir / f"node{i}.log", self.env) for i in range(count)]
+        self.log_dir = log_dir
+        self.servers = [Node(uri, name, log_dir / f"node{i}.log", self.env) for i in range(count)]
         self._turn = itertools.count()
 
     def wait_ready(self) -> None:
@@ -36,6 +58,11 @@ class Nodes:
     def stop(self) -> None:
         for server in self.servers:
             server.stop()
+
+    def restart(self, i: int) -> None:
+        """Node i started again (on another port) after a crash."""
+        self.servers[i] = Node(self.uri, self.name, self.log_dir / f"node{i}-restarted.log", self.env)
+        self.servers[i].wait_ready(timeout=120)
 
     def __len__(self) -> int:
         return len(self.servers)
