@@ -379,7 +379,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{platform.platform()}, Python {platform.python_version()}",
               f"- database: {kind}",
               f"- parameters: {args.patients} patients x {args.documents} documents, {args.clients} clients, "
-              f"{args.nodes} node{'s' if args.nodes > 1 else ''} x gunicorn {args.workers} workers x {args.threads} threads"]
+              f"{args.nodes} node{'s' if args.nodes > 1 else ''} x gunicorn {args.workers} workers x "
+              f"{args.threads} threads"]
     text = table(ops, header)
     if args.nodes > 1:
         text += per_node(ops, args.nodes)

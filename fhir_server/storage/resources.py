@@ -33,13 +33,14 @@ Write order, without multi-document transactions (FerretDB has none; `reserve` d
 6. The journal entry is removed, off the request's path with others (storage/journal.py).
 If the process dies between 1 and 6, `recover()` (run at start-up, for the entries older than a transaction
 lease, since several processes or nodes share the journal, and again once a lease has passed) projects every
-resource named in the journal, and a writer that collides with a version projects it before answering 409, so the two
-collections always converge on the history. A journal entry whose history insert never happened is
+resource named in the journal, and a writer that collides with a version projects it before answering 409, so
+the two collections always converge on the history. A journal entry whose history insert never happened is
 simply removed. Transactions (several resources, all or nothing) reserve versions the same way and commit
 them together: storage/transactions.py.
 """
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -60,6 +61,8 @@ from .parallel import each
 from .postings import RECORD, Postings, posting_keys
 from .readers import Reader, RecordsOf, checked, restricted, with_conditions
 from .transactions import TransactionLog, Write
+
+log = logging.getLogger(__name__)
 
 
 class VersionConflict(Exception):
@@ -399,8 +402,14 @@ class ResourceStore:
         return len(entries)
 
     def recover_later(self, older_than: timedelta) -> threading.Timer:
-        """`recover(older_than)` once `older_than` has passed, in a thread (the entries a start-up left)."""
-        timer = threading.Timer(older_than.total_seconds(), self.recover, kwargs={"older_than": older_than})
+        """`recover(older_than)` once `older_than` has passed, in a thread (the entries a start-up left); an
+        error (the database not answering then) leaves them to the next start."""
+        def recover() -> None:
+            try:
+                self.recover(older_than)
+            except pymongo.errors.PyMongoError as error:
+                log.warning("journal entries left for the next start: %s", error)
+        timer = threading.Timer(older_than.total_seconds(), recover)
         timer.daemon = True
         timer.start()
         return timer

@@ -53,8 +53,8 @@ def test_raw_commands_carry_the_write_concern_and_the_database_accepts_them(data
     try:
         with commands.labelled("write_each"):
             doc_id = uuid.uuid4().hex
-            assert write_each(db["concerns"], [{"_id": doc_id, "n": 1}], [({"_id": "head"}, {"$max": {"n": 1}}, True)]) \
-                == set()
+            head = ({"_id": "head"}, {"$max": {"n": 1}}, True)
+            assert write_each(db["concerns"], [{"_id": doc_id, "n": 1}], [head]) == set()
             assert db["concerns"].find_one({"_id": doc_id}) == {"_id": doc_id, "n": 1}
         sent = [s for s in commands.sent["write_each"] if s.command == "update"]
         assert sent and all(s.write_concern == {"w": "majority", "wtimeout": 10000} for s in sent)

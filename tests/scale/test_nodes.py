@@ -352,11 +352,13 @@ def test_a_node_crashing_mid_write_leaves_the_others_serving_and_every_write_who
                         transactions[key] = False
                         answer = own.post(nodes.base(node), timeout=30, json={
                             "resourceType": "Bundle", "type": "transaction", "entry": [
-                                {"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": document(None, k, f"urn:uuid:{key}-{half}"),
+                                {"fullUrl": f"urn:uuid:{uuid.uuid4()}",
+                                 "resource": document(None, k, f"urn:uuid:{key}-{half}"),
                                  "request": {"method": "POST", "url": "DocumentReference"}} for half in "ab"]})
                         transactions[key] = answer.status_code == 200
                     else:
-                        answer = own.put(f"{nodes.base(node)}/DocumentReference/{rid}", json=document(rid, k), timeout=30)
+                        answer = own.put(f"{nodes.base(node)}/DocumentReference/{rid}", json=document(rid, k),
+                                         timeout=30)
                         if answer.status_code in (200, 201):
                             acknowledged[rid] = int(answer.headers["ETag"].split('"')[1])
                     answers[node].append(answer.status_code)
