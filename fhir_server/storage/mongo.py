@@ -56,7 +56,7 @@ class Concerns:
     leaves it to the URI or the default."""
     write: str = ""  # "majority" (default), a number of members, or a tag set's name
     write_timeout_ms: int = 0  # default 10000: a write not acknowledged so is an error (503), never a silent 1
-    read: str = ""  # "majority" (default) or "local"
+    read: str = ""  # "majority" (default with a majority write concern, else "local") or "local"
     read_preference: str = ""  # "primary" (default and only): a lagging secondary would serve stale versions
 
     def options(self, uri: str) -> dict:
@@ -69,7 +69,10 @@ class Concerns:
                              "secondary may not yet hold a client's own writes")
         return {"w": int(write) if write.isdigit() else write,
                 "wTimeoutMS": self.write_timeout_ms or int(given.get("wtimeoutms") or 10_000),
-                "readConcernLevel": self.read or given.get("readconcernlevel") or "majority",
+                # majority reads see a write once a majority holds it: with less, a writer's own write just
+                # acknowledged could be unseen by its next read (an If-Match refused)
+                "readConcernLevel": self.read or given.get("readconcernlevel") or (
+                    "majority" if write == "majority" else "local"),
                 "readPreference": preference}
 
 

@@ -29,6 +29,9 @@ def test_the_settings_win_over_the_uri_which_wins_over_the_defaults(monkeypatch)
     assert Concerns().options(with_options)["w"] == 1
     assert Concerns().options(with_options)["readConcernLevel"] == "local"
     assert Concerns(write="2", read="majority").options(with_options)["w"] == 2
+    # A lower write concern alone lowers the default read concern with it (majority reads would lag its writes).
+    assert Concerns(write="1").options("mongodb://db1.example/")["readConcernLevel"] == "local"
+    assert Concerns().options("mongodb://db1.example/?w=1")["readConcernLevel"] == "local"
     monkeypatch.setenv("MONGODB_WRITE_CONCERN", "majority")
     monkeypatch.setenv("MONGODB_WRITE_TIMEOUT_MS", "2500")
     monkeypatch.setenv("MONGODB_READ_CONCERN", "local")
