@@ -9,7 +9,6 @@ until docs/scaling.md says so.
 """
 from __future__ import annotations
 
-import os
 import re
 import uuid
 from pathlib import Path
@@ -257,20 +256,3 @@ def test_reads_by_id_and_the_audit_trail_never_reach_every_shard(captured):
         assert label == "token" or trail, (label, "writes no AuditEvent")
         assert all(targeted(c, plan[c.collection]["key"]) for c in trail), label
         assert all(targeted(c, plan["history"]["key"]) for c in commands if c.collection == "history"), label
-
-
-def print_routes(sent, plan) -> None:
-    """The query plan's rows as the code sends them, to write docs/scaling.md after a change."""
-    for label, commands in sent.items():
-        broadcast = sorted({c.collection for c in commands if not targeted(c, plan[c.collection]["key"])})
-        reached = sorted({c.collection for c in commands if targeted(c, plan[c.collection]["key"])})
-        print(f"| {label} | {', '.join(f'`{c}`' for c in reached)} | {', '.join(f'`{c}`' for c in broadcast)} | "
-              f"{counted(commands)} |")
-        for c in commands:
-            if not targeted(c, plan[c.collection]["key"]):
-                print("    every shard:", c.command, c.collection, str(c.filters)[:300])
-
-
-@pytest.mark.skipif(not os.environ.get("PRINT_ROUTES"), reason="prints the query plan's rows (PRINT_ROUTES=1 -s)")
-def test_print_routes(captured):
-    print_routes(captured[0], shard_plan())
