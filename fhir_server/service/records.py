@@ -96,11 +96,20 @@ class RecordLifecycle:
             if listed is None:
                 for field in (RECORD, *(f"r:{param}" for param in params)):
                     ids.update(self.store.history.distinct("rid", {"type": resource_type, field: reference}))
-            targets.update(dict.fromkeys((resource_type, i) for i in sorted(ids)))
+            targets.update(dict.fromkeys((resource_type, i) for i in sorted(ids)
+                                         if not self._in_another_record(resource_type, i, reference)))
         for resource_type, resource_id in list(targets):
             if resource_type == "DocumentReference":
                 targets.update(dict.fromkeys(("Binary", b) for b in self._binaries(resource_id, reference)))
         return list(targets)
+
+    def _in_another_record(self, resource_type: str, resource_id: str, record: str) -> bool:
+        """Whether the resource is kept with another record (`x:record`): naming this patient does not make it part
+        of this one (an AuditEvent of a child's record naming the parent who acted as representative, a document
+        the parent wrote there). A resource kept with no record is this one's when it names the patient."""
+        current = self.store.current(resource_type, resource_id, reader=PURGE)
+        kept = current.index.get(RECORD) if current is not None else None
+        return isinstance(kept, str) and kept != record
 
     def _binaries(self, document_id: str, record: str) -> set[str]:
         """The Binaries any version of a document pointed at that are in this record or in none (written before

@@ -7,12 +7,16 @@ import os
 import subprocess
 import sys
 import uuid
+from datetime import datetime, timezone
 
 import pytest
 import requests
 
 from fhir_server.auth.backend_client import register
+from fhir_server.audit.events import Access, Actor
 from fhir_server.auth.clients import ClientRegistry
+from fhir_server.service.audit import AuditTrail
+from fhir_server.storage.resources import ResourceStore
 from mappers.hl7v2.consent import OPT_OUT
 from tests.conftest import REPO_ROOT
 from validation import validate_profile
@@ -317,6 +321,24 @@ def cli(database, *args: str, **env: str) -> subprocess.CompletedProcess:
     uri, name = database
     return subprocess.run([sys.executable, "-m", "fhir_server.cli", *args], cwd=REPO_ROOT, capture_output=True,
                           text=True, timeout=120, env={**os.environ, "MONGODB_URI": uri, "FHIR_DATABASE": name, **env})
+
+
+def test_purging_a_record_leaves_what_other_records_keep_that_names_its_patient(http, base, database, db):
+    """An AuditEvent of a child's record may name the parent (their Patient as an entity); purging the parent's
+    record (an opposition here) erases what is kept with that record only: the child's history stays whole."""
+    parent, parent_ins = activated(http, base, database)
+    child = minor(http, base, born(9), "Enfant")
+    kept = AuditTrail(ResourceStore(db)).record(
+        Access("read", 200, datetime.now(timezone.utc), Actor(kind="software", client_id="test"),
+               entities=[f"Patient/{parent}", f"Patient/{child}"]), child)
+    assert db["AuditEvent"].count_documents({"r:patient": f"Patient/{parent}"}) >= 1  # it names the parent
+    opposed = cli(database, "records", "oppose", f"{INS}|{parent_ins}")
+    assert opposed.returncode == 0, opposed.stdout + opposed.stderr
+    assert http.get(f"{base}/Patient/{parent}").status_code == 404
+    assert db["AuditEvent"].count_documents({"_id": kept["id"]}) == 1
+    assert http.get(f"{base}/Patient/{child}").status_code == 200
+    verified = cli(database, "audit", "verify")
+    assert verified.returncode == 0, verified.stdout
 
 
 def test_definitive_deletion_purges_everything(http, base, database, db, owners_app):
