@@ -43,7 +43,8 @@ TARGETS: dict[str, list[str]] = {
                                     "tests/auth/test_guard.py"],
     "fhir_server/auth/recheck.py": ["tests/auth/test_recheck.py", "tests/auth/test_guard.py"],
     "fhir_server/api/guard.py": ["tests/auth/test_guard.py", "tests/auth/test_routes.py",
-                                "tests/auth/test_patients.py::test_a_patient_adds_documents_to_their_own_record_only"],
+                                "tests/auth/test_patients.py::test_a_patient_adds_documents_to_their_own_record_only",
+                                "tests/auth/test_representatives.py"],
     "fhir_server/mllp.py": ["tests/ingest/test_hl7_lifecycle.py", "tests/ingest/test_ingest_formats.py"],
     "mappers/hl7v2/ack.py": ["tests/mappers/hl7v2/test_ack.py", "tests/mappers/hl7v2/test_mllp.py"],
 }
