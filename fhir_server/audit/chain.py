@@ -170,12 +170,11 @@ class AuditChain:
             return self._read_tail(key, 0)
         return n, last["hash"] if last else GENESIS
 
-    def _read_tail(self, key: str, n: int, last: dict | None = None) -> tuple[int, str]:
+    def _read_tail(self, key: str, n: int) -> tuple[int, str]:
         """(position, hash) of the chain's last link, reading forward from position n (0: from the start)."""
-        if n and last is None:
-            last = self.link(key, n)
-            if last is None:  # the chain was deleted meanwhile: start again
-                n = 0
+        last = self.link(key, n) if n else None
+        if last is None:  # no chain, or the chain was deleted meanwhile: from the start
+            n = 0
         while True:
             following = self.link(key, n + 1)
             if following is None:

@@ -253,3 +253,50 @@ def test_one_group_with_several_events_of_a_chain_links_them_in_order(chain, sto
     assert carried(events[2])["previous"] == carried(events[0])["hash"]
     assert carried(events[3])["previous"] == carried(events[2])["hash"]
     assert all(verify(chain, store.read, key).intact for key in (first, second))
+
+
+class FindCounter(Recorder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.finds = 0
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.finds += event.command_name == "find"
+
+
+def _reads_of(database, act) -> int:
+    """How many `find` commands `act(chain)` sends, given a chain on a client of its own."""
+    counter = FindCounter()
+    uri, name = database
+    client = pymongo.MongoClient(uri, tz_aware=True, event_listeners=[counter])
+    try:
+        act(AuditChain(client[name]))
+        return counter.finds
+    finally:
+        client.close()
+
+
+def test_a_writer_reads_a_few_links_not_the_whole_chain(database, chain, store):
+    """A new writer starts from the head's hint; one that lost a race reads on from where it was: a chain of 30
+    links is never read from its start."""
+    key = uuid.uuid4().hex
+    chained(chain, store, key, 30)
+    assert _reads_of(database, lambda fresh: fresh.append(key, new_event(key))) <= 3  # the hint and its link
+
+    def lose_a_race(writer: AuditChain) -> None:
+        writer.append(key, new_event(key))  # link 32: the writer remembers it as the tail
+        chain.append(key, new_event(key))  # another writer takes 33
+        assert carried(writer.append(key, new_event(key)))["sequence"] == 34  # after reading on from 32
+
+    assert _reads_of(database, lose_a_race) <= 10
+
+
+def test_a_chain_deleted_while_its_tail_is_read_starts_again(chain, store, db):
+    """The head still hints at link 3 but the links are gone (a purge between the two reads): the next event
+    is link 1 of a new chain, after the genesis hash, not link 4 after nothing."""
+    key = uuid.uuid4().hex
+    chained(chain, store, key, 3)
+    db[AUDIT_CHAIN].delete_many({"key": key, "n": {"$exists": True}})  # the links, not the head
+    assert db[AUDIT_CHAIN].find_one({"_id": f"{key}:head"}) is not None
+    event = AuditChain(db).append(key, new_event(key))
+    assert carried(event)["sequence"] == 1 and carried(event)["previous"] == GENESIS
