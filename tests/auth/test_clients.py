@@ -47,3 +47,16 @@ def test_backend_software_registers_public_keys_only(registry):
     client = registry.add("Vendor", public_jwks(), ["system/*.rs"])
     assert (registry.get(client.client_id).status, registry.get(client.client_id).scopes) == (
         "referenced", ["system/*.rs"])
+
+
+def test_a_status_is_one_of_the_three(registry):
+    """A status the registry does not know (a typo of the operator's tool) is refused, the client left as it
+    was: never stored, where `clients list` would show it and no rule would know what it means."""
+    client = registry.add("Vendor", public_jwks(), ["system/*.rs"])
+    for unknown in ("suspend", "active", "Suspended", ""):
+        with pytest.raises(InvalidRegistration, match="referenced, suspended, withdrawn"):
+            registry.set_status(client.client_id, unknown)
+        assert registry.get(client.client_id).status == "referenced"
+    assert registry.set_status(client.client_id, "suspended") is True
+    assert registry.get(client.client_id).status == "suspended"
+    assert registry.set_status("no-such-client", "withdrawn") is False

@@ -18,6 +18,8 @@ from fhir_server.auth.clients import ClientRegistry, InvalidRegistration
 from fhir_server.storage.mongo import ensure_indexes
 from tests.conftest import REPO_ROOT
 
+from .test_patients import REDIRECT, pkce
+
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 PROFESSIONAL = {"practitioner": "810000000001", "profession": "10", "organization": "urn:oid:1.2.250.1.71.4.2.2|1"}
 
@@ -168,6 +170,50 @@ def test_discovery_and_public_keys(base, origin):
     assert requests.get(f"{origin}/.well-known/smart-configuration").json() == config
     keys = requests.get(config["jwks_uri"]).json()["keys"]
     assert keys and all("d" not in key for key in keys)
+
+
+def test_only_a_referenced_patient_app_is_shown_the_sign_in_page(registry, origin):
+    """A patient app's authorization request (response_type=code, PKCE) gets the sign-in page while the app is
+    referenced; suspended or withdrawn, and for any other response_type, an error page and no redirect."""
+    app = registry.add_public("Patient app (authorize)", [REDIRECT], ["patient/*.rs"])
+    query = {"response_type": "code", "client_id": app.client_id, "redirect_uri": REDIRECT, "scope": "patient/*.rs",
+             "state": "xyz", "code_challenge": pkce()[1], "code_challenge_method": "S256"}
+
+    def page(**changed) -> requests.Response:
+        return requests.get(f"{origin}/oauth/authorize", params={**query, **changed}, allow_redirects=False)
+    shown = page()
+    assert shown.status_code == 200 and '<label for="password"' in shown.text, shown.text
+    refused = page(response_type="token")
+    assert refused.status_code == 400 and "Location" not in refused.headers
+    assert '<label for="password"' not in refused.text
+    for status in ("suspended", "withdrawn"):
+        registry.set_status(app.client_id, status)
+        refused = page()
+        assert refused.status_code == 400 and "Location" not in refused.headers, status
+        assert '<label for="password"' not in refused.text
+
+
+def test_a_client_secret_authenticates_no_client(registry, origin):
+    """No client has a secret: software signs assertions, patient apps use PKCE. A client id with a secret (HTTP
+    Basic or in the form) gets no token, introspects and revokes nothing; and the client itself accepts no
+    secret, for any authlib endpoint that asks it directly (RFC 7592's reads it without the method check)."""
+    software = Vendor(registry, ["system/*.rs"])
+    app = registry.add_public("Patient app (secret)", [REDIRECT], ["patient/*.rs"])
+    basic = requests.auth.HTTPBasicAuth
+    for client_id, grant in ((software.id, {"grant_type": "client_credentials", "scope": "system/*.rs"}),
+                             (app.client_id, {"grant_type": "authorization_code", "code": "x", "redirect_uri": REDIRECT,
+                                              "code_verifier": "v" * 43})):
+        for form, auth in (({"client_id": client_id, "client_secret": "s3cret"}, None),
+                           ({}, basic(client_id, "s3cret"))):
+            response = requests.post(f"{origin}/oauth/token", data={**grant, **form}, auth=auth)
+            assert response.status_code in (400, 401) and response.json()["error"] == "invalid_client", response.text
+    token = token_request(origin, software.assertion(origin)).json()["access_token"]
+    for endpoint in ("introspect", "revoke"):
+        response = requests.post(f"{origin}/oauth/{endpoint}", data={"token": token}, auth=basic(software.id, "s3cret"))
+        assert response.status_code in (400, 401) and response.json()["error"] == "invalid_client", response.text
+    assert introspect(origin, software, token)["active"] is True  # not revoked
+    for client in (software.client, app, registry.get(software.id), registry.get(app.client_id)):
+        assert not any(client.check_client_secret(secret) for secret in ("s3cret", "", client.client_id))
 
 
 def test_registration_is_checked(registry):
