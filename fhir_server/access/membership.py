@@ -182,14 +182,13 @@ def _unresolved(element: str, why: str) -> Unprocessable:
                          f"only", code="business-rule", reason="unknown patient")
 
 
-def binary_context(binary: dict) -> tuple[str, str] | None:
-    """(type, id) a Binary's `securityContext` names, relative or absolute, or None."""
+def binary_context(binary: dict, base: str) -> tuple[str, str] | None:
+    """(type, id) a Binary's `securityContext` names, relative or an absolute URL on this server's `base`;
+    ("", reference) for anything else (another server's resource names no record here); None without one."""
     reference = (binary.get("securityContext") or {}).get("reference")
     if not isinstance(reference, str):
         return None
-    match = _RELATIVE.fullmatch(reference) or (_ABSOLUTE.fullmatch(reference) and
-                                               _RELATIVE.fullmatch(_ABSOLUTE.fullmatch(reference)[2]))
-    return (match[1], match[2]) if match else ("", reference)
+    return _relative(reference, base) or ("", reference)
 
 
 def pointed_binaries(document: dict, base: str = "") -> list[tuple[int, str]]:

@@ -363,7 +363,7 @@ class RecordAccess:
     def _context_record(self, binary: dict) -> str | None:
         """The record a Binary's `securityContext` names: a Patient's, or that of a document the caller may
         read (or writes in the same transaction)."""
-        context = binary_context(binary)
+        context = binary_context(binary, self.base)
         if context is None or context[0] not in ("Patient", "DocumentReference"):
             return None
         kind, target = context

@@ -39,7 +39,7 @@ def _legacy_record(store: ResourceStore, resolver: Resolver, resource_type: str,
     patient cannot be resolved)."""
     if resource_type != "Binary":
         return _record_or_none(resolver, resource_type, resource)
-    context = binary_context(resource)
+    context = binary_context(resource, resolver.base)
     if context is not None and context[0] == "Patient" and resolver.patient(context[1]):
         return f"Patient/{context[1]}"
     ids, _ = store.search_ids("DocumentReference", {"u:location": f"Binary/{resource.get('id')}"}, [], 100,

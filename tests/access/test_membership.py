@@ -148,3 +148,13 @@ def test_a_binary_security_context_on_this_servers_base_names_its_record(http, b
         "resourceType": "Binary", "contentType": "text/plain", "data": "bm90ZQ==",
         "securityContext": {"reference": f"{base}/Patient/no-such-patient"}})
     assert unknown.status_code == 422 and "Patient/no-such-patient is not a Patient you may read" in unknown.text
+
+
+def test_a_binary_security_context_on_another_server_names_no_record_here(http, base, db):
+    """Another server's Patient of the same id is not ours: the Binary is kept with no record (as with a
+    securityContext naming no patient), not filed in our Patient's record."""
+    ours = post(http, base, {"resourceType": "Patient", "identifier": [
+        {"system": INS, "value": str(uuid.uuid4().int % 10**15)}]})["id"]
+    binary = post(http, base, {"resourceType": "Binary", "contentType": "text/plain", "data": "bm90ZQ==",
+                               "securityContext": {"reference": f"https://elsewhere.example.org/fhir/Patient/{ours}"}})
+    assert "x:record" not in db["Binary"].find_one({"_id": binary["id"]})
