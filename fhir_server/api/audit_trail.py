@@ -65,13 +65,17 @@ def record(response: Response) -> Response:
 
 def store_events(event: Access, patients: list[str], touched: dict[str, list[str]], asked: str | None) -> None:
     """Records one interaction (of the API, or of the patient's portal: api/portal/): one AuditEvent per patient
-    whose record it concerned (the server's chain when none), stored together, each naming what of that
-    record was touched (`touched`: "Type/id" -> whose records hold it), else what was asked for."""
+    whose record it concerned, and one in the server's chain when it concerned none or touched what is in no
+    record, stored together, each naming what of that record (or of none) was touched (`touched`: "Type/id" ->
+    whose records hold it), else what was asked for."""
     accesses = []
-    for patient_id in patients or [None]:
+    chains: list[str | None] = list(patients)
+    if not chains or any(not whose for whose in touched.values()):
+        chains.append(None)  # what is in no record (a Binary kept with none...): the server's chain
+    for patient_id in chains:
         # Each patient's event names what of their record was touched (the server's, what was in none).
         entities = [r for r, whose in touched.items() if (patient_id in whose if patient_id else not whose)]
-        if not entities and asked:
+        if not entities and asked:  # pragma: no mutate (`or`: a route naming a resource touches that one alone)
             entities = [asked]
         accesses.append((replace(event, entities=entities), patient_id))
     current_app.extensions["fhir"].audit.record_all(accesses)

@@ -323,6 +323,21 @@ def cli(database, *args: str, **env: str) -> subprocess.CompletedProcess:
                           text=True, timeout=120, env={**os.environ, "MONGODB_URI": uri, "FHIR_DATABASE": name, **env})
 
 
+def test_blocking_one_professional_leaves_emergency_access_to_others(http, base, database, db, owners_app):
+    """A Consent blocking one professional decides that alone: emergency access stays open to the others until the
+    patient opposes it."""
+    writer, blocked = professional(db, base, "10"), professional(db, base, "10")
+    urgentist = professional(db, base, "10", "ETREAT")
+    patient_id, ins = activated(http, base, database)
+    document_id, _ = document(writer, base, patient_id, "lab")
+    owner = patient_session(base, owners_app.client_id, ins)
+    consent(owner, base, patient_id, {"actor": [
+        {"role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "PRCP"}]},
+         "reference": {"identifier": {"system": "urn:oid:1.2.250.1.71.4.2.1", "value": blocked.rpps}}}]})
+    assert blocked.get(f"{base}/DocumentReference/{document_id}").status_code == 404
+    assert urgentist.get(f"{base}/DocumentReference/{document_id}").status_code == 200
+
+
 def test_purging_a_record_leaves_what_other_records_keep_that_names_its_patient(http, base, database, db):
     """An AuditEvent of a child's record may name the parent (their Patient as an entity); purging the parent's
     record (an opposition here) erases what is kept with that record only: the child's history stays whole."""

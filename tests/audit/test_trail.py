@@ -146,3 +146,22 @@ def test_a_refused_read_is_audited_naming_what_was_asked_and_why(base, db):
     assert event["outcome"] == "4"
     assert [e["what"]["reference"] for e in event["entity"] if "what" in e] == [f"DocumentReference/{missing}"]
     assert event["outcomeDesc"] == "; ".join(i["diagnostics"] for i in response.json()["issue"])
+
+
+def test_what_is_in_no_record_is_audited_in_the_servers_chain_beside_the_records(base, db, http):
+    """A batch reading a patient and a Binary kept with no record: the patient's event names the patient only,
+    the server's chain names the Binary only; a vread names the version it read."""
+    patient = http.post(f"{base}/Patient", json={"resourceType": "Patient"}, headers=HEADERS).json()["id"]
+    binary = http.post(f"{base}/Binary", data=b"x", headers={"Content-Type": "text/plain"}).json()["id"]
+    batch = {"resourceType": "Bundle", "type": "batch", "entry": [
+        {"request": {"method": "GET", "url": f"Patient/{patient}/_history/1"}},
+        {"request": {"method": "GET", "url": f"Binary/{binary}"}}]}
+    before = _event_ids(db)
+    response = http.post(base, json=batch, headers=HEADERS)
+    assert [e["response"]["status"][:3] for e in response.json()["entry"]] == ["200", "200"], response.text
+    named = {}
+    for event in _new_events(db, before):
+        chain = "server" if f"Patient/{patient}" not in json.dumps(event) else "patient"
+        named[chain] = sorted(e["what"]["reference"] for e in event["entity"] if "what" in e)
+    assert named == {"patient": [f"Patient/{patient}"], "server": [f"Binary/{binary}"]}
+
