@@ -300,3 +300,29 @@ def test_a_chain_deleted_while_its_tail_is_read_starts_again(chain, store, db):
     assert db[AUDIT_CHAIN].find_one({"_id": f"{key}:head"}) is not None
     event = AuditChain(db).append(key, new_event(key))
     assert carried(event)["sequence"] == 1 and carried(event)["previous"] == GENESIS
+
+
+def test_a_writer_that_remembers_its_tail_confirms_it_with_one_read(database, chain, store):
+    key = uuid.uuid4().hex
+    chained(chain, store, key, 3)
+
+    def append_twice(writer: AuditChain) -> None:
+        writer.append(key, new_event(key))
+        writer.append(key, new_event(key))
+
+    once = _reads_of(database, lambda writer: writer.append(key, new_event(key)))  # the hint and its link
+    assert _reads_of(database, append_twice) == once + 1  # the second append: its remembered link, read once
+
+
+def test_a_chain_purged_and_restarted_elsewhere_is_not_continued_from_a_remembered_tail(chain, store, db):
+    """Writer A remembers link 2 of a chain that is then purged and written again to link 2 by writer B: the
+    link at 2 is B's (another hash), so A chains after B's, not after its own remembered one."""
+    key = uuid.uuid4().hex
+    writer = AuditChain(db)
+    writer.append(key, new_event(key))
+    writer.append(key, new_event(key))
+    chain.delete_key(key)
+    restarted = [chain.append(key, new_event(key)) for _ in range(2)]
+    event = writer.append(key, new_event(key))
+    assert carried(event)["sequence"] == 3
+    assert carried(event)["previous"] == carried(restarted[-1])["hash"]
