@@ -23,8 +23,8 @@ def public_jwks() -> dict:
     ([REDIRECT], ["patient/*.rs", "user/*.rs"], "patient/ scopes"),
     ([REDIRECT], ["patient/*.rs", "not-a-scope"], "patient/ scopes"),
     ([REDIRECT], [], "patient/ scopes"),
-    (["http://app.example.org/callback"], ["patient/*.rs"], "https"),
-    ([], ["patient/*.rs"], "https"),
+    (["http://app.example.org/callback"], ["patient/*.rs"], "https .*not \\['http://app.example.org/callback'\\]"),
+    ([], ["patient/*.rs"], "https .*not none"),
 ])
 def test_a_patient_app_is_refused_what_it_may_not_have(registry, redirects, scopes, why):
     before = len(registry.all())
@@ -33,6 +33,13 @@ def test_a_patient_app_is_refused_what_it_may_not_have(registry, redirects, scop
     assert len(registry.all()) == before  # nothing stored
     app = registry.add_public("Patient app", ["http://127.0.0.1:8765/cb", REDIRECT], ["patient/*.rs"])
     assert registry.get(app.client_id).redirect_uris == ["http://127.0.0.1:8765/cb", REDIRECT]
+
+
+def test_a_patient_app_needs_its_vendors_name(registry):
+    before = len(registry.all())
+    with pytest.raises(InvalidRegistration, match="vendor's name"):
+        registry.add_public("  ", [REDIRECT], ["patient/*.rs"])
+    assert len(registry.all()) == before
 
 
 def test_backend_software_registers_public_keys_only(registry):
