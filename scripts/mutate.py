@@ -44,7 +44,8 @@ TARGETS: dict[str, list[str]] = {
     "fhir_server/auth/recheck.py": ["tests/auth/test_recheck.py", "tests/auth/test_guard.py"],
     "fhir_server/api/guard.py": ["tests/auth/test_guard.py", "tests/auth/test_routes.py",
                                 "tests/auth/test_patients.py::test_a_patient_adds_documents_to_their_own_record_only",
-                                "tests/auth/test_representatives.py"],
+                                "tests/auth/test_representatives.py",
+                                "tests/access/test_record_rules.py::test_the_patient_reads_their_activity_history_newest_first"],
     "fhir_server/mllp.py": ["tests/ingest/test_hl7_lifecycle.py", "tests/ingest/test_ingest_formats.py"],
     "mappers/hl7v2/ack.py": ["tests/mappers/hl7v2/test_ack.py", "tests/mappers/hl7v2/test_mllp.py"],
 }

@@ -268,6 +268,8 @@ def test_the_patient_reads_their_activity_history_newest_first(world, base, read
     assert all(e["resource"]["action"] == "R" for e in reads.get("entry", []) if e["search"]["mode"] == "match")
     other = world["records"]["hidden"]["patient"]
     assert record["owner"].get(f"{base}/AuditEvent", params={"patient": other}).json()["total"] == 0
+    # Only the types of a record's own content are searchable with a patient's token (api/guard.py).
+    assert record["owner"].get(f"{base}/Binary", params={"_id": "x"}).status_code == 403
 
 
 def test_notifications_are_queued_and_break_glass_is_audited_as_such(world, db, readers, base):
