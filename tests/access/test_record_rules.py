@@ -340,6 +340,24 @@ def test_blocking_one_professional_leaves_emergency_access_to_others(http, base,
     assert urgentist.get(f"{base}/DocumentReference/{document_id}").status_code == 200
 
 
+def test_a_professional_refused_consultation_adds_documents_but_reads_none(http, base, database, db, owners_app):
+    """A Consent denying one professional the `access` action alone: they may still file their reports in the
+    record, and read nothing of it."""
+    writer, refused = professional(db, base, "10"), professional(db, base, "10")
+    patient_id, ins = activated(http, base, database)
+    document_id, _ = document(writer, base, patient_id, "lab")
+    owner = patient_session(base, owners_app.client_id, ins)
+    consent(owner, base, patient_id, {
+        "action": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentaction", "code": "access"}]}],
+        "actor": [{"role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+                                        "code": "PRCP"}]},
+                   "reference": {"identifier": {"system": "urn:oid:1.2.250.1.71.4.2.1", "value": refused.rpps}}}]})
+    assert refused.get(f"{base}/DocumentReference/{document_id}").status_code == 404
+    assert refused.get(f"{base}/DocumentReference", params={"patient": patient_id}).json()["total"] == 0
+    document(refused, base, patient_id, "lab")  # filed (201)
+    assert writer.get(f"{base}/DocumentReference/{document_id}").status_code == 200
+
+
 def test_purging_a_record_leaves_what_other_records_keep_that_names_its_patient(http, base, database, db):
     """An AuditEvent of a child's record may name the parent (their Patient as an entity); purging the parent's
     record (an opposition here) erases what is kept with that record only: the child's history stays whole."""
