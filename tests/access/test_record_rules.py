@@ -358,6 +358,29 @@ def test_a_professional_refused_consultation_adds_documents_but_reads_none(http,
     assert writer.get(f"{base}/DocumentReference/{document_id}").status_code == 200
 
 
+def test_a_block_is_lifted_by_making_its_consent_inactive_and_names_rpps_numbers_only(
+        http, base, database, db, owners_app):
+    """Only an active deny Consent decides, and it names professionals by their RPPS number: the same digits in
+    another identifier system name nobody the record knows."""
+    writer, named = professional(db, base, "10"), professional(db, base, "10")
+    patient_id, ins = activated(http, base, database)
+    document_id, _ = document(writer, base, patient_id, "lab")
+    owner = patient_session(base, owners_app.client_id, ins)
+    role = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "PRCP"}]}
+    consent(owner, base, patient_id, {"actor": [
+        {"role": role, "reference": {"identifier": {"system": "urn:oid:1.2.250.1.71.4.2.9", "value": named.rpps}}}]})
+    assert named.get(f"{base}/DocumentReference/{document_id}").status_code == 200  # not an RPPS number
+    consent(owner, base, patient_id, {"actor": [
+        {"role": role, "reference": {"identifier": {"system": "urn:oid:1.2.250.1.71.4.2.1", "value": named.rpps}}}]})
+    assert named.get(f"{base}/DocumentReference/{document_id}").status_code == 404
+    found = owner.get(f"{base}/Consent", params={"patient": patient_id}).json()
+    [block] = [e["resource"] for e in found["entry"] if e["search"]["mode"] == "match"
+               and "4.2.1" in json.dumps(e["resource"]["provision"])]
+    lifted = owner.put(f"{base}/Consent/{block['id']}", headers=HEADERS, json={**block, "status": "inactive"})
+    assert lifted.status_code == 200, lifted.text
+    assert named.get(f"{base}/DocumentReference/{document_id}").status_code == 200
+
+
 def test_purging_a_record_leaves_what_other_records_keep_that_names_its_patient(http, base, database, db):
     """An AuditEvent of a child's record may name the parent (their Patient as an entity); purging the parent's
     record (an opposition here) erases what is kept with that record only: the child's history stays whole."""
