@@ -326,3 +326,12 @@ def test_a_chain_purged_and_restarted_elsewhere_is_not_continued_from_a_remember
     event = writer.append(key, new_event(key))
     assert carried(event)["sequence"] == 3
     assert carried(event)["previous"] == carried(restarted[-1])["hash"]
+
+
+def test_an_event_keeps_its_own_extensions_beside_the_chains(chain):
+    from fhir_server.audit.chain import carried as chain_values
+    key = uuid.uuid4().hex
+    other = {"url": "https://example.org/x", "valueString": "kept"}
+    event = chain.append(key, {**new_event(key), "extension": [other]})
+    assert event["extension"][0] == other and event["extension"][1]["url"] == CHAIN_EXTENSION
+    assert chain_values(event)[:2] == (1, GENESIS)
