@@ -123,3 +123,19 @@ def test_chained_and_has_criteria_need_search_on_the_types_they_reach(base, db):
     token = {**both.headers("system/Patient.rs system/DocumentReference.rs"), "Accept": JSON}
     assert requests.get(f"{base}/Patient", params={"_has:DocumentReference:subject:status": "current",
                                                    "_count": 1}, headers=token).status_code == 200
+
+
+def test_a_conditional_create_needs_search_too_and_a_records_decisions_are_its_owners(base, db, http):
+    """If-None-Exist searches before it creates: `c` alone is not enough. Closing or deleting a record is its
+    owner's decision: software with every scope is refused it."""
+    creator = register(db, base.removesuffix("/fhir"), "Patient creator", ["system/Patient.c"])
+    token = {**creator.headers("system/Patient.c"), "Accept": JSON, "Content-Type": HEADERS["Content-Type"]}
+    assert requests.post(f"{base}/Patient", json=PATIENT, headers=token).status_code == 201
+    conditional = requests.post(f"{base}/Patient", json=PATIENT,
+                                headers={**token, "If-None-Exist": f"identifier={INS}|{uuid.uuid4().int % 10**13}"})
+    outcome(conditional, 403)
+    patient = http.post(f"{base}/Patient", json=PATIENT, headers=HEADERS).json()["id"]
+    for operation in ("$close-record", "$delete-record"):
+        refused = http.post(f"{base}/Patient/{patient}/{operation}", params={"confirm": "true"})
+        assert "No access rule covers" in outcome(refused, 403)["issue"][0]["diagnostics"]
+    assert http.get(f"{base}/Patient/{patient}", headers=HEADERS).status_code == 200
