@@ -7,6 +7,7 @@ is what makes only the first one notified, whatever the node that served it.
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 import pymongo
@@ -46,4 +47,4 @@ class NotificationSettings:
     def delete_patient(self, patient_id: str) -> None:
         """Forgets a purged record's settings and marks."""
         self.collection.delete_one({"_id": patient_id})
-        self.collection.delete_many({"_id": {"$regex": f"^consulted:{patient_id}:"}})
+        self.collection.delete_many({"_id": {"$regex": f"^{re.escape(f'consulted:{patient_id}:')}"}})

@@ -43,7 +43,4 @@ class PortalSessions:
 
     def end_all(self, patient_id: str) -> None:
         """Ends every session of a record deleted for good: open on it, or of its owner (whose account goes)."""
-        ids = [s["_id"] for s in self.collection.find({"$or": [{"patient": patient_id}, {"person": patient_id}]},
-                                                      {"_id": 1})]
-        if ids:
-            self.collection.delete_many({"_id": {"$in": ids}})
+        self.collection.delete_many({"$or": [{"patient": patient_id}, {"person": patient_id}]})

@@ -64,3 +64,15 @@ def test_the_chosen_address_and_who_may_choose(db):
             choices.choose(rules_of(db, stranger), patient, {"consultation": False})
     with pytest.raises(Forbidden):
         choices.read(rules_of(db, None), patient)  # the server's jobs do not decide for the patient either
+
+
+def test_a_purge_forgets_only_its_own_records_consultation_marks(db):
+    """A Patient id may hold '.', which a regular expression would take for any character."""
+    from datetime import datetime, timezone
+    from fhir_server.storage.notification_settings import NotificationSettings
+    settings, now = NotificationSettings(db), datetime.now(timezone.utc)
+    assert settings.first_consultation("a.b", "810000000001", now)
+    assert settings.first_consultation("aXb", "810000000001", now)
+    settings.delete_patient("a.b")
+    assert settings.first_consultation("a.b", "810000000001", now)  # forgotten: told again
+    assert not settings.first_consultation("aXb", "810000000001", now)  # another record's mark kept
