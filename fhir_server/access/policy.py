@@ -40,7 +40,7 @@ from ..storage.resources import ResourceStore, StoredVersion
 from .consents import (HIDDEN_FROM_PATIENT, HIDDEN_FROM_PROFESSIONALS, HIDDEN_FROM_REPRESENTATIVES, ConsentRules,
                        consent_rules, label_tokens, visibility_codes)
 from .matrix import readable_types
-from .membership import (RECORD, RECORD_TYPES, Resolver, binary_context, document_binaries, pointed_binaries,
+from .membership import (RECORD, RECORD_ELEMENTS, RECORD_TYPES, Resolver, binary_context, document_binaries, pointed_binaries,
                          record_of, valid_id, with_record)
 
 PATIENT_OWN = ("Consent", "AuditEvent")  # never shown to professionals
@@ -66,7 +66,7 @@ class RecordAccess:
         self.pushed_for = pushed_for
         self.notify = notify or (lambda *args: None)
         self._records: dict[str, dict | None] = {}
-        self._documents: dict[str, list[StoredVersion]] = {}
+        self._documents: dict[tuple[str, str], list[StoredVersion]] = {}
         self.touched: dict[str, list[str]] = {}  # "Type/id" the caller saw or wrote -> whose records hold it
         self.patients: dict[str, None] = {}  # whose records the caller reached
         self.emergency = False  # whether an emergency access opened a record
@@ -184,7 +184,7 @@ class RecordAccess:
     def _binary_visible(self, binary: StoredVersion, record: str) -> bool:
         """Seen with a document of its record that points at it; while none does, by its writer and its
         record's owner only, unless a document that pointed at it was kept from them (`_left_binaries`)."""
-        documents = [d for d in self._documents_of(binary.id) if record_id(d.type, d.id, d.index) == record]
+        documents = self._documents_of(binary.id, record)
         if documents:
             return any(self.visible(d) for d in documents)
         if self._wrote(binary):
@@ -229,13 +229,14 @@ class RecordAccess:
             return allowed is None or bool(set(version.index.get("t:type", [])) & set(allowed))
         return not labels & set(self._hidden_labels())
 
-    def _documents_of(self, binary_id: str) -> list[StoredVersion]:
-        """The current DocumentReferences whose content points at a Binary."""
-        if binary_id not in self._documents:
-            ids, _ = self.store.search_ids("DocumentReference", {"u:location": f"Binary/{binary_id}",
-                                                                 "deleted": False}, [], 100, False, reader=RULES_INPUT)
-            self._documents[binary_id] = self.store.current_versions("DocumentReference", ids, reader=RULES_INPUT)
-        return self._documents[binary_id]
+    def _documents_of(self, binary_id: str, record: str) -> list[StoredVersion]:
+        """The current DocumentReferences of a record (a Patient id) whose content points at a Binary (on
+        that record's shard alone: docs/scaling.md)."""
+        if (binary_id, record) not in self._documents:
+            self._documents[binary_id, record], _ = self.store.search_page("DocumentReference", {
+                "u:location": f"Binary/{binary_id}", RECORD: f"Patient/{record}", "deleted": False}, [], 0, 100,
+                False, reader=RULES_INPUT)
+        return self._documents[binary_id, record]
 
     def check_search(self, resource_type: str) -> None:
         """Type-level refusals (they reveal nothing about any record)."""
@@ -323,6 +324,8 @@ class RecordAccess:
         old = current.index if current is not None and not current.deleted else {}
         patient_id = record_id(resource_type, resource_id, old) if resource is None else \
             self._place(resource_type, resource_id, resource, old)
+        if current is not None and resource is not None and resource_type in RECORD_ELEMENTS:
+            self._check_kept(current, patient_id)
         if self.actor is not None and not self.professional and resource is not None and patient_id is None \
                 and resource_type in RECORD_TYPES and resource_type != "Binary":
             raise Forbidden(f"A patient writes in their own record only: this {resource_type} does not name them")
@@ -359,6 +362,21 @@ class RecordAccess:
             raise Unprocessable("Binary.securityContext: a Binary stays in the record it was first written in",
                                 code="business-rule")
         return fixed or named
+
+    @staticmethod
+    def _check_kept(current: StoredVersion, patient_id: str | None) -> None:
+        """A resource stays in the record its first version was written in (a deletion keeps it): its
+        history is that record's, and a sharded database keeps it on that record's shard (docs/scaling.md)."""
+        kept = record_id(current.type, current.id, current.index)
+        if kept == patient_id:
+            return
+        name = f"{current.type}/{current.id}"
+        if kept is None:
+            problem = f"{name} was written in no record: a new version cannot move it into one"
+        else:
+            problem = f"{name} stays in the record of Patient/{kept}, where it was first written: a new version " \
+                      f"cannot {'move it to another record' if patient_id else 'take it out'}"
+        raise Unprocessable(f"{problem}; delete it and create it anew in the right record", code="business-rule")
 
     def _context_record(self, binary: dict) -> str | None:
         """The record a Binary's `securityContext` names: a Patient's, or that of a document the caller may

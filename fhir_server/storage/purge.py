@@ -14,7 +14,8 @@ first and deleted late:
 4. the versions are deleted by `_id`, each resource's highest first, so that a crash leaves versions 1..k,
    which step 1 finds again;
 5. the current documents, after the history, so that a projection running meanwhile (start-up recovery, a
-   transaction sweep) cannot bring one back from a version still there;
+   transaction sweep) cannot bring one back from a version still there, then (on MongoDB) their entries in
+   the locator (storage/locator.py), which finds them;
 6. the kept searches listing a purged id, then the journal entries naming a target, both found by scanning
    their small collections, not through the history.
 Every step deletes what it finds, and deleting what is gone is a no-op: `purge` run again on the same targets
@@ -32,7 +33,7 @@ import pymongo
 from bson import ObjectId
 
 from .mongo import BINARY_BUCKET, SEARCH_PAGES
-from .postings import Postings, posting_keys
+from .postings import RECORD, Postings, posting_keys
 from .resources import ResourceStore
 from .search_pages import CHUNK
 
@@ -63,7 +64,7 @@ def purge(store: ResourceStore, targets: list[tuple[str, str]]) -> PurgeReport:
     if store.postings is not None:
         report.posting_keys_deleted, report.posting_keys_rewritten = _clean_postings(store.postings, targets, docs)
     report.versions = _delete_history(store, versions)
-    _delete_current(store, targets)
+    _delete_current(store, found, targets)
     report.search_pages = _delete_search_pages(store, list(dict.fromkeys(i for _, i in targets)))
     _delete_journal(store, targets)
     return report
@@ -73,7 +74,8 @@ def _read(store: ResourceStore, resource_type: str, resource_id: str) -> tuple[l
     """(the history versions of a resource, oldest first; its current document). Versions have no gaps (voided
     ones stay; a purge cut short leaves 1..k), but a write racing an earlier purge can leave some above deleted
     ones: probing goes on up to the current document's version at least, then stops at the first missing."""
-    current = store.db[resource_type].find_one({"_id": resource_id})
+    key = store.key_of(resource_type, resource_id)
+    current = store.db[resource_type].find_one(key) if key else None
     top = current["vid"] if current else 0
     history, version = [], 1
     while True:
@@ -104,9 +106,15 @@ def _delete_history(store: ResourceStore, versions: list[dict]) -> int:
     return deleted
 
 
-def _delete_current(store: ResourceStore, targets: list[tuple[str, str]]) -> None:
-    for resource_type, resource_id in targets:
-        store.db[resource_type].delete_one({"_id": resource_id})
+def _delete_current(store: ResourceStore, found: list[tuple[list[dict], dict | None]],
+                    targets: list[tuple[str, str]]) -> None:
+    """Deletes the current documents, then (on MongoDB) the targets' entries in the locator, which finds them
+    (storage/locator.py)."""
+    for (resource_type, resource_id), (_, current) in zip(targets, found):
+        if current is not None:
+            store.db[resource_type].delete_one(store.key_of(resource_type, resource_id, current.get(RECORD)))
+    if store.locator is not None:
+        store.locator.forget(targets)
 
 
 def _delete_search_pages(store: ResourceStore, ids: list[str]) -> int:

@@ -10,8 +10,9 @@ Documents
   resource keeps a tombstone here so that reads can answer 410 Gone.
 - `write_journal`: one small document per write under way, naming the resource and the history `_id`.
 
-Every read and write of a single resource addresses documents by `_id` alone: it is the one filter FerretDB
-v1 (SQLite) hands to SQLite instead of scanning the collection in Go. Versions are numbered 1, 2, 3...
+Every read and write of a single resource addresses documents by `_id` alone on FerretDB: it is the one
+filter FerretDB v1 (SQLite) hands to SQLite instead of scanning the collection in Go. On MongoDB the current
+documents of record data are also addressed by their record, their shard key (`key_of`, storage/locator.py). Versions are numbered 1, 2, 3...
 without gaps (but for versions an aborted transaction voided: storage/transactions.py), so the latest one is
 found by probing the `_id`s after the current one.
 
@@ -55,6 +56,7 @@ from ..formats.fhir_json import dumps, loads
 from .binaries import BinaryContent
 from .candidates import candidate_ids, matching_docs, sort_docs
 from .journal import FinishedEntries
+from .locator import LOCATED, RECORD_DATA, UNKNOWN, Locator, where
 from .matcher import Unsupported, meets
 from .mongo import HISTORY, JOURNAL
 from .parallel import each
@@ -138,6 +140,31 @@ class ResourceStore:
         self.postings = Postings(db) if self.ferretdb else None
         self.transactions = TransactionLog(db)
         self.finished = FinishedEntries(self.journal)
+        self._locator: Locator | None = None
+
+    @property
+    def locator(self) -> Locator | None:
+        """Where record data is kept, on MongoDB (storage/locator.py); None on FerretDB."""
+        if self.ferretdb:
+            return None
+        if self._locator is None:
+            self._locator = Locator(self.db)
+        return self._locator
+
+    def key_of(self, resource_type: str, resource_id: str, record: object = UNKNOWN) -> dict | None:
+        """The filter of a resource's current document: its `_id`, and on MongoDB the record of record data
+        (their shard key: storage/locator.py), read from the locator unless given; None when it has none (the
+        resource does not exist). An AuditEvent's, not in the locator, is its `_id` alone (every shard)."""
+        if self.locator is None or resource_type not in RECORD_DATA:
+            return {"_id": resource_id}
+        if record is UNKNOWN and resource_type not in LOCATED:
+            return {"_id": resource_id}
+        if record is UNKNOWN:
+            found = self.locator.records(resource_type, [resource_id])
+            if resource_id not in found:
+                return None
+            record = found[resource_id]
+        return where(resource_id, record)
 
     def current(self, resource_type: str, resource_id: str, *, reader: Reader) -> StoredVersion | None:
         """The latest version (possibly a delete tombstone), or None if the resource never existed or the
@@ -145,13 +172,15 @@ class ResourceStore:
         return _seen(checked(reader), self._current(resource_type, resource_id))
 
     def _current(self, resource_type: str, resource_id: str) -> StoredVersion | None:
-        doc = self.db[resource_type].find_one({"_id": resource_id})
+        query = self.key_of(resource_type, resource_id)
+        doc = self.db[resource_type].find_one(query) if query else None
         return _from_doc(doc) if doc else None
 
     def taken(self, resource_type: str, resource_id: str) -> bool:
         """Whether a resource has ever been written with this id (its content is not read): an update of an
         id taken by what the caller may not see must not become a create."""
-        return self.db[resource_type].count_documents({"_id": resource_id}, limit=1) > 0
+        query = self.key_of(resource_type, resource_id)
+        return query is not None and self.db[resource_type].count_documents(query, limit=1) > 0
 
     def version(self, resource_type: str, resource_id: str, version: int, *,
                 reader: Reader) -> StoredVersion | None:
@@ -271,14 +300,21 @@ class ResourceStore:
     def project(self, resource_type: str, resource_id: str, latest: dict | None = None) -> None:
         """Step 4: makes the current document the latest history version (see the module docstring)."""
         collection = self.db[resource_type]
-        current = None if latest else collection.find_one({"_id": resource_id}, {"vid": 1})
+        current = None
+        if latest is None:
+            known = self.key_of(resource_type, resource_id)
+            current = collection.find_one(known, {"vid": 1}) if known else None
+            if known is None and self.locator is not None:  # a crash came before its entry: enter it now
+                first = self._latest_after(resource_type, resource_id, 0)
+                if first is not None:
+                    self.locator.add([(resource_type, resource_id, first.get(RECORD))])
         for _ in range(100):
             if latest is None:
                 latest = self._latest_after(resource_type, resource_id, current["vid"] if current else 0)
                 if latest is None:
                     return  # the current document holds the newest version
             projection = {k: v for k, v in latest.items() if k not in ("_id", "tx")}
-            query = {"_id": resource_id}
+            query = self.key_of(resource_type, resource_id, latest.get(RECORD))
             if not self.ferretdb:
                 query["vid"] = {"$lt": latest["vid"]}
             try:
@@ -299,6 +335,8 @@ class ResourceStore:
             if doc["vid"] == 1:
                 projection = {k: v for k, v in doc.items() if k not in ("_id", "tx")}
                 by_type.setdefault(doc["type"], []).append({**projection, "_id": doc["rid"]})
+        if self.locator is not None:  # entered first: a crash before the current documents leaves them to recovery
+            self.locator.add([(t, d["_id"], d.get(RECORD)) for t, currents in by_type.items() for d in currents])
         for resource_type, currents in by_type.items():
             try:
                 self.db[resource_type].insert_many(currents, ordered=False)
@@ -322,6 +360,13 @@ class ResourceStore:
         self.postings.add(lists)
         self.postings.mark_built()
         return listed
+
+    def build_locator(self) -> int:
+        """On MongoDB, once per database: enters in the locator the record data stored before it was kept
+        (storage/locator.py); returns how many resources were entered."""
+        if self.locator is None:
+            return 0
+        return self.locator.build(lambda resource_type: self.db[resource_type].find({}, {RECORD: 1}))
 
     def reindex(self, resource_type: str, index_of: Callable[[dict, dict], dict]) -> int:
         """Recomputes the search fields of every stored version of `resource_type`, for a database written
@@ -370,8 +415,10 @@ class ResourceStore:
             update["$unset"] = dict.fromkeys(stale, "")
         query = {"_id": doc["_id"]}
         if current and not self.ferretdb:
-            query["vid"] = doc["vid"]
+            query = {**self.key_of(doc["type"], doc["_id"], doc.get(RECORD)), "vid": doc["vid"]}
         collection.update_one(query, update)
+        if current and self.locator is not None and fields.get(RECORD) != doc.get(RECORD):
+            self.locator.moved(doc["type"], doc["_id"], fields.get(RECORD))
         return fields
 
     def set_fields(self, resource_type: str, resource_id: str, fields: dict) -> None:
@@ -466,7 +513,8 @@ class ResourceStore:
         matches = self._few_matches(resource_type, plan, sort)
         if matches is not None:
             return [d["_id"] for d in matches[:limit]], len(matches)
-        return self._search_ids(resource_type, plan.query, plan.candidates, sort, limit, with_total)
+        docs, total = self._search_docs(resource_type, plan.query, plan.candidates, sort, limit, with_total)
+        return [d["_id"] for d in docs], total
 
     def _planned(self, reader: Reader, resource_type: str, query: dict) -> "_Plan":
         """The query with the reader's conditions ANDed in, and its candidates (None: it scans). When the search's
@@ -507,25 +555,30 @@ class ResourceStore:
 
     def _records_of(self, resource_type: str, ids: list[str]) -> list[str]:
         """The records (Patient ids) these resources are in (membership is decided on write: `x:record`)."""
+        if self.locator is not None and resource_type in LOCATED:
+            return _records_in(resource_type, [{RECORD: record}
+                                               for record in self.locator.records(resource_type, ids).values()])
         collection = self.db[resource_type]
         return _records_in(resource_type, [doc for doc in each(
             lambda resource_id: collection.find_one({"_id": resource_id}, {RECORD: 1}), ids) if doc])
 
-    def _search_ids(self, resource_type: str, query: dict, candidates: list[str] | None,
-                    sort: list[tuple[str, int]], limit: int, with_total: bool) -> tuple[list[str], int | None]:
+    def _search_docs(self, resource_type: str, query: dict, candidates: list[str] | None,
+                     sort: list[tuple[str, int]], limit: int, with_total: bool) -> tuple[list[dict], int | None]:
+        """The first `limit` matches (each its `_id` and record: where its current document is) and their
+        number when asked."""
         collection = self.db[resource_type]
         if candidates is not None:
             fields = [f for f, _ in sort if f != "_id"]
             docs = sort_docs(matching_docs(collection, candidates, query, fields), sort)
-            return [d["_id"] for d in docs[:limit]], len(docs)
-        ids: list[str] = []
+            return docs[:limit], len(docs)
+        found: list[dict] = []
         if limit > 0:
             order = sort if sort and sort[-1][0] == "_id" else [*sort, ("_id", 1)]
-            ids = [d["_id"] for d in collection.find(query, {"_id": 1}).sort(order).limit(limit)]
+            found = list(collection.find(query, {"_id": 1, RECORD: 1}).sort(order).limit(limit))
         total = None
         if with_total:
-            total = len(ids) if len(ids) < limit else collection.count_documents(query)
-        return ids, total
+            total = len(found) if len(found) < limit else collection.count_documents(query)
+        return found, total
 
     def search_with_page(self, resource_type: str, query: dict, sort: list[tuple[str, int]], limit: int,
                          with_total: bool, page: slice, *,
@@ -535,9 +588,10 @@ class ResourceStore:
         plan = self._planned(reader, resource_type, query)
         matches = self._few_matches(resource_type, plan, sort)
         if matches is None:
-            ids, total = self._search_ids(resource_type, plan.query, plan.candidates, sort, limit, with_total)
-            return ids, total, [v for v in self._current_versions(resource_type, ids[page]) if reader.visible(v)]
-        docs = matches[:limit]  # the total counts them all, as `_search_ids` does
+            found, total = self._search_docs(resource_type, plan.query, plan.candidates, sort, limit, with_total)
+            return [d["_id"] for d in found], total, [
+                v for v in self._current_versions(resource_type, *_located(found[page])) if reader.visible(v)]
+        docs = matches[:limit]  # the total counts them all, as `_search_docs` does
         versions = [_from_doc(doc) for doc in docs[page] if not doc["deleted"]]
         return [d["_id"] for d in docs], len(matches), [v for v in versions if reader.visible(v)]
 
@@ -560,12 +614,20 @@ class ResourceStore:
         checked(reader)
         return [v for v in self._current_versions(resource_type, ids) if reader.visible(v)]
 
-    def _current_versions(self, resource_type: str, ids: list[str]) -> list[StoredVersion]:
+    def _current_versions(self, resource_type: str, ids: list[str],
+                          records: dict[str, str | None] | None = None) -> list[StoredVersion]:
+        """`records`: id -> record, where the search found them (else read from the locator)."""
         collection = self.db[resource_type]
         if self.ferretdb:  # one `_id` lookup each: a `$in` would scan the collection
             docs = each(lambda resource_id: collection.find_one({"_id": resource_id}), ids)
         else:
-            found = {d["_id"]: d for d in collection.find({"_id": {"$in": ids}})}
+            query: dict = {"_id": {"$in": ids}}
+            if records is None and self.locator is not None and resource_type in LOCATED:
+                records = self.locator.records(resource_type, ids)
+            if records is not None and self.locator is not None and resource_type in RECORD_DATA:
+                query = {"_id": {"$in": [i for i in ids if i in records]},  # on their records' shards
+                         RECORD: {"$in": list(dict.fromkeys(records.values()))}}
+            found = {d["_id"]: d for d in collection.find(query)} if query["_id"]["$in"] else {}
             docs = [found.get(i) for i in ids]
         return [_from_doc(d) for d in docs if d is not None and not d["deleted"]]
 
@@ -578,8 +640,9 @@ class ResourceStore:
         if matches is not None:
             page = [_from_doc(doc) for doc in matches[offset:offset + count] if not doc["deleted"]]
             return page, len(matches) if with_total else None
-        ids, total = self._search_ids(resource_type, plan.query, plan.candidates, sort, offset + count, with_total)
-        return self._current_versions(resource_type, ids[offset:]), total
+        found, total = self._search_docs(resource_type, plan.query, plan.candidates, sort, offset + count,
+                                         with_total)
+        return self._current_versions(resource_type, *_located(found[offset:])), total
 
     def content(self, version: StoredVersion) -> bytes:
         return self.binaries.get(version.content) if version.content else b""
@@ -617,6 +680,11 @@ def _records_in(resource_type: str, docs: list[dict]) -> list[str]:
         return [doc["_id"] for doc in docs]
     return [record.partition("/")[2] for doc in docs
             if isinstance(record := doc.get(RECORD), str) and record.startswith("Patient/")]
+
+
+def _located(docs: list[dict]) -> tuple[list[str], dict[str, str | None]]:
+    """(the ids of matches a search found, id -> their record)."""
+    return [d["_id"] for d in docs], {d["_id"]: d.get(RECORD) for d in docs}
 
 
 def _with_last_updated(index: dict, last_updated: str) -> dict:

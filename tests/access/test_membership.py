@@ -158,3 +158,45 @@ def test_a_binary_security_context_on_another_server_names_no_record_here(http, 
     binary = post(http, base, {"resourceType": "Binary", "contentType": "text/plain", "data": "bm90ZQ==",
                                "securityContext": {"reference": f"https://elsewhere.example.org/fhir/Patient/{ours}"}})
     assert "x:record" not in db["Binary"].find_one({"_id": binary["id"]})
+
+
+def test_a_resource_stays_in_the_record_it_was_first_written_in(http, base):
+    """A new version cannot move a resource to another record, take it out of its record or put a resource
+    written in no record into one; nor can a deleted resource come back in another record (its versions are
+    its first record's, and a sharded database keeps them on that record's shard: docs/scaling.md). Each is a
+    422 that says so; nothing is written, and a version in the same record still is."""
+    first, second = (post(http, base, {"resourceType": "Patient", "identifier": [
+        {"system": INS, "value": str(uuid.uuid4().int % 10**15)}]})["id"] for _ in range(2))
+
+    def note(patient_id: str | None) -> dict:
+        subject = {"subject": {"reference": f"Patient/{patient_id}"}} if patient_id else {}
+        return {"resourceType": "DocumentReference", "status": "current", **subject,
+                "type": {"coding": [{"system": LOINC, "code": "11488-4"}]},
+                "content": [{"attachment": {"contentType": "text/plain", "data": "bm90ZQ=="}}]}
+
+    def put(document_id: str, patient_id: str | None):
+        return http.put(f"{base}/DocumentReference/{document_id}", json={**note(patient_id), "id": document_id},
+                        headers=HEADERS)
+
+    kept = post(http, base, note(first))["id"]
+    moved = put(kept, second)
+    assert moved.status_code == 422, moved.text
+    assert moved.json()["issue"][0]["code"] == "business-rule"
+    assert f"DocumentReference/{kept} stays in the record of Patient/{first}" in moved.text
+    assert "cannot move it to another record" in moved.text
+    taken_out = put(kept, None)
+    assert taken_out.status_code == 422 and "cannot take it out" in taken_out.text, taken_out.text
+    assert in_record(http, base, "DocumentReference", first) == [kept] and \
+        in_record(http, base, "DocumentReference", second) == []
+    assert http.get(f"{base}/DocumentReference/{kept}", headers=HEADERS).json()["meta"]["versionId"] == "1"
+    assert put(kept, first).status_code == 200  # a new version in its own record
+
+    nowhere = post(http, base, note(None))["id"]
+    into = put(nowhere, first)
+    assert into.status_code == 422 and "was written in no record: a new version cannot move it into one" in \
+        into.text, into.text
+
+    assert http.delete(f"{base}/DocumentReference/{kept}", headers=HEADERS).status_code in (200, 204)
+    again = put(kept, second)
+    assert again.status_code == 422 and f"stays in the record of Patient/{first}" in again.text, again.text
+    assert put(kept, first).status_code == 201  # brought back where it was

@@ -12,6 +12,8 @@ from pymongo import monitoring
 from fhir_server import create_app
 from fhir_server.auth.backend_client import register_in_process
 from fhir_server.storage import resources
+from fhir_server.storage.purge import purge
+from fhir_server.storage.resources import ResourceStore
 
 from .capture import Commands
 
@@ -77,3 +79,52 @@ def test_a_search_with_many_matches_still_leaves_out_what_the_rules_refuse(mongo
     scans = [c for c in commands.sent["by family"] if c.collection == "records" and c.filters and
              "_id" not in c.filters[0]]
     assert scans  # the list of the records closed to the professional
+
+
+def test_record_data_is_reached_by_its_record(mongodb_path):
+    """Record data is sharded on its record (docs/scaling.md): a document's record is entered in the locator
+    when it is created (storage/locator.py); a read by id finds it there, then reads the document with its
+    record (on its shard alone); a crash after the version was written but before it was projected leaves
+    the entry to the journal's recovery; a purge deletes the entry after the document."""
+    client, headers, db, commands = mongodb_path
+    patient = client.post("/fhir/Patient", headers=headers, json={"resourceType": "Patient", "identifier": [
+        {"system": INS, "value": str(uuid.uuid4().int % 10**13)}]}).get_json()["id"]
+    record = f"Patient/{patient}"
+
+    def create() -> str:
+        answer = client.post("/fhir/DocumentReference", headers=headers, json={
+            "resourceType": "DocumentReference", "status": "current", "subject": {"reference": record},
+            "content": [{"attachment": {"contentType": "text/plain", "data": "eA=="}}]})
+        assert answer.status_code == 201, answer.get_data(as_text=True)
+        return answer.get_json()["id"]
+
+    def read(document_id: str) -> int:
+        return client.get(f"/fhir/DocumentReference/{document_id}", headers=headers).status_code
+
+    document = create()
+    assert db["resource_records"].find_one({"_id": f"DocumentReference/{document}"})["record"] == record
+    with commands.labelled("read by id"):
+        assert read(document) == 200
+    reads = [c for c in commands.sent["read by id"] if c.collection == "DocumentReference"]
+    assert reads and all(query.get("x:record") == record for c in reads for query in c.filters)
+
+    crashed = create()  # as a crash after its history insert leaves it: neither entry nor current document
+    db["resource_records"].delete_one({"_id": f"DocumentReference/{crashed}"})
+    db["DocumentReference"].delete_one({"_id": crashed})
+    db["write_journal"].insert_one({"type": "DocumentReference", "rid": crashed})
+    assert read(crashed) == 404
+    store = ResourceStore(db)
+    store.ferretdb, store.postings = False, None
+    assert store.recover() >= 1
+    assert read(crashed) == 200
+    assert db["resource_records"].find_one({"_id": f"DocumentReference/{crashed}"})["record"] == record
+
+    # A database written before the locator was kept: its resources are entered once, at start-up.
+    db["resource_records"].delete_many({"_id": {"$in": [f"DocumentReference/{document}", "~built"]}})
+    assert read(document) == 404
+    assert store.build_locator() >= 1 and read(document) == 200
+    assert store.build_locator() == 0  # once per database
+
+    purge(store, [("DocumentReference", document)])
+    assert db["resource_records"].find_one({"_id": f"DocumentReference/{document}"}) is None
+    assert db["DocumentReference"].find_one({"_id": document}) is None and read(document) == 404
