@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -39,23 +40,26 @@ def store(http, base: str, resource: dict, data: bytes | None = None, content_ty
     return http.post(f"{base}/{resource_type}", headers=headers, **body)
 
 
-def with_its_record(http, base: str, resource: dict) -> None:
+def with_its_record(http, base: str, resource: dict, folder: Path | None = None) -> None:
     """Stores what an example's record needs first: the Patients it names (a resource about a patient is
     stored only in the record of a Patient the server holds), and the document a Binary's securityContext
-    names."""
+    names: the official example of that id in `folder` when there is one (a resource stays in the record it
+    was first written in, and the example test of that document writes it in its own), else a document of
+    Patient/example."""
     text = json.dumps(resource)
     for patient_id in sorted(set(re.findall(r'"reference": "Patient/([A-Za-z0-9\-.]{1,64})"', text))):
         http.put(f"{base}/Patient/{patient_id}", json={"resourceType": "Patient", "id": patient_id}, headers={
             "Content-Type": JSON}).raise_for_status()
     context = (resource.get("securityContext") or {}).get("reference", "")
     if context.startswith("DocumentReference/"):
-        http.put(f"{base}/Patient/example", json={"resourceType": "Patient", "id": "example"},
-                 headers={"Content-Type": JSON}).raise_for_status()
         document_id = context.partition("/")[2]
-        http.put(f"{base}/{context}", headers={"Content-Type": JSON}, json={
+        official = folder / f"DocumentReference-{document_id}.json" if folder is not None else None
+        document = load(official) if official is not None and official.exists() else {
             "resourceType": "DocumentReference", "id": document_id, "status": "current",
             "subject": {"reference": "Patient/example"},
-            "content": [{"attachment": {"contentType": "text/plain", "data": "eA=="}}]}).raise_for_status()
+            "content": [{"attachment": {"contentType": "text/plain", "data": "eA=="}}]}
+        with_its_record(http, base, document)
+        store(http, base, document).raise_for_status()
 
 
 def comparable(resource: dict) -> dict:
@@ -70,7 +74,7 @@ def comparable(resource: dict) -> dict:
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_official_example_round_trips_in_json_and_xml(http, base, path):
     original = load(path)
-    with_its_record(http, base, original)
+    with_its_record(http, base, original, path.parent)
     stored = store(http, base, original)
     assert stored.status_code in (200, 201), stored.text
     url = f"{base}/{original['resourceType']}/{stored.json()['id']}"
