@@ -324,8 +324,6 @@ class RecordAccess:
         old = current.index if current is not None and not current.deleted else {}
         patient_id = record_id(resource_type, resource_id, old) if resource is None else \
             self._place(resource_type, resource_id, resource, old)
-        if current is not None and resource is not None and resource_type in RECORD_ELEMENTS:
-            self._check_kept(current, patient_id)
         if self.actor is not None and not self.professional and resource is not None and patient_id is None \
                 and resource_type in RECORD_TYPES and resource_type != "Binary":
             raise Forbidden(f"A patient writes in their own record only: this {resource_type} does not name them")
@@ -333,6 +331,8 @@ class RecordAccess:
             self._check_record(resource_type, resource_id, resource, patient_id)
             if resource_type == "DocumentReference" and resource is not None and not old:
                 self._check_feeding(patient_id)
+        if current is not None and resource is not None and resource_type in RECORD_ELEMENTS:
+            self._check_kept(current, patient_id)  # once the caller may write where it would go
         if resource is None and resource_type == "Consent" and patient_id is not None:
             self._lifted[patient_id] = None
         if resource_type == "DocumentReference" and resource is not None:
