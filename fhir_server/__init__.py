@@ -44,6 +44,7 @@ def create_app(config: dict | None = None) -> Flask:
         index_id_lookups(Path(settings.ferretdb_sqlite_dir), settings.database_name)
     store = ResourceStore(db)
     store.build_locator()  # a database written before record data was located (storage/locator.py)
+    store.build_document_ids()  # ... or before documents' unique ids were claimed (storage/document_ids.py)
     # Writes under way on other workers or nodes are younger than a lease: left to the second pass.
     store.recover(older_than=timedelta(seconds=settings.transaction_lease_seconds))
     store.recover_later(timedelta(seconds=settings.transaction_lease_seconds))

@@ -114,25 +114,14 @@ def _transaction(service: ResourceService, transactions: Transactions, bundle: d
             if entry.resource.get("resourceType") == "DocumentReference":
                 _in_entry(entry.index, lambda: lifecycle.resolve_targets(service, entry.resource, ""))
             _in_entry(entry.index, lambda: _rewrite(service, entry.resource, references, permit))
+    claims = []  # documents' unique ids claimed for this transaction: given back unless it is written
     if mhd.is_provide_bundle(bundle, [e.resource for e in entries if e.resource is not None]):
-        mhd.check_provide_bundle(service.store, service.access(), entries)
-    writes = [e for e in ordered if e.method not in ("GET", "HEAD")]
-    service.access().expected.update({f"{e.target[0]}/{e.target[1]}": e.resource for e in writes
-                                      if e.target and isinstance(e.resource, dict)})
-    for entry in writes:
-        entry.planned = _in_entry(entry.index, lambda: _plan(service, entry))
-    _check_distinct(writes)
-    planned = [e for e in writes if e.planned.write is not None]
-    superseded = [_in_entry(e.index, lambda: _supersede(service, e, replaced, permit))
-                  for e in planned if e.planned.write.type == "DocumentReference" and e.planned.write.resource
-                  for replaced in lifecycle.replaced(e.planned.write.resource)]
+        claims = mhd.check_provide_bundle(service.store, service.access(), entries)
     try:
-        versions = transactions.write_all([e.planned.write for e in planned] + [p.write for p in superseded])
-    except VersionConflict as error:
-        precondition = any(e.planned.if_match for e in planned)
-        raise (PreconditionFailed if precondition else Conflict)(f"The transaction was not applied: {error}")
-    except TransactionAborted as error:
-        raise Conflict(f"The transaction was not applied: {error}; send it again")
+        writes, planned, versions = _write(service, transactions, ordered, permit)
+    except BaseException:
+        service.store.document_ids.release(claims)
+        raise
     service.created(versions)
     written = dict(zip((e.index for e in planned), versions))
     for entry in writes:
@@ -145,6 +134,30 @@ def _transaction(service: ResourceService, transactions: Transactions, bundle: d
             except FhirError as error:  # the writes are committed: a failed read is that entry's answer
                 entry.response = {"response": {"status": f"{error.status}", "outcome": error.outcome()}}
     return {"resourceType": "Bundle", "type": "transaction-response", "entry": [e.response for e in entries]}
+
+
+def _write(service: ResourceService, transactions: Transactions, ordered: list[Entry],
+           permit: Permit) -> tuple[list[Entry], list[Entry], list[StoredVersion]]:
+    """Plans the transaction's writes and writes them all: (the write entries, those planned to write,
+    the versions written)."""
+    writes = [e for e in ordered if e.method not in ("GET", "HEAD")]
+    service.access().expected.update({f"{e.target[0]}/{e.target[1]}": e.resource for e in writes
+                                      if e.target and isinstance(e.resource, dict)})
+    for entry in writes:
+        entry.planned = _in_entry(entry.index, lambda: _plan(service, entry))
+    _check_distinct(writes)
+    planned = [e for e in writes if e.planned.write is not None]
+    superseded = [_in_entry(e.index, lambda: _supersede(service, e, replaced, permit))
+                  for e in planned if e.planned.write.type == "DocumentReference" and e.planned.write.resource
+                  for replaced in lifecycle.replaced(e.planned.write.resource)]
+    try:
+        return writes, planned, transactions.write_all([e.planned.write for e in planned] +
+                                                       [p.write for p in superseded])
+    except VersionConflict as error:
+        precondition = any(e.planned.if_match for e in planned)
+        raise (PreconditionFailed if precondition else Conflict)(f"The transaction was not applied: {error}")
+    except TransactionAborted as error:
+        raise Conflict(f"The transaction was not applied: {error}; send it again")
 
 
 def create(service: ResourceService, transactions: Transactions, resource_type: str, resource: object,

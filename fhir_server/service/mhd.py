@@ -24,17 +24,20 @@ import base64
 import binascii
 import hashlib
 import json
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import urlencode
 
 from ..errors import FhirError
-from .search import matching
+from ..storage.document_ids import key, unique_id
+from ..storage.readers import ServerLookup
 
 MHD = "https://profiles.ihe.net/ITI/MHD"
 LIST_TYPES = f"{MHD}/CodeSystem/MHDlistTypes"
 PROVIDE_PROFILES = (f"{MHD}/StructureDefinition/IHE.MHD.", "https://interop.esante.gouv.fr/ig/fhir/pdsm/")
 VALUE_SETS = Path(__file__).resolve().parents[2] / "profiles" / "pdsm-value-sets.json"
+UNIQUE_IDS = ServerLookup("documents' unique ids")  # whether a claim's document is still stored: told to no one
+CLAIM_LEASE = timedelta(seconds=60)  # a claim whose document is not stored by then was left by a failed write
 
 
 class MhdError(FhirError):
@@ -58,10 +61,11 @@ def is_provide_bundle(bundle: dict, resources: list[dict]) -> bool:
     return declared or any(_is_submission_set(r) for r in resources)
 
 
-def check_provide_bundle(store, rules, entries: list) -> None:
+def check_provide_bundle(store, rules, entries: list) -> list[tuple[str, str]]:
     """Checks the entries (bundles.Entry, references resolved) of a Provide Document Bundle; raises MhdError
-    listing every problem (a unique id already used is looked up among what the caller's `rules` let them
-    see). What a document `replaces` is superseded by the transaction (service/lifecycle.py)."""
+    listing every problem. Each document's unique id is claimed for it (storage/document_ids.py): the
+    claims made are returned, for the caller to give back (`release`) should the transaction not be written.
+    What a document `replaces` is superseded by the transaction (service/lifecycle.py)."""
     problems: list[tuple[str, str]] = []
     written = [e for e in entries if e.resource is not None and e.method in ("POST", "PUT") and e.target]
     lists = [e for e in written if _is_submission_set(e.resource)]
@@ -84,6 +88,7 @@ def check_provide_bundle(store, rules, entries: list) -> None:
                                                              f"entries do not name this DocumentReference"))
     used: set[str] = set()
     unique_ids: dict[str, int] = {}
+    claims: list[tuple[str, str]] = []
     for entry in documents:
         where = f"Bundle.entry[{entry.index}]"
         problems += _document_problems(entry.resource, where, binaries, used)
@@ -93,16 +98,41 @@ def check_provide_bundle(store, rules, entries: list) -> None:
                              f"{where}: unique id {unique} is also that of Bundle.entry[{unique_ids[unique]}]"))
         elif unique:
             unique_ids[unique] = entry.index
-            system = (entry.resource.get("masterIdentifier") or {}).get("system")
-            criteria = urlencode([("identifier", f"{system}|{unique}" if system else unique)])
-            if [v for v in matching(store, rules, "DocumentReference", criteria, limit=2) if v.id != entry.target[1]]:
+            if _taken(store, rules, unique_id(entry.resource), f"DocumentReference/{entry.target[1]}", claims):
                 problems.append(("XDSDuplicateUniqueIdInRegistry", f"{where}: a document with unique id {unique} "
                                                                    f"is already stored"))
     for reference in binaries:
         if reference not in used:
             problems.append(("XDSMissingDocumentMetadata", f"{reference} is not the content of any DocumentReference"))
     if problems:
+        store.document_ids.release(claims)
         raise MhdError(problems)
+    return claims
+
+
+def _taken(store, rules, found: tuple[str, str], holder: str, claims: list[tuple[str, str]]) -> bool:
+    """Whether another document holds this unique id for the caller: one they may see, or their own push of
+    it still under way. Otherwise the id is claimed for `holder` (added to `claims`) when it is free or its
+    claim was given up (its document deleted, its id changed, or never written); a claim held by a document
+    the caller may not see, or by another's push under way, leaves the id unclaimed and the document
+    accepted, as if that other document did not exist."""
+    ids = store.document_ids
+    for _ in range(3):
+        now = datetime.now(timezone.utc)
+        held = ids.claim(*found, holder, rules.me, now)
+        if held is None or held["holder"] == holder:
+            claims.extend([(key(*found), holder)] if held is None else [])
+            return False
+        other = held["holder"].partition("/")[2]
+        stored = store.current("DocumentReference", other, reader=UNIQUE_IDS)
+        if stored is None and now - held["at"] < CLAIM_LEASE:
+            return held["by"] == rules.me
+        if stored is not None and not stored.deleted and unique_id(stored.resource) == found:
+            return store.current("DocumentReference", other, reader=rules) is not None
+        if ids.take_over(held, holder, rules.me, now):
+            claims.append((key(*found), holder))
+            return False
+    raise RuntimeError(f"the claim of unique id {found[1]} keeps changing")
 
 
 def _document_problems(document: dict, where: str, binaries: dict[str, dict], used: set[str]) -> list:

@@ -72,7 +72,10 @@ class Locator:
                     entered, batch = entered + len(batch), []
         self.add(batch)
         entered += len(batch)
-        self.collection.update_one({"_id": BUILT}, {"$set": {"record": None}}, upsert=True)
+        try:
+            self.collection.update_one({"_id": BUILT}, {"$set": {"record": None}}, upsert=True)
+        except pymongo.errors.DuplicateKeyError:
+            pass  # another worker starting at the same time marked it first
         return entered
 
     def moved(self, resource_type: str, resource_id: str, record: str | None) -> None:

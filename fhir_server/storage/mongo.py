@@ -31,6 +31,7 @@ NOTIFICATION_SETTINGS = "notification_settings"
 PORTAL_SESSIONS = "portal_sessions"
 AUDIT_CHAIN = "audit_chain"
 RESOURCE_RECORDS = "resource_records"
+DOCUMENT_IDS = "document_ids"
 DUPLICATE_KEY = 11000
 # Statements per update command: FerretDB v1.24 (SQLite) stops answering, every client, once one update command
 # changes 100 existing documents or more (tests/storage/test_ferretdb.py)

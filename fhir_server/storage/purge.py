@@ -10,7 +10,8 @@ first and deleted late:
 1. every version is read by `_id` (`Type/id/1`, `/2`... up to the current document's version and on until one
    is missing), with the current document;
 2. the Binary contents they reference are deleted;
-3. their posting lists are cleaned (`_clean_postings`);
+3. their posting lists are cleaned (`_clean_postings`), and the documents' unique ids they claimed given back
+   (storage/document_ids.py);
 4. the versions are deleted by `_id`, each resource's highest first, so that a crash leaves versions 1..k,
    which step 1 finds again;
 5. the current documents, after the history, so that a projection running meanwhile (start-up recovery, a
@@ -26,6 +27,7 @@ collections scanned are GridFS's (as deleting any Binary content does), `search_
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from math import ceil
 
@@ -63,6 +65,8 @@ def purge(store: ResourceStore, targets: list[tuple[str, str]]) -> PurgeReport:
     report.contents = _delete_contents(store, docs)
     if store.postings is not None:
         report.posting_keys_deleted, report.posting_keys_rewritten = _clean_postings(store.postings, targets, docs)
+    store.document_ids.forget((d["rid"], json.loads(d["json"])) for d in docs
+                              if d["type"] == "DocumentReference" and d.get("json"))
     report.versions = _delete_history(store, versions)
     _delete_current(store, found, targets)
     report.search_pages = _delete_search_pages(store, list(dict.fromkeys(i for _, i in targets)))

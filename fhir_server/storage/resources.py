@@ -54,6 +54,7 @@ from pymongo.database import Database
 
 from ..formats.fhir_json import dumps, loads
 from .binaries import BinaryContent
+from .document_ids import DocumentIds
 from .candidates import candidate_ids, matching_docs, sort_docs
 from .journal import FinishedEntries
 from .locator import LOCATED, RECORD_DATA, UNKNOWN, Locator, where
@@ -141,6 +142,7 @@ class ResourceStore:
         self.transactions = TransactionLog(db)
         self.finished = FinishedEntries(self.journal)
         self._locator: Locator | None = None
+        self.document_ids = DocumentIds(db)
 
     @property
     def locator(self) -> Locator | None:
@@ -367,6 +369,11 @@ class ResourceStore:
         if self.locator is None:
             return 0
         return self.locator.build(lambda resource_type: self.db[resource_type].find({}, {RECORD: 1}))
+
+    def build_document_ids(self) -> int:
+        """Once per database: the unique ids of the documents stored before they were claimed
+        (storage/document_ids.py); returns how many were claimed."""
+        return self.document_ids.build(self.db["DocumentReference"].find({"deleted": False}, {"json": 1, "ts": 1}))
 
     def reindex(self, resource_type: str, index_of: Callable[[dict, dict], dict]) -> int:
         """Recomputes the search fields of every stored version of `resource_type`, for a database written

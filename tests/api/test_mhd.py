@@ -6,8 +6,13 @@ import copy
 import hashlib
 import json
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+
+from fhir_server.storage.document_ids import key
+from fhir_server.storage.purge import purge
+from fhir_server.storage.resources import ResourceStore
 
 from tests.conftest import SHARED_TESTDATA
 
@@ -261,3 +266,54 @@ def test_find_documents_by_author_and_oid_full_urls(http, base):
     found = search(http, base, "DocumentReference", {"author.family": family, "author.given": "helene"})
     assert [e["resource"]["id"] for e in found["entry"]] == [location(answer, 1).split("/")[1]]
     assert found["entry"][0]["resource"]["author"] == [{"reference": practitioner}]
+
+
+def _unique(bundle: dict) -> str:
+    return bundle["entry"][1]["resource"]["masterIdentifier"]["value"]
+
+
+def test_racing_pushes_of_one_unique_id_store_one_document(http, base):
+    """A document's unique id is claimed once (storage/document_ids.py), whichever node or worker serves each
+    push: of the same Provide Bundle sent four times at once, one is stored and the others refused."""
+    bundle = provide_bundle(uuid.uuid4().hex[:13])
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: http.post(base, json=bundle, headers=HEADERS), range(4)))
+    assert sorted(a.status_code for a in answers) == [200, 422, 422, 422], [a.text[:300] for a in answers]
+    assert all(a.json()["issue"][0]["details"]["text"] == "XDSDuplicateUniqueIdInRegistry"
+               for a in answers if a.status_code == 422)
+    found = search(http, base, "DocumentReference", {"identifier": f"urn:ietf:rfc:3986|{_unique(bundle)}"})
+    assert found["total"] == 1
+
+
+def test_a_push_not_written_gives_its_unique_id_back(http, base, db):
+    """A Provide Bundle refused for another reason, before or after its unique id was claimed, does not keep
+    the id from the corrected push that follows; a document deleted gives its id up too."""
+    bundle = provide_bundle(uuid.uuid4().hex[:13])
+    broken = copy.deepcopy(bundle)
+    del broken["entry"][1]["resource"]["type"]  # a metadata problem found beside the claim
+    assert provide(http, base, broken, status=422)["issue"][0]["details"]["text"] == "XDSRegistryMetadataError"
+    late = copy.deepcopy(bundle)  # refused once planned, after the checks: an update of a version not current
+    practitioner = str(uuid.uuid4())
+    late["entry"].append({"request": {"method": "PUT", "url": f"Practitioner/{practitioner}", "ifMatch": 'W/"3"'},
+                          "resource": {"resourceType": "Practitioner", "id": practitioner}})
+    refused = http.post(base, json=late, headers=HEADERS)
+    assert refused.status_code == 412, refused.text
+    assert db["document_ids"].find_one({"_id": key("urn:ietf:rfc:3986", _unique(bundle))}) is None
+    stored = provide(http, base, bundle)
+    document = location(stored, 1)
+    assert http.delete(f"{base}/{document}", headers=HEADERS).status_code in (200, 204)
+    again = json.loads(json.dumps(bundle).replace(bundle["entry"][1]["fullUrl"], f"urn:uuid:{uuid.uuid4()}"))
+    assert location(provide(http, base, again), 1) != document  # the deleted document's id taken over
+
+
+def test_a_purge_forgets_the_unique_ids_and_a_database_written_before_claims_them(http, base, db):
+    bundle = provide_bundle(uuid.uuid4().hex[:13])
+    document_id = location(provide(http, base, bundle), 1).rpartition("/")[2]
+    claim = key("urn:ietf:rfc:3986", _unique(bundle))
+    assert db["document_ids"].find_one({"_id": claim})["holder"] == f"DocumentReference/{document_id}"
+    store = ResourceStore(db)
+    db["document_ids"].delete_many({"_id": {"$in": [claim, "~built"]}})  # as a database from before claims
+    assert store.build_document_ids() >= 1 and store.build_document_ids() == 0
+    assert db["document_ids"].find_one({"_id": claim})["holder"] == f"DocumentReference/{document_id}"
+    purge(store, [("DocumentReference", document_id)])
+    assert db["document_ids"].find_one({"_id": claim}) is None

@@ -333,3 +333,23 @@ def test_a_transactions_binary_joins_its_documents_record_in_any_order(base, cal
     binary_url = next(url for url in locations if url.startswith("Binary/"))
     assert callers["doctor"].get(f"{base}/{binary_url}", headers=RAW).content == b"report"
     assert callers["blocked"].get(f"{base}/{binary_url}", headers=RAW).status_code == 404
+
+
+def test_a_unique_id_held_by_a_document_one_may_not_see_is_taken_as_unused(base, callers, record):
+    """A Provide Document Bundle reusing the unique id (masterIdentifier) of a document hidden from the caller
+    is answered as one with an id never used: it is stored. The writer of the hidden document, who sees it,
+    is still refused the id (XDSDuplicateUniqueIdInRegistry)."""
+    writer, doctor = callers["writer"], callers["doctor"]
+    hidden = provide_bundle(record["ins"])
+    hidden["entry"][1]["resource"]["securityLabel"].append({"coding": [{"system": VISIBILITY, "code": "MASQUE_PS"}]})
+    assert writer.post(base, headers=HEADERS, json=hidden).status_code == 200
+    unique = hidden["entry"][1]["resource"]["masterIdentifier"]["value"]
+
+    def reusing(session, value: str):
+        bundle = provide_bundle(record["ins"])
+        bundle["entry"][1]["resource"]["masterIdentifier"]["value"] = value
+        return session.post(base, headers=HEADERS, json=bundle)
+    fresh, reused = reusing(doctor, f"{unique}.9"), reusing(doctor, unique)
+    assert fresh.status_code == reused.status_code == 200, reused.text
+    refused = reusing(writer, unique)
+    assert refused.status_code == 422 and "XDSDuplicateUniqueIdInRegistry" in refused.text, refused.text
