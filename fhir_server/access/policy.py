@@ -424,8 +424,7 @@ class RecordAccess:
                                 "stored", code="business-rule", reason="patient opposed")
         if self.actor is None:  # the server's own writes (an import): the record's state still rules
             if resource_type in CLOSED_CONTENT and self._record(patient_id).get("state", OPEN) != OPEN:
-                raise Unprocessable("This record is closed: it takes no new content until it is reopened",
-                                    code="business-rule", reason="record closed")
+                raise _closed_record()
             if set(self.pushed_for or ()) & set(self._record(patient_id).get("blocked", [])):
                 raise Forbidden("The patient's choices do not allow the author of this push to write in their "
                                 "record", reason="author blocked")
@@ -433,13 +432,15 @@ class RecordAccess:
         if not self.professional:
             if patient_id != self.actor.patient:
                 raise Forbidden(f"A patient writes in their own record only: this {resource_type} names another")
-            if resource_type == "Patient":
-                return
-        if not self.record_open(patient_id, reading=False) and (self.professional or resource_type in CLOSED_CONTENT):
-            if self._record(patient_id).get("state", OPEN) == OPEN and self.professional:
+            # Their record is always open to them (`record_open`), but while it is closed it takes no documents,
+            # lists or Binaries from them either: those would be hidden from everyone, them included.
+            if resource_type in CLOSED_CONTENT and self._record(patient_id).get("state", OPEN) != OPEN:
+                raise _closed_record()
+            return
+        if not self.record_open(patient_id, reading=False):
+            if self._record(patient_id).get("state", OPEN) == OPEN:
                 raise Forbidden("The patient's choices do not allow you to write in their record")
-            raise Unprocessable("This record is closed: it takes no new content until it is reopened",
-                                code="business-rule", reason="record closed")
+            raise _closed_record()
 
     def _check_feeding(self, patient_id: str) -> None:
         """A new document by a professional or a push, in a record whose patient opposed feeding it, is refused
@@ -614,3 +615,8 @@ def _named_patients(resource_type: str, query: dict) -> list[str] | None:
             values = [v.partition("/")[2] for v in values]
         return [v for v in values if valid_id(v)]
     return None
+
+
+def _closed_record() -> Unprocessable:
+    return Unprocessable("This record is closed: it takes no new content until it is reopened", code="business-rule",
+                         reason="record closed")

@@ -208,6 +208,26 @@ def test_professionals_write_nothing_in_a_closed_or_blocking_record(world, reade
         "policyRule": OPT_OUT, "patient": {"reference": f"Patient/{world['records']['none']['patient']}"}}).status_code == 403
 
 
+def test_a_closed_record_takes_no_documents_from_its_patient_either(http, base, database, db, owners_app):
+    """Closed, a record hides its documents, lists and Binaries from everyone, its patient included: it takes
+    none from them either (they could not see what they filed), but its patient still writes their Consents."""
+    patient_id, ins = activated(http, base, database)
+    owner = patient_session(base, owners_app.client_id, ins)
+    assert owner.post(f"{base}/Patient/{patient_id}/$close-record").status_code == 200
+    binary = {"resourceType": "Binary", "contentType": "text/plain", "data": "eA==",
+              "securityContext": {"reference": f"Patient/{patient_id}"}}
+    for resource in (pushed(patient_id), binary):
+        refused = owner.post(f"{base}/{resource['resourceType']}", headers=HEADERS, json=resource)
+        assert refused.status_code == 422, refused.text
+        assert "closed" in refused.json()["issue"][0]["diagnostics"]
+    consent(owner, base, patient_id, {"purpose": [  # created (201): not content a closed record hides
+        {"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "ETREAT"}]})
+    assert owner.post(f"{base}/Patient/{patient_id}/$reopen-record").status_code == 200
+    assert owner.get(f"{base}/DocumentReference", params={"patient": patient_id}).json()["total"] == 0
+    assert db["Binary"].count_documents({"x:record": f"Patient/{patient_id}"}) == 0
+    assert owner.post(f"{base}/DocumentReference", headers=HEADERS, json=pushed(patient_id)).status_code == 201
+
+
 def test_the_writer_still_sees_a_hidden_document_and_the_patient_sees_it_too(world, base):
     record = world["records"]["hidden"]
     document_id, _ = record["documents"]["discharge"]
