@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl
 from flask import Blueprint, Response, current_app, g, request
 
 from ..capability import capability_statement
-from ..errors import BadRequest, Forbidden, NotAcceptable, UnsupportedMediaType, information
+from ..errors import BadRequest, NotAcceptable, UnsupportedMediaType, information
 from ..service.bundles import create as create_resource, process_bundle
 from ..service.everything import everything_bundle
 from ..service.history import history_bundle
@@ -165,9 +165,8 @@ def search_by_post(resource_type: str) -> Response:
 def _search(resource_type: str, items: list[tuple[str, str]]) -> Response:
     strict = "handling=strict" in request.headers.get("Prefer", "").replace(" ", "")
     items = [(k, v) for k, v in items if k not in ("_format", "_pretty")]
-    if any(k == "_getpages" for k, _ in items) and guard.patient_criterion(resource_type):
-        raise Forbidden("A patient's token pages by running the search again with _offset")
-    items += guard.patient_criterion(resource_type)
+    if not any(k == "_getpages" for k, _ in items):  # a kept page: its search was restricted, and is the caller's
+        items += guard.patient_criterion(resource_type)
     return _reply(search_bundle(_search_context(), resource_type, items, strict))
 
 

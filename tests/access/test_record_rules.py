@@ -8,6 +8,7 @@ import subprocess
 import sys
 import uuid
 from datetime import datetime, timezone
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -286,6 +287,14 @@ def test_the_patient_reads_their_activity_history_newest_first(world, base, read
         assert [i for i in validate_profile(event, AUDIT_PROFILE) if i.severity == "error"] == [], event
     reads = record["owner"].get(f"{base}/AuditEvent", params={"patient": record["patient"], "action": "R"}).json()
     assert all(e["resource"]["action"] == "R" for e in reads.get("entry", []) if e["search"]["mode"] == "match")
+    # Paged: the search ran on their record alone (its self link says so), and its next link can be followed.
+    first = record["owner"].get(f"{base}/AuditEvent", params={"_count": 1}).json()
+    links = {link["relation"]: link["url"] for link in first["link"]}
+    assert parse_qs(urlsplit(links["self"]).query)["patient"] == [f"Patient/{record['patient']}"]
+    following = record["owner"].get(links["next"])
+    assert following.status_code == 200, following.text
+    [newest], [next_one] = ([e["resource"] for e in page["entry"]] for page in (first, following.json()))
+    assert next_one["id"] != newest["id"] and next_one["recorded"] <= newest["recorded"]
     other = world["records"]["hidden"]["patient"]
     assert record["owner"].get(f"{base}/AuditEvent", params={"patient": other}).json()["total"] == 0
     # Only the types of a record's own content are searchable with a patient's token (api/guard.py).
