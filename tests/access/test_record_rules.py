@@ -17,6 +17,7 @@ from fhir_server.auth.backend_client import register
 from fhir_server.audit.events import Access, Actor
 from fhir_server.auth.clients import ClientRegistry
 from fhir_server.service.audit import AuditTrail
+from fhir_server.storage.records import Records
 from fhir_server.storage.resources import ResourceStore
 from mappers.hl7v2.consent import OPT_OUT
 from tests.conftest import REPO_ROOT
@@ -227,6 +228,22 @@ def test_a_closed_record_takes_no_documents_from_its_patient_either(http, base, 
     assert owner.get(f"{base}/DocumentReference", params={"patient": patient_id}).json()["total"] == 0
     assert db["Binary"].count_documents({"x:record": f"Patient/{patient_id}"}) == 0
     assert owner.post(f"{base}/DocumentReference", headers=HEADERS, json=pushed(patient_id)).status_code == 201
+
+
+def test_a_document_keeps_the_confidentiality_it_was_given(world, base):
+    """A document with no confidentiality label is labelled normal (N); one that has one, restricted (R) here,
+    keeps it alone; a label with no coding (text only) is kept as it is."""
+    writer, patient_id = world["writer"], world["records"]["none"]["patient"]
+    confidentiality = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+    for given, kept in (([], {"N"}), ([{"coding": [{"system": confidentiality, "code": "R"}]}], {"R"}),
+                        ([{"text": "Note de service"}], {"N"})):
+        created = writer.post(f"{base}/DocumentReference", headers=HEADERS,
+                              json={**pushed(patient_id), **({"securityLabel": given} if given else {})})
+        assert created.status_code == 201, created.text
+        labels = writer.get(f"{base}/DocumentReference/{created.json()['id']}").json()["securityLabel"]
+        assert {c["code"] for label in labels for c in label.get("coding") or []
+                if c["system"] == confidentiality} == kept, labels
+        assert [label for label in labels if "coding" not in label] == [g for g in given if "coding" not in g]
 
 
 def test_the_writer_still_sees_a_hidden_document_and_the_patient_sees_it_too(world, base):
@@ -484,6 +501,23 @@ def test_retention_and_opposition(http, base, database, db):
     assert cli(database, "records", "withdraw-opposition", f"{INS}|{ins}").returncode == 0
     assert writer.post(f"{base}/Patient", headers=HEADERS, json={
         "resourceType": "Patient", "identifier": [{"system": INS, "value": ins}]}).status_code == 201
+
+
+def test_a_patient_whose_opposition_is_recorded_gets_no_record_before_the_purge(http, base, db):
+    """An opposition is recorded, then the records of whoever holds that identifier are purged: between the two
+    (or when a crash interrupts the purge), a Patient with no record yet is still stored, and no document may
+    open their record."""
+    writer = professional(db, base, "10")
+    ins = str(uuid.uuid4().int % 10**13)
+    created = http.post(f"{base}/Patient", headers=HEADERS, json={
+        "resourceType": "Patient", "identifier": [{"system": INS, "value": ins}]})
+    assert created.status_code == 201, created.text
+    patient_id = created.json()["id"]
+    assert Records(db).oppose(INS, ins, datetime.now(timezone.utc))  # recorded; the purge not run yet
+    refused = writer.post(f"{base}/DocumentReference", headers=HEADERS, json=pushed(patient_id))
+    assert refused.status_code == 422 and "opposed" in refused.json()["issue"][0]["diagnostics"], refused.text
+    assert db["DocumentReference"].count_documents({"r:patient": f"Patient/{patient_id}"}) == 0
+    assert Records(db).get(patient_id) is None  # no record opened
 
 
 def test_refusals_are_audited_too(base, db):

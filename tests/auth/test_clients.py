@@ -44,11 +44,16 @@ def test_a_patient_app_needs_its_vendors_name(registry):
 
 def test_backend_software_registers_public_keys_only(registry):
     private = KeySet([ECKey.generate_key("P-256")]).as_dict(private=True)
-    for jwks, why in ((private, "private key"), ({"keys": []}, "JWKS"), ({"keys": [{"kty": "nope"}]}, "cannot be read")):
+    before = len(registry.all())
+    not_a_jwks = "keys must be a JWKS"  # a key list not wrapped in {"keys": ...}, an empty set: said so, not read
+    for jwks, why in ((private, "private key"), ({"keys": []}, not_a_jwks), ({}, not_a_jwks),
+                      (public_jwks()["keys"], not_a_jwks), ({"keys": [{"kty": "nope"}]}, "cannot be read")):
         with pytest.raises(InvalidRegistration, match=why):
             registry.add("Vendor", jwks, ["system/*.rs"])
-    with pytest.raises(InvalidRegistration, match="SMART scopes"):
-        registry.add("Vendor", public_jwks(), ["system/*.rs", "everything"])
+    for scopes, named in ((["system/*.rs", "everything"], r"\['everything'\]"), ([], "none")):  # named
+        with pytest.raises(InvalidRegistration, match=rf"SMART scopes such as system/\*\.rs, not {named}$"):
+            registry.add("Vendor", public_jwks(), scopes)
+    assert len(registry.all()) == before  # nothing stored
     with pytest.raises(InvalidRegistration, match="vendor's name"):
         registry.add("  ", public_jwks(), ["system/*.rs"])
     client = registry.add("Vendor", public_jwks(), ["system/*.rs"])
