@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from ..errors import BadRequest, Conflict, FhirError, NotFound, PayloadTooLarge, PreconditionFailed
 from ..registry import RESOURCES
+from ..storage.claims import Taken
 from ..storage.resources import StoredVersion, VersionConflict
 from ..storage.transactions import TransactionAborted, Transactions
 from ..access.policy import record_id
@@ -108,19 +109,12 @@ def _transaction(service: ResourceService, transactions: Transactions, bundle: d
     for entry in entries:
         _in_entry(entry.index, lambda: _permitted(entry, permit))
     ordered = sorted(entries, key=lambda e: (ORDER[e.method], e.index))
-    references = _assign_ids(service, ordered)
-    for entry in ordered:
-        if entry.resource is not None:
-            if entry.resource.get("resourceType") == "DocumentReference":
-                _in_entry(entry.index, lambda: lifecycle.resolve_targets(service, entry.resource, ""))
-            _in_entry(entry.index, lambda: _rewrite(service, entry.resource, references, permit))
-    claims = []  # documents' unique ids claimed for this transaction: given back unless it is written
-    if mhd.is_provide_bundle(bundle, [e.resource for e in entries if e.resource is not None]):
-        claims = mhd.check_provide_bundle(service.store, service.access(), entries)
+    taken = Taken()  # conditional creates' criteria, documents' unique ids: given back unless all is written
     try:
-        writes, planned, versions = _write(service, transactions, ordered, permit)
+        writes, planned, versions = _checked_and_written(service, transactions, bundle, entries, ordered, permit,
+                                                         taken)
     except BaseException:
-        service.store.document_ids.release(claims)
+        taken.release()
         raise
     service.created(versions)
     written = dict(zip((e.index for e in planned), versions))
@@ -136,10 +130,20 @@ def _transaction(service: ResourceService, transactions: Transactions, bundle: d
     return {"resourceType": "Bundle", "type": "transaction-response", "entry": [e.response for e in entries]}
 
 
-def _write(service: ResourceService, transactions: Transactions, ordered: list[Entry],
-           permit: Permit) -> tuple[list[Entry], list[Entry], list[StoredVersion]]:
-    """Plans the transaction's writes and writes them all: (the write entries, those planned to write,
-    the versions written)."""
+def _checked_and_written(service: ResourceService, transactions: Transactions, bundle: dict, entries: list[Entry],
+                         ordered: list[Entry], permit: Permit,
+                         taken: Taken) -> tuple[list[Entry], list[Entry], list[StoredVersion]]:
+    """Resolves the transaction's targets and references, checks it (an MHD Provide Bundle as such), plans
+    its writes and writes them all: (the write entries, those planned to write, the versions written).
+    What it claims is in `taken`."""
+    references = _assign_ids(service, ordered, taken)
+    for entry in ordered:
+        if entry.resource is not None:
+            if entry.resource.get("resourceType") == "DocumentReference":
+                _in_entry(entry.index, lambda: lifecycle.resolve_targets(service, entry.resource, ""))
+            _in_entry(entry.index, lambda: _rewrite(service, entry.resource, references, permit))
+    if mhd.is_provide_bundle(bundle, [e.resource for e in entries if e.resource is not None]):
+        mhd.check_provide_bundle(service.store, service.access(), entries, taken)
     writes = [e for e in ordered if e.method not in ("GET", "HEAD")]
     service.access().expected.update({f"{e.target[0]}/{e.target[1]}": e.resource for e in writes
                                       if e.target and isinstance(e.resource, dict)})
@@ -250,16 +254,17 @@ def _relative(url: str, base: str) -> str:
     return url.lstrip("/")
 
 
-def _assign_ids(service: ResourceService, ordered: list[Entry]) -> dict[str, str]:
-    """Gives every write its target (new ids, conditional matches); fullUrl -> `Type/id` for the rewrite."""
+def _assign_ids(service: ResourceService, ordered: list[Entry], taken: Taken) -> dict[str, str]:
+    """Gives every write its target (new ids, conditional matches, whose criteria are claimed in `taken`);
+    fullUrl -> `Type/id` for the rewrite."""
     references: dict[str, str] = {}
     for entry in ordered:
         if entry.method in ("GET", "HEAD"):
             continue
         resource_type, _, rest = entry.path.partition("/")
         if entry.method == "POST":
-            existing = _in_entry(entry.index, lambda: _if_none_exist(service, resource_type, entry))
-            entry.target = (resource_type, existing or new_id())
+            entry.target = (resource_type, _in_entry(entry.index, lambda: _if_none_exist(
+                service, resource_type, entry, taken)))
         elif entry.query and not rest:
             entry.target = _in_entry(entry.index, lambda: _conditional_target(service, resource_type, entry))
         else:
@@ -277,19 +282,15 @@ def _assign_ids(service: ResourceService, ordered: list[Entry]) -> dict[str, str
     return references
 
 
-def _if_none_exist(service: ResourceService, resource_type: str, entry: Entry) -> str | None:
-    if not entry.if_none_exist:
-        return None
-    criteria = entry.if_none_exist.removeprefix(f"{resource_type}?")  # some clients send `Patient?identifier=..`
-    matches = matching(service.store, service.access(), resource_type, criteria, limit=2)
-    if len(matches) > 1:
-        raise PreconditionFailed(f"ifNoneExist '{entry.if_none_exist}' matches more than one {resource_type}")
-    if matches:
-        entry.planned = Planned(None, existing=matches[0])
-        return matches[0].id
-    if resource_type == "Patient":
-        service.refuse_hidden_patient(criteria)
-    return None
+def _if_none_exist(service: ResourceService, resource_type: str, entry: Entry, taken: Taken) -> str:
+    """A POST entry's target id: its conditional match, or a new id (its criteria claimed in `taken`)."""
+    resource_id = new_id()
+    if entry.if_none_exist:
+        match = service.if_none_exist(resource_type, entry.if_none_exist, resource_id, taken)
+        if match is not None:
+            entry.planned = Planned(None, existing=match)
+            return match.id
+    return resource_id
 
 
 def _conditional_target(service: ResourceService, resource_type: str, entry: Entry) -> tuple[str, str] | None:

@@ -24,11 +24,12 @@ import base64
 import binascii
 import hashlib
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 
 from ..errors import FhirError
+from ..storage.claims import LEASE, Taken
 from ..storage.document_ids import key, unique_id
 from ..storage.readers import ServerLookup
 
@@ -37,7 +38,6 @@ LIST_TYPES = f"{MHD}/CodeSystem/MHDlistTypes"
 PROVIDE_PROFILES = (f"{MHD}/StructureDefinition/IHE.MHD.", "https://interop.esante.gouv.fr/ig/fhir/pdsm/")
 VALUE_SETS = Path(__file__).resolve().parents[2] / "profiles" / "pdsm-value-sets.json"
 UNIQUE_IDS = ServerLookup("documents' unique ids")  # whether a claim's document is still stored: told to no one
-CLAIM_LEASE = timedelta(seconds=60)  # a claim whose document is not stored by then was left by a failed write
 
 
 class MhdError(FhirError):
@@ -61,10 +61,10 @@ def is_provide_bundle(bundle: dict, resources: list[dict]) -> bool:
     return declared or any(_is_submission_set(r) for r in resources)
 
 
-def check_provide_bundle(store, rules, entries: list) -> list[tuple[str, str]]:
+def check_provide_bundle(store, rules, entries: list, taken: Taken) -> None:
     """Checks the entries (bundles.Entry, references resolved) of a Provide Document Bundle; raises MhdError
-    listing every problem. Each document's unique id is claimed for it (storage/document_ids.py): the
-    claims made are returned, for the caller to give back (`release`) should the transaction not be written.
+    listing every problem. Each document's unique id is claimed for it (storage/document_ids.py), in
+    `taken`, which the caller gives back should the transaction not be written.
     What a document `replaces` is superseded by the transaction (service/lifecycle.py)."""
     problems: list[tuple[str, str]] = []
     written = [e for e in entries if e.resource is not None and e.method in ("POST", "PUT") and e.target]
@@ -88,7 +88,6 @@ def check_provide_bundle(store, rules, entries: list) -> list[tuple[str, str]]:
                                                              f"entries do not name this DocumentReference"))
     used: set[str] = set()
     unique_ids: dict[str, int] = {}
-    claims: list[tuple[str, str]] = []
     for entry in documents:
         where = f"Bundle.entry[{entry.index}]"
         problems += _document_problems(entry.resource, where, binaries, used)
@@ -98,39 +97,38 @@ def check_provide_bundle(store, rules, entries: list) -> list[tuple[str, str]]:
                              f"{where}: unique id {unique} is also that of Bundle.entry[{unique_ids[unique]}]"))
         elif unique:
             unique_ids[unique] = entry.index
-            if _taken(store, rules, unique_id(entry.resource), f"DocumentReference/{entry.target[1]}", claims):
+            if _taken(store, rules, unique_id(entry.resource), f"DocumentReference/{entry.target[1]}", taken):
                 problems.append(("XDSDuplicateUniqueIdInRegistry", f"{where}: a document with unique id {unique} "
                                                                    f"is already stored"))
     for reference in binaries:
         if reference not in used:
             problems.append(("XDSMissingDocumentMetadata", f"{reference} is not the content of any DocumentReference"))
     if problems:
-        store.document_ids.release(claims)
         raise MhdError(problems)
-    return claims
 
 
-def _taken(store, rules, found: tuple[str, str], holder: str, claims: list[tuple[str, str]]) -> bool:
+def _taken(store, rules, found: tuple[str, str], holder: str, taken: Taken) -> bool:
     """Whether another document holds this unique id for the caller: one they may see, or their own push of
-    it still under way. Otherwise the id is claimed for `holder` (added to `claims`) when it is free or its
+    it still under way. Otherwise the id is claimed for `holder` (added to `taken`) when it is free or its
     claim was given up (its document deleted, its id changed, or never written); a claim held by a document
     the caller may not see, or by another's push under way, leaves the id unclaimed and the document
     accepted, as if that other document did not exist."""
     ids = store.document_ids
     for _ in range(3):
         now = datetime.now(timezone.utc)
-        held = ids.claim(*found, holder, rules.me, now)
+        held = ids.claim(key(*found), holder, rules.me, now)
         if held is None or held["holder"] == holder:
-            claims.extend([(key(*found), holder)] if held is None else [])
+            if held is None:
+                taken.add(ids, key(*found), holder)
             return False
         other = held["holder"].partition("/")[2]
         stored = store.current("DocumentReference", other, reader=UNIQUE_IDS)
-        if stored is None and now - held["at"] < CLAIM_LEASE:
+        if stored is None and now - held["at"] < LEASE:
             return held["by"] == rules.me
         if stored is not None and not stored.deleted and unique_id(stored.resource) == found:
             return store.current("DocumentReference", other, reader=rules) is not None
         if ids.take_over(held, holder, rules.me, now):
-            claims.append((key(*found), holder))
+            taken.add(ids, key(*found), holder)
             return False
     raise RuntimeError(f"the claim of unique id {found[1]} keeps changing")
 

@@ -9,7 +9,10 @@ import base64
 import binascii
 import copy
 import re
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from urllib.parse import parse_qsl, urlencode
 
 import jsonpatch
 import jsonpointer
@@ -25,6 +28,7 @@ from ..access import NoCallerRules
 from ..access.consents import with_confidentiality
 from ..access.policy import Notify, RecordAccess, record_id
 from ..auth.patients import welcome
+from ..storage.claims import LEASE, Taken, claim_key
 from ..storage.readers import ServerLookup
 from ..storage.records import Records
 from ..storage.transactions import Write
@@ -35,6 +39,8 @@ from .lifecycle import check_withdrawal, conditional_matches
 from .search import matching
 
 HIDDEN_PATIENT = ServerLookup("whether a Patient hidden from the caller exists")  # told as a refusal only
+CONDITIONAL = ServerLookup("conditional creates")  # whether a claim's resource still matches: told to no one
+CREATE_WAIT = 5.0  # seconds a conditional create waits for a racing one with the same criteria to be written
 
 
 @dataclass
@@ -46,6 +52,7 @@ class Planned:
     existing: StoredVersion | None = None
     if_match: bool = False  # a concurrent write is then a 412, not a 409
     message: str = ""
+    taken: Taken = field(default_factory=Taken)  # claims given back should the write not be done
 
     def outcome(self, deleted: StoredVersion | None = None) -> dict:
         """The OperationOutcome a DELETE answers."""
@@ -175,10 +182,13 @@ class ResourceService:
         try:
             version = self.store.write(write.type, write.id, write.resource, write.previous, write.method,
                                        write.content, write.index)
-        except VersionConflict as e:
-            raise (PreconditionFailed if planned.if_match else Conflict)(str(e))
-        except ResourceTooLarge as e:
-            raise PayloadTooLarge(str(e))
+        except BaseException as e:
+            planned.taken.release()
+            if isinstance(e, VersionConflict):
+                raise (PreconditionFailed if planned.if_match else Conflict)(str(e))
+            if isinstance(e, ResourceTooLarge):
+                raise PayloadTooLarge(str(e))
+            raise
         self.created([version])
         return WriteResult(version, created=planned.created)
 
@@ -194,17 +204,56 @@ class ResourceService:
                     content: bytes | None = None, resource_id: str | None = None) -> "Planned":
         check_type(resource_type, "create")
         resource, content = self._checked(resource_type, resource, content)
+        resource_id, taken = resource_id or new_id(), Taken()
         if if_none_exist is not None:
-            matches = matching(self.store, self.access(), resource_type, if_none_exist, limit=2)
+            match = self.if_none_exist(resource_type, if_none_exist, resource_id, taken)
+            if match is not None:
+                return Planned(None, existing=match)
+        try:
+            index = self._permitted(resource_type, resource_id, resource, None)
+        except BaseException:
+            taken.release()
+            raise
+        return Planned(Write(resource_type, resource_id, resource, 0, "POST", content, index), created=True,
+                       taken=taken)
+
+    def if_none_exist(self, resource_type: str, criteria: str, resource_id: str, taken: Taken) -> StoredVersion | None:
+        """A conditional create's match, or None: create `resource_id`, for which the criteria are then
+        claimed (in `taken`: storage/claims.py), so that creates racing with the same criteria on any
+        workers or nodes write one resource; the others wait for it (up to CREATE_WAIT) and answer it as
+        their match. A claim whose resource no longer matches (deleted, changed, never written) is taken
+        over; one held by a resource the caller may not see leaves the criteria unclaimed, as if it did not
+        exist (but for a Patient: `refuse_hidden_patient`)."""
+        criteria = criteria.removeprefix(f"{resource_type}?")  # some clients send `Patient?identifier=..`
+        key = claim_key(f"{resource_type}?{urlencode(sorted(parse_qsl(criteria, keep_blank_values=True)))}")
+        holder, claims, deadline, stored_before = f"{resource_type}/{resource_id}", self.store.create_claims, \
+            time.monotonic() + CREATE_WAIT, False
+        while True:
+            matches = matching(self.store, self.access(), resource_type, criteria, limit=2)
             if len(matches) > 1:
-                raise PreconditionFailed(f"If-None-Exist '{if_none_exist}' matches more than one {resource_type}")
+                raise PreconditionFailed(f"If-None-Exist '{criteria}' matches more than one {resource_type}")
             if matches:
-                return Planned(None, existing=matches[0])
+                return matches[0]
             if resource_type == "Patient":
-                self.refuse_hidden_patient(if_none_exist)
-        resource_id = resource_id or new_id()
-        index = self._permitted(resource_type, resource_id, resource, None)
-        return Planned(Write(resource_type, resource_id, resource, 0, "POST", content, index), created=True)
+                self.refuse_hidden_patient(criteria)
+            now = datetime.now(timezone.utc)
+            held = claims.claim(key, holder, self.access().me, now)
+            if held is None:
+                taken.add(claims, key, holder)
+                return None
+            other = held["holder"].partition("/")[2]
+            if matching(self.store, CONDITIONAL, resource_type, f"{criteria}&_id={other}", limit=1):
+                if stored_before:  # matching, yet not found by the caller's search: one they may not see
+                    return None
+                stored_before = True  # written meanwhile: the caller's search is run again
+            elif self.store.current(resource_type, other, reader=CONDITIONAL) is None and now - held["at"] < LEASE:
+                if time.monotonic() > deadline:
+                    raise Conflict(f"A create of {resource_type} with the same If-None-Exist criteria is under "
+                                   f"way: send it again")
+                time.sleep(0.05)
+            elif claims.take_over(held, holder, self.access().me, now):
+                taken.add(claims, key, holder)
+                return None
 
     def plan_update(self, resource_type: str, resource_id: str, resource: object, if_match: str | None = None,
                     content: bytes | None = None, method: str = "PUT") -> "Planned":

@@ -32,6 +32,7 @@ PORTAL_SESSIONS = "portal_sessions"
 AUDIT_CHAIN = "audit_chain"
 RESOURCE_RECORDS = "resource_records"
 DOCUMENT_IDS = "document_ids"
+CREATE_CLAIMS = "create_claims"
 DUPLICATE_KEY = 11000
 # Statements per update command: FerretDB v1.24 (SQLite) stops answering, every client, once one update command
 # changes 100 existing documents or more (tests/storage/test_ferretdb.py)
@@ -48,6 +49,7 @@ SUPPORT_INDEXES = [
     (RECORDS, "state"), (RECORDS, "blocked"), (RECORDS, "unreadable"), (RECORDS, "no_emergency"),  # `denied`
     (RECORD_OPPOSITIONS, "at"), (NOTIFICATIONS, "next_try"), (PORTAL_SESSIONS, "expires"),
     (AUDIT_CHAIN, "key"),
+    (CREATE_CLAIMS, "holder"),  # a purge gives back the claims its resources held (storage/claims.py)
 ]
 
 

@@ -11,7 +11,7 @@ first and deleted late:
    is missing), with the current document;
 2. the Binary contents they reference are deleted;
 3. their posting lists are cleaned (`_clean_postings`), and the documents' unique ids they claimed given back
-   (storage/document_ids.py);
+   (storage/document_ids.py), with the conditional creates' criteria they hold (storage/claims.py);
 4. the versions are deleted by `_id`, each resource's highest first, so that a crash leaves versions 1..k,
    which step 1 finds again;
 5. the current documents, after the history, so that a projection running meanwhile (start-up recovery, a
@@ -65,8 +65,9 @@ def purge(store: ResourceStore, targets: list[tuple[str, str]]) -> PurgeReport:
     report.contents = _delete_contents(store, docs)
     if store.postings is not None:
         report.posting_keys_deleted, report.posting_keys_rewritten = _clean_postings(store.postings, targets, docs)
-    store.document_ids.forget((d["rid"], json.loads(d["json"])) for d in docs
-                              if d["type"] == "DocumentReference" and d.get("json"))
+    store.document_ids.forget_documents((d["rid"], json.loads(d["json"])) for d in docs
+                                        if d["type"] == "DocumentReference" and d.get("json"))
+    store.create_claims.forget([f"{resource_type}/{resource_id}" for resource_type, resource_id in targets])
     report.versions = _delete_history(store, versions)
     _delete_current(store, found, targets)
     report.search_pages = _delete_search_pages(store, list(dict.fromkeys(i for _, i in targets)))

@@ -54,12 +54,13 @@ from pymongo.database import Database
 
 from ..formats.fhir_json import dumps, loads
 from .binaries import BinaryContent
+from .claims import Claims
 from .document_ids import DocumentIds
 from .candidates import candidate_ids, matching_docs, sort_docs
 from .journal import FinishedEntries
 from .locator import LOCATED, RECORD_DATA, UNKNOWN, Locator, where
 from .matcher import Unsupported, meets
-from .mongo import HISTORY, JOURNAL
+from .mongo import CREATE_CLAIMS, HISTORY, JOURNAL
 from .parallel import each
 from .postings import RECORD, Postings, posting_keys
 from .readers import Reader, RecordsOf, checked, restricted, with_conditions
@@ -143,6 +144,7 @@ class ResourceStore:
         self.finished = FinishedEntries(self.journal)
         self._locator: Locator | None = None
         self.document_ids = DocumentIds(db)
+        self.create_claims = Claims(db, CREATE_CLAIMS)  # conditional creates' criteria (service/resources.py)
 
     @property
     def locator(self) -> Locator | None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 JSON = "application/fhir+json"
 HEADERS = {"Content-Type": JSON, "Accept": JSON}
@@ -227,3 +228,58 @@ def test_conditional_read_answers_304_when_unchanged(http, base):
     changed = http.get(url, headers={"If-None-Match": 'W/"1"'})
     assert changed.status_code == 200 and changed.json()["gender"] == "male"
     assert http.get(url, headers={"If-Modified-Since": "Thu, 01 Jan 1970 00:00:00 GMT"}).status_code == 200
+
+
+def test_racing_conditional_creates_make_one_resource(http, base, db):
+    """Conditional creates with the same criteria sent at once, alone or in transactions (a lab and a
+    practice pushing for the same new patient), create one Patient: its criteria are claimed once
+    (storage/claims.py) and the others answer it as their match (or, while it is still being written after a
+    few seconds, 409 to send again). Before, each of four made its own Patient."""
+    system = "urn:oid:1.2.250.1.213.1.4.8"
+
+    def found(value: str) -> list[str]:
+        bundle = http.get(f"{base}/Patient", params={"identifier": f"{system}|{value}"}, headers=HEADERS).json()
+        return [entry["resource"]["id"] for entry in bundle.get("entry", [])]
+
+    def total(value: str) -> int:
+        return len(found(value))
+
+    value = uuid.uuid4().hex[:13]
+    resource = patient(identifier=[{"system": system, "value": value}])
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: create(http, base, resource, **{
+            "If-None-Exist": f"identifier={system}|{value}"}), range(4)))
+    statuses = [a.status_code for a in answers]
+    assert statuses.count(201) == 1 and set(statuses) <= {200, 201, 409}, [a.text[:200] for a in answers]
+    assert len({a.json()["id"] for a in answers if a.status_code < 300}) == 1 and total(value) == 1
+
+    value = uuid.uuid4().hex[:13]
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [{
+        "fullUrl": f"urn:uuid:{uuid.uuid4()}", "request": {"method": "POST", "url": "Patient",
+                                                           "ifNoneExist": f"Patient?identifier={system}|{value}"},
+        "resource": patient(identifier=[{"system": system, "value": value}])}]}
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: http.post(base, json=bundle, headers=HEADERS), range(4)))
+    assert {a.status_code for a in answers} <= {200, 409} and total(value) == 1, [a.text[:200] for a in answers]
+    assert [a.json()["entry"][0]["response"]["status"][:3] for a in answers if a.status_code == 200].count("201") == 1
+
+    # A claim whose resource no longer matches (here deleted) is taken over: the criteria create again.
+    patient_id = found(value)[0]
+    assert http.delete(f"{base}/Patient/{patient_id}", headers=HEADERS).status_code in (200, 204)
+    again = create(http, base, patient(identifier=[{"system": system, "value": value}]),
+                   **{"If-None-Exist": f"identifier={system}|{value}"})
+    assert again.status_code == 201 and again.json()["id"] != patient_id and total(value) == 1
+
+
+def test_a_conditional_create_refused_gives_its_criteria_back(http, base):
+    """A conditional create refused after its criteria were claimed (here: its patient is unknown) does not
+    hold them: the corrected create that follows is made at once, not kept waiting then told 409."""
+    system, value = "urn:oid:1.2.250.1.213.1.4.8", uuid.uuid4().hex[:13]
+    condition = {"If-None-Exist": f"identifier={system}|{value}"}
+    note = {"resourceType": "DocumentReference", "status": "current", "identifier": [{"system": system, "value": value}],
+            "content": [{"attachment": {"contentType": "text/plain", "data": "bm90ZQ=="}}]}
+    refused = create(http, base, {**note, "subject": {"reference": "Patient/no-such-patient"}}, **condition)
+    assert refused.status_code == 422, refused.text
+    owner = create(http, base, patient()).json()["id"]
+    made = create(http, base, {**note, "subject": {"reference": f"Patient/{owner}"}}, **condition)
+    assert made.status_code == 201, made.text

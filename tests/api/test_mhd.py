@@ -274,11 +274,13 @@ def _unique(bundle: dict) -> str:
 
 def test_racing_pushes_of_one_unique_id_store_one_document(http, base):
     """A document's unique id is claimed once (storage/document_ids.py), whichever node or worker serves each
-    push: of the same Provide Bundle sent four times at once, one is stored and the others refused."""
+    push: of the same Provide Bundle sent four times at once, one is stored and the others refused (as a
+    duplicate, or, when the first is still being written after a few seconds, a 409 to send again)."""
     bundle = provide_bundle(uuid.uuid4().hex[:13])
     with ThreadPoolExecutor(4) as pool:
         answers = list(pool.map(lambda _: http.post(base, json=bundle, headers=HEADERS), range(4)))
-    assert sorted(a.status_code for a in answers) == [200, 422, 422, 422], [a.text[:300] for a in answers]
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses[0] == 200 and set(statuses[1:]) <= {409, 422}, [a.text[:300] for a in answers]
     assert all(a.json()["issue"][0]["details"]["text"] == "XDSDuplicateUniqueIdInRegistry"
                for a in answers if a.status_code == 422)
     found = search(http, base, "DocumentReference", {"identifier": f"urn:ietf:rfc:3986|{_unique(bundle)}"})
