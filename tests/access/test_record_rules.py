@@ -228,6 +228,9 @@ def test_a_closed_record_takes_no_documents_from_its_patient_either(http, base, 
     assert owner.get(f"{base}/DocumentReference", params={"patient": patient_id}).json()["total"] == 0
     assert db["Binary"].count_documents({"x:record": f"Patient/{patient_id}"}) == 0
     assert owner.post(f"{base}/DocumentReference", headers=HEADERS, json=pushed(patient_id)).status_code == 201
+    nobody = {k: v for k, v in pushed(patient_id).items() if k != "subject"}  # a document of no record
+    refused = owner.post(f"{base}/DocumentReference", headers=HEADERS, json=nobody)
+    assert refused.status_code == 403 and "does not name them" in refused.text, refused.text
 
 
 def test_a_document_keeps_the_confidentiality_it_was_given(world, base):
@@ -552,3 +555,22 @@ def test_deleting_a_blocking_consent_lifts_the_block(http, base, database, db, o
     [consent_id] = [e["resource"]["id"] for e in found["entry"] if e["search"]["mode"] == "match"]
     assert owner.delete(f"{base}/Consent/{consent_id}").status_code in (200, 204)
     assert doctor.get(f"{base}/Patient/{patient_id}").status_code == 200
+
+
+def test_an_emergency_search_that_finds_nothing_is_still_an_emergency_access(vendor, base, database, db, owners_app):
+    """Searching a record in an emergency (break-glass) opens it even when nothing matches (the professional
+    learns there is no such document): the patient is told, and the search is audited as an emergency."""
+    http = requests.Session()
+    http.headers.update(vendor.headers())
+    patient_id, ins = activated(http, base, database)
+    owner = patient_session(base, owners_app.client_id, ins)
+    emergency = professional(db, base, "10", "ETREAT")
+    found = emergency.get(f"{base}/DocumentReference", params={"patient": patient_id, "status": "entered-in-error"})
+    assert found.status_code == 200 and found.json()["total"] == 0
+    assert [n for n in db["notifications"].find({"patient": patient_id, "kind": "emergency-access"})
+            if emergency.rpps in n["_id"]]
+    trail = owner.get(f"{base}/AuditEvent", params={
+        "patient": patient_id, "agent:identifier": f"urn:oid:1.2.250.1.71.4.2.1|{emergency.rpps}"}).json()
+    reasons = {c["code"] for e in trail.get("entry", []) for p in e["resource"].get("purposeOfEvent", [])
+               for c in p["coding"]}
+    assert {"ETREAT", "BTG"} <= reasons
