@@ -309,13 +309,19 @@ def test_a_push_not_written_gives_its_unique_id_back(http, base, db):
 
 
 def test_a_purge_forgets_the_unique_ids_and_a_database_written_before_claims_them(http, base, db):
+    """What a purge erases includes the claims its resources held: the document's unique id, and the
+    conditional create's criteria that made its patient."""
     bundle = provide_bundle(uuid.uuid4().hex[:13])
-    document_id = location(provide(http, base, bundle), 1).rpartition("/")[2]
+    answer = provide(http, base, bundle)
+    document_id = location(answer, 1).rpartition("/")[2]
+    patient = location(answer, 3)
+    assert db["create_claims"].count_documents({"holder": patient}) == 1
     claim = key("urn:ietf:rfc:3986", _unique(bundle))
     assert db["document_ids"].find_one({"_id": claim})["holder"] == f"DocumentReference/{document_id}"
     store = ResourceStore(db)
     db["document_ids"].delete_many({"_id": {"$in": [claim, "~built"]}})  # as a database from before claims
     assert store.build_document_ids() >= 1 and store.build_document_ids() == 0
     assert db["document_ids"].find_one({"_id": claim})["holder"] == f"DocumentReference/{document_id}"
-    purge(store, [("DocumentReference", document_id)])
+    purge(store, [("DocumentReference", document_id), tuple(patient.split("/"))])
     assert db["document_ids"].find_one({"_id": claim}) is None
+    assert db["create_claims"].count_documents({"holder": patient}) == 0
