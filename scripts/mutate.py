@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # module -> the tests that must catch its defects
 TARGETS: dict[str, list[str]] = {
     "fhir_server/access/policy.py": ["tests/access/test_record_rules.py", "tests/security/test_leaks.py",
-                                     "tests/ingest/test_import.py::test_rejections_are_grouped_by_reason"],
+                                     "tests/ingest/test_import.py::test_rejections_are_grouped_by_reason",
+                                     "tests/ingest/test_pushes_for_authors.py"],
     "fhir_server/access/consents.py": ["tests/access/test_record_rules.py", "tests/ingest/test_consent_feeds.py"],
     "fhir_server/access/membership.py": ["tests/access/test_membership.py", "tests/access/test_record_rules.py",
                                          "tests/access/test_search_records.py"],
