@@ -249,6 +249,7 @@ def test_a_patient_adds_documents_to_their_own_record_only(http, base, database,
     origin = base.removesuffix("/fhir")
     writer = ClientRegistry(db).add_public("Patient app that writes", [REDIRECT], ["patient/*.cruds"])
     reader = ClientRegistry(db).add_public("Patient app that reads", [REDIRECT], ["patient/*.rs"])
+    profile = ClientRegistry(db).add_public("Patient app for the profile", [REDIRECT], ["patient/Patient.rs"])
     patient_id, ins = activated(http, base, database)
     other_id, _ = new_patient(http, base)
     other_document, _ = _document(http, base, other_id, b"theirs")
@@ -259,6 +260,10 @@ def test_a_patient_adds_documents_to_their_own_record_only(http, base, database,
         answer = exchange(origin, app.client_id, code_from(signed_in), verifier).json()
         return {"Authorization": f"Bearer {answer['access_token']}", "Content-Type": JSON, "Accept": JSON}
     mine, read_only = token(writer), token(reader)
+    profile_only = token(profile)  # its scopes name the Patient alone: no search of the record's documents
+    assert requests.get(f"{base}/Patient/{patient_id}", headers=profile_only).status_code == 200
+    refused = requests.get(f"{base}/DocumentReference", params={"patient": patient_id}, headers=profile_only)
+    assert refused.status_code == 403 and "do not allow 's' on DocumentReference" in refused.text, refused.text
     binary = requests.post(f"{base}/Binary", headers=mine, json={
         "resourceType": "Binary", "contentType": "text/plain", "data": base64.b64encode(b"my notes").decode()})
     assert binary.status_code == 201, binary.text
