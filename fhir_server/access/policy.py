@@ -40,8 +40,8 @@ from ..storage.resources import ResourceStore, StoredVersion
 from .consents import (HIDDEN_FROM_PATIENT, HIDDEN_FROM_PROFESSIONALS, HIDDEN_FROM_REPRESENTATIVES, ConsentRules,
                        consent_rules, label_tokens, visibility_codes)
 from .matrix import readable_types
-from .membership import (RECORD, RECORD_ELEMENTS, RECORD_TYPES, Resolver, binary_context, document_binaries, pointed_binaries,
-                         record_of, valid_id, with_record)
+from .membership import (RECORD, RECORD_ELEMENTS, RECORD_TYPES, Resolver, binary_context, document_binaries,
+                         pointed_binaries, record_of, valid_id, with_record)
 
 PATIENT_OWN = ("Consent", "AuditEvent")  # never shown to professionals
 CLOSED_CONTENT = ("DocumentReference", "List", "Binary")  # what a closed record hides from everyone

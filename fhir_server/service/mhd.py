@@ -126,7 +126,7 @@ def _taken(store, rules, found: tuple[str, str], holder: str, taken: Taken) -> b
         if stored is None and now - held["at"] < LEASE:
             return held["by"] == rules.me
         if stored is not None and not stored.deleted and unique_id(stored.resource) == found:
-            return store.current("DocumentReference", other, reader=rules) is not None
+            return rules.visible(stored)  # what the caller's own read would show
         if ids.take_over(held, holder, rules.me, now):
             taken.add(ids, key(*found), holder)
             return False

@@ -11,6 +11,8 @@ from pymongo import monitoring
 
 from fhir_server import create_app
 from fhir_server.auth.backend_client import register_in_process
+from fhir_server.search.values import index_fields
+from fhir_server.service.reindex import reindex
 from fhir_server.storage import resources
 from fhir_server.storage.purge import purge
 from fhir_server.storage.resources import ResourceStore
@@ -128,3 +130,21 @@ def test_record_data_is_reached_by_its_record(mongodb_path):
     purge(store, [("DocumentReference", document)])
     assert db["resource_records"].find_one({"_id": f"DocumentReference/{document}"}) is None
     assert db["DocumentReference"].find_one({"_id": document}) is None and read(document) == 404
+
+
+def test_reindex_places_a_legacy_document_where_its_reads_find_it(mongodb_path):
+    """A document stored before records were kept has none; `reindex` gives it its record (service/reindex.py),
+    and the locator follows (storage/locator.py `moved`), so that a read by id still finds it on its record."""
+    client, headers, db, _ = mongodb_path
+    patient = client.post("/fhir/Patient", headers=headers, json={"resourceType": "Patient", "identifier": [
+        {"system": INS, "value": str(uuid.uuid4().int % 10**13)}]}).get_json()["id"]
+    store = ResourceStore(db)
+    store.ferretdb, store.postings = False, None
+    legacy = {"resourceType": "DocumentReference", "status": "current", "subject": {"reference": f"Patient/{patient}"},
+              "content": [{"attachment": {"contentType": "text/plain", "data": "eA=="}}]}
+    document = str(uuid.uuid4())
+    store.write("DocumentReference", document, legacy, 0, "POST", None, index_fields("DocumentReference", legacy))
+    assert db["resource_records"].find_one({"_id": f"DocumentReference/{document}"})["record"] is None
+    assert reindex(store, ["DocumentReference"])["DocumentReference"] >= 1
+    assert db["resource_records"].find_one({"_id": f"DocumentReference/{document}"})["record"] == f"Patient/{patient}"
+    assert client.get(f"/fhir/DocumentReference/{document}", headers=headers).status_code == 200
