@@ -223,7 +223,7 @@ class ResourceService:
         workers or nodes write one resource; the others wait for it (up to CREATE_WAIT) and answer it as
         their match. A claim whose resource no longer matches (deleted, changed, never written) is taken
         over; one held by a resource the caller may not see leaves the criteria unclaimed, as if it did not
-        exist (but for a Patient: `refuse_hidden_patient`)."""
+        exist (but for a Patient: `check_hidden_patient`)."""
         criteria = criteria.removeprefix(f"{resource_type}?")  # some clients send `Patient?identifier=..`
         key = claim_key(f"{resource_type}?{urlencode(sorted(parse_qsl(criteria, keep_blank_values=True)))}")
         holder, claims, deadline, stored_before = f"{resource_type}/{resource_id}", self.store.create_claims, \
@@ -234,19 +234,22 @@ class ResourceService:
                 raise PreconditionFailed(f"If-None-Exist '{criteria}' matches more than one {resource_type}")
             if matches:
                 return matches[0]
-            if resource_type == "Patient":
-                self.refuse_hidden_patient(criteria)
+            if resource_type == "Patient" and (appeared := self.check_hidden_patient(criteria)) is not None:
+                return appeared
             now = datetime.now(timezone.utc)
             held = claims.claim(key, holder, self.access().me, now)
             if held is None:
                 taken.add(claims, key, holder)
                 return None
             other = held["holder"].partition("/")[2]
-            if matching(self.store, CONDITIONAL, resource_type, f"{criteria}&_id={other}", limit=1):
+            # Whether the holder is stored is read before whether it matches: read the other way round, a
+            # holder stored between the two reads would look changed, and its claim be taken over.
+            stored = self.store.current(resource_type, other, reader=CONDITIONAL) is not None
+            if stored and matching(self.store, CONDITIONAL, resource_type, f"{criteria}&_id={other}", limit=1):
                 if stored_before:  # matching, yet not found by the caller's search: one they may not see
                     return None
                 stored_before = True  # written meanwhile: the caller's search is run again
-            elif self.store.current(resource_type, other, reader=CONDITIONAL) is None and now - held["at"] < LEASE:
+            elif not stored and now - held["at"] < LEASE:
                 if time.monotonic() > deadline:
                     raise Conflict(f"A create of {resource_type} with the same If-None-Exist criteria is under "
                                    f"way: send it again")
@@ -331,12 +334,15 @@ class ResourceService:
         return Planned(Write(resource_type, resource_id, None, current.version, "DELETE", None, kept))
 
     # -- helpers -------------------------------------------------------------------------------
-    def refuse_hidden_patient(self, criteria: str) -> None:
+    def check_hidden_patient(self, criteria: str) -> StoredVersion | None:
         """A conditional create of a Patient whose criteria match only a Patient the caller may not see
         neither shows it nor makes a second record for the same person: it is refused with what the record's
         rules let the caller know (the record is not accessible to them), and that patient's activity
-        history records the attempt."""
+        history records the attempt. A match the caller may see was stored since their search ran (a racing
+        create): it is returned, their match."""
         hidden = matching(self.store, HIDDEN_PATIENT, "Patient", criteria, limit=1)
+        if hidden and self.access().visible(hidden[0]):
+            return hidden[0]
         if hidden:
             self.access().patients[hidden[0].id] = None
             raise Forbidden("This patient's record is not accessible to you (the patient's choices, or a closed "
