@@ -266,7 +266,7 @@ def _assign_ids(service: ResourceService, ordered: list[Entry], taken: Taken) ->
             entry.target = (resource_type, _in_entry(entry.index, lambda: _if_none_exist(
                 service, resource_type, entry, taken)))
         elif entry.query and not rest:
-            entry.target = _in_entry(entry.index, lambda: _conditional_target(service, resource_type, entry))
+            entry.target = _in_entry(entry.index, lambda: _conditional_target(service, resource_type, entry, taken))
         else:
             match = _INSTANCE.fullmatch(entry.path)
             if not match:
@@ -293,8 +293,10 @@ def _if_none_exist(service: ResourceService, resource_type: str, entry: Entry, t
     return resource_id
 
 
-def _conditional_target(service: ResourceService, resource_type: str, entry: Entry) -> tuple[str, str] | None:
-    """PUT, PATCH or DELETE [type]?criteria: the one match; a new id for a PUT matching none."""
+def _conditional_target(service: ResourceService, resource_type: str, entry: Entry,
+                        taken: Taken) -> tuple[str, str] | None:
+    """PUT, PATCH or DELETE [type]?criteria: the one match; for a PUT matching none, the id it creates (its
+    criteria claimed in `taken`, as a conditional create's: a racing write of them made meanwhile is the match)."""
     matches = lifecycle.conditional_matches(service, resource_type, entry.query)
     if len(matches) > 1:
         raise PreconditionFailed(f"'{entry.url}' matches more than one {resource_type}")
@@ -307,8 +309,9 @@ def _conditional_target(service: ResourceService, resource_type: str, entry: Ent
         lifecycle.check_status_patch(resource_type, _patch_document(entry), entry.query)
         raise NotFound(f"No {resource_type} matches '{entry.query}': there is nothing to patch")
     lifecycle.check_withdrawal(resource_type, entry.resource, entry.query)
-    given = (entry.resource or {}).get("id")
-    return resource_type, given or new_id()
+    resource_id = (entry.resource or {}).get("id") or new_id()
+    match = service.if_none_exist(resource_type, entry.query, resource_id, taken)
+    return resource_type, match.id if match is not None else resource_id
 
 
 def _rewrite(service: ResourceService, value: object, references: dict[str, str], permit: Permit) -> None:

@@ -218,10 +218,10 @@ class ResourceService:
                        taken=taken)
 
     def if_none_exist(self, resource_type: str, criteria: str, resource_id: str, taken: Taken) -> StoredVersion | None:
-        """A conditional create's match, or None: create `resource_id`, for which the criteria are then
-        claimed (in `taken`: storage/claims.py), so that creates racing with the same criteria on any
-        workers or nodes write one resource; the others wait for it (up to CREATE_WAIT) and answer it as
-        their match. A claim whose resource no longer matches (deleted, changed, never written) is taken
+        """A conditional create's match (or that of a conditional update matching none, which creates), or
+        None: create `resource_id`, for which the criteria are then claimed (in `taken`: storage/claims.py),
+        so that creates racing with the same criteria on any workers or nodes write one resource; the others
+        wait for it (up to CREATE_WAIT) and answer it as their match (an update: update it). A claim whose resource no longer matches (deleted, changed, never written) is taken
         over; one held by a resource the caller may not see leaves the criteria unclaimed, as if it did not
         exist (but for a Patient: `check_hidden_patient`)."""
         criteria = criteria.removeprefix(f"{resource_type}?")  # some clients send `Patient?identifier=..`
@@ -299,21 +299,30 @@ class ResourceService:
         return self.plan_update(resource_type, resource_id, patched, if_match=if_match, method="PATCH")
 
     def plan_conditional_update(self, resource_type: str, criteria: str, resource: object,
-                                if_match: str | None = None, new_resource_id: str | None = None) -> "Planned":
+                                if_match: str | None = None) -> "Planned":
         check_type(resource_type, "update")
         matches = conditional_matches(self, resource_type, criteria)
         if len(matches) > 1:
             raise PreconditionFailed(f"'{criteria}' matches more than one {resource_type}")
-        given_id = _require_object(resource).get("id")
-        if matches:
-            if given_id not in (None, matches[0].id):
-                raise BadRequest(f"The resource's id ({given_id!r}) is not that of the resource the criteria "
-                                 f"match ({matches[0].id!r})")
-            return self.plan_update(resource_type, matches[0].id, {**resource, "id": matches[0].id}, if_match)
-        check_withdrawal(resource_type, resource, criteria)
-        if given_id:
-            return self.plan_update(resource_type, given_id, resource, if_match)
-        return self.plan_create(resource_type, resource, resource_id=new_resource_id)
+        given_id, taken = _require_object(resource).get("id"), Taken()
+        if not matches:  # a create, whose criteria are claimed as a conditional create's are
+            check_withdrawal(resource_type, resource, criteria)
+            resource_id = given_id or new_id()
+            match = self.if_none_exist(resource_type, criteria, resource_id, taken)
+            if match is None:
+                try:
+                    planned = (self.plan_update(resource_type, given_id, resource, if_match) if given_id
+                               else self.plan_create(resource_type, resource, resource_id=resource_id))
+                except BaseException:
+                    taken.release()
+                    raise
+                planned.taken = taken
+                return planned
+            matches = [match]  # written meanwhile by a racing write of the same criteria: updated
+        if given_id not in (None, matches[0].id):
+            raise BadRequest(f"The resource's id ({given_id!r}) is not that of the resource the criteria "
+                             f"match ({matches[0].id!r})")
+        return self.plan_update(resource_type, matches[0].id, {**resource, "id": matches[0].id}, if_match)
 
     def plan_conditional_delete(self, resource_type: str, criteria: str) -> "Planned":
         check_type(resource_type, "delete")

@@ -271,6 +271,34 @@ def test_racing_conditional_creates_make_one_resource(http, base, db):
     assert again.status_code == 201 and again.json()["id"] != patient_id and total(value) == 1
 
 
+def test_racing_conditional_updates_that_create_make_one_resource(http, base):
+    """Conditional updates matching nothing create (as HL7 v2 A08 and A31 do for a new patient): sent at once
+    with the same criteria, alone or in transactions, they create one Patient and the others update it (or
+    are told 409 to send again, as racing updates of one resource are). Before, each made its own Patient."""
+    system = "urn:oid:1.2.250.1.213.1.4.8"
+    for transaction in (False, True):
+        value = uuid.uuid4().hex[:13]
+        criteria, resource = f"identifier={system}|{value}", patient(identifier=[{"system": system, "value": value}])
+        bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [{
+            "resource": resource, "request": {"method": "PUT", "url": f"Patient?{criteria}"}}]}
+
+        def send(_: int) -> tuple[int, str]:
+            if not transaction:
+                answer = http.put(f"{base}/Patient?{criteria}", json=resource, headers=HEADERS)
+                return answer.status_code, answer.text
+            answer = http.post(base, json=bundle, headers=HEADERS)
+            if answer.status_code != 200:
+                return answer.status_code, answer.text
+            return int(answer.json()["entry"][0]["response"]["status"][:3]), answer.text
+
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(send, range(4)))
+        statuses = [status for status, _ in answers]
+        assert statuses.count(201) == 1 and set(statuses) <= {200, 201, 409}, answers
+        found = http.get(f"{base}/Patient", params={"identifier": f"{system}|{value}"}, headers=HEADERS).json()
+        assert len(found.get("entry", [])) == 1, (transaction, answers)
+
+
 def test_a_conditional_create_refused_gives_its_criteria_back(http, base):
     """A conditional create refused after its criteria were claimed (here: its patient is unknown) does not
     hold them: the corrected create that follows is made at once, not kept waiting then told 409."""

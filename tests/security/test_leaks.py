@@ -251,6 +251,16 @@ def test_errors_say_nothing_of_what_one_may_not_see(base, callers, record):
             "resource": {"resourceType": "Patient", "identifier": [{"system": INS, "value": record["ins"]}]},
             "request": {"method": "POST", "url": "Patient", "ifNoneExist": f"identifier={INS}|{record['ins']}"}}]})
     assert in_transaction.status_code == 403 and record["patient"] not in in_transaction.text
+    # A conditional update by INS (HL7 v2 A08 and A31 send one) matching only that Patient neither: it
+    # created a second Patient, splitting the person's record.
+    same_person = {"resourceType": "Patient", "identifier": [{"system": INS, "value": record["ins"]}]}
+    updated = callers["blocked"].put(f"{base}/Patient", params={"identifier": f"{INS}|{record['ins']}"},
+                                     json=same_person, headers=HEADERS)
+    assert updated.status_code == 403 and record["patient"] not in updated.text, updated.text
+    in_transaction = callers["blocked"].post(base, headers=HEADERS, json={
+        "resourceType": "Bundle", "type": "transaction", "entry": [{
+            "resource": same_person, "request": {"method": "PUT", "url": f"Patient?identifier={INS}|{record['ins']}"}}]})
+    assert in_transaction.status_code == 403 and record["patient"] not in in_transaction.text
     assert count(callers["writer"], base, "Patient", {"identifier": f"{INS}|{record['ins']}"}) == 1
 
 
