@@ -231,7 +231,7 @@ class ResourceService:
         while True:
             matches = matching(self.store, self.access(), resource_type, criteria, limit=2)
             if len(matches) > 1:
-                raise PreconditionFailed(f"If-None-Exist '{criteria}' matches more than one {resource_type}")
+                raise PreconditionFailed(f"'{criteria}' matches more than one {resource_type}")
             if matches:
                 return matches[0]
             if resource_type == "Patient" and (appeared := self.check_hidden_patient(criteria)) is not None:
@@ -251,8 +251,7 @@ class ResourceService:
                 stored_before = True  # written meanwhile: the caller's search is run again
             elif not stored and now - held["at"] < LEASE:
                 if time.monotonic() > deadline:
-                    raise Conflict(f"A create of {resource_type} with the same If-None-Exist criteria is under "
-                                   f"way: send it again")
+                    raise Conflict(f"A create of {resource_type} matching '{criteria}' is under way: send it again")
                 time.sleep(0.05)
             elif claims.take_over(held, holder, self.access().me, now):
                 taken.add(claims, key, holder)
