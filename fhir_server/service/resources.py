@@ -349,10 +349,9 @@ class ResourceService:
         history records the attempt. A match the caller may see was stored since their search ran (a racing
         create): it is returned, their match."""
         hidden = matching(self.store, HIDDEN_PATIENT, "Patient", criteria, limit=1)
-        if hidden and self.access().visible(hidden[0]):
+        if hidden and self.access().visible(hidden[0]):  # which also names the patient for the audit trail
             return hidden[0]
         if hidden:
-            self.access().patients[hidden[0].id] = None
             raise Forbidden("This patient's record is not accessible to you (the patient's choices, or a closed "
                             "record): nothing was created")
 

@@ -262,6 +262,12 @@ def test_errors_say_nothing_of_what_one_may_not_see(base, callers, record):
             "resource": same_person, "request": {"method": "PUT", "url": f"Patient?identifier={INS}|{record['ins']}"}}]})
     assert in_transaction.status_code == 403 and record["patient"] not in in_transaction.text
     assert count(callers["writer"], base, "Patient", {"identifier": f"{INS}|{record['ins']}"}) == 1
+    # Each attempt is in the patient's activity history, as a refusal (4: minor failure).
+    trail = record["owner"].get(f"{base}/AuditEvent", params={"patient": record["patient"], "_count": 200,
+                                                              "_sort": "-date"}).json()
+    refused = [e["resource"]["subtype"][0]["code"] for e in trail.get("entry", [])
+               if e["resource"]["outcome"] == "4" and callers["blocked"].rpps in str(e["resource"]["agent"])]
+    assert sorted(refused) == ["create", "transaction", "transaction", "update"], refused
 
 
 def test_replacing_a_document_one_may_not_see_answers_as_replacing_none(base, callers, record):
