@@ -228,6 +228,9 @@ class ResourceService:
         key = claim_key(f"{resource_type}?{urlencode(sorted(parse_qsl(criteria, keep_blank_values=True)))}")
         holder, claims, deadline, stored_before = f"{resource_type}/{resource_id}", self.store.create_claims, \
             time.monotonic() + CREATE_WAIT, False
+        if taken.holds(claims, key):  # it would wait for itself
+            raise BadRequest(f"An earlier entry of this transaction creates the {resource_type} matching "
+                             f"'{criteria}': a resource appears once in a transaction")
         while True:
             matches = matching(self.store, self.access(), resource_type, criteria, limit=2)
             if len(matches) > 1:

@@ -76,6 +76,10 @@ class Taken:
     def add(self, claims: Claims, key: str, holder: str) -> None:
         self.held.append((claims, key, holder))
 
+    def holds(self, claims: Claims, key: str) -> bool:
+        """Whether this write took that claim already (another entry of its transaction did)."""
+        return any(taken is claims and taken_key == key for taken, taken_key, _ in self.held)
+
     def release(self) -> None:
         for claims, key, holder in self.held:
             claims.release([(key, holder)])

@@ -299,6 +299,28 @@ def test_racing_conditional_updates_that_create_make_one_resource(http, base):
         assert len(found.get("entry", [])) == 1, (transaction, answers)
 
 
+def test_a_transaction_creating_by_the_same_criteria_twice_is_refused(http, base):
+    """Two entries of one transaction that would create by the same criteria (conditional creates or updates)
+    are one resource twice, which a transaction may not hold (FHIR http.html#trules): 400 naming the entry.
+    The second waited for the first's claim, held by its own transaction, then answered 409 'send it again'."""
+    system = "urn:oid:1.2.250.1.213.1.4.8"
+    for methods in (("POST", "POST"), ("PUT", "PUT"), ("POST", "PUT")):
+        value = uuid.uuid4().hex[:13]
+        criteria = f"identifier={system}|{value}"
+        request_of = {"POST": {"method": "POST", "url": "Patient", "ifNoneExist": criteria},
+                    "PUT": {"method": "PUT", "url": f"Patient?{criteria}"}}
+        answer = http.post(base, headers=HEADERS, json={"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"fullUrl": f"urn:uuid:{uuid.uuid4()}", "request": request_of[method],
+             "resource": patient(identifier=[{"system": system, "value": value}])} for method in methods]})
+        assert answer.status_code == 400 and "Bundle.entry[1]" in answer.text, (methods, answer.text)
+        assert "appears once in a transaction" in answer.text
+        found = http.get(f"{base}/Patient", params={"identifier": f"{system}|{value}"}, headers=HEADERS).json()
+        assert not found.get("entry")
+        again = http.put(f"{base}/Patient?{criteria}", json=patient(identifier=[{"system": system, "value": value}]),
+                         headers=HEADERS)
+        assert again.status_code == 201, again.text  # the refused transaction gave its claims back
+
+
 def test_a_conditional_create_refused_gives_its_criteria_back(http, base):
     """A conditional create refused after its criteria were claimed (here: its patient is unknown) does not
     hold them: the corrected create that follows is made at once, not kept waiting then told 409."""
