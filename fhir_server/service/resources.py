@@ -221,9 +221,10 @@ class ResourceService:
         """A conditional create's match (or that of a conditional update matching none, which creates), or
         None: create `resource_id`, for which the criteria are then claimed (in `taken`: storage/claims.py),
         so that creates racing with the same criteria on any workers or nodes write one resource; the others
-        wait for it (up to CREATE_WAIT) and answer it as their match (an update: update it). A claim whose resource no longer matches (deleted, changed, never written) is taken
-        over; one held by a resource the caller may not see leaves the criteria unclaimed, as if it did not
-        exist (but for a Patient: `check_hidden_patient`)."""
+        wait for it (up to CREATE_WAIT) and answer it as their match (an update: update it). A claim whose
+        resource no longer matches (deleted, changed, never written) is taken over; one held by a resource
+        the caller may not see leaves the criteria unclaimed, as if it did not exist (but for a Patient:
+        `check_hidden_patient`). Claimed twice by one transaction: 400 (a resource appears once in it)."""
         criteria = criteria.removeprefix(f"{resource_type}?")  # some clients send `Patient?identifier=..`
         key = claim_key(f"{resource_type}?{urlencode(sorted(parse_qsl(criteria, keep_blank_values=True)))}")
         holder, claims, deadline, stored_before = f"{resource_type}/{resource_id}", self.store.create_claims, \

@@ -260,7 +260,8 @@ def test_errors_say_nothing_of_what_one_may_not_see(base, callers, record):
     assert updated.status_code == 403 and record["patient"] not in updated.text, updated.text
     in_transaction = callers["blocked"].post(base, headers=HEADERS, json={
         "resourceType": "Bundle", "type": "transaction", "entry": [{
-            "resource": same_person, "request": {"method": "PUT", "url": f"Patient?identifier={INS}|{record['ins']}"}}]})
+            "resource": same_person,
+            "request": {"method": "PUT", "url": f"Patient?identifier={INS}|{record['ins']}"}}]})
     assert in_transaction.status_code == 403 and record["patient"] not in in_transaction.text
     assert count(callers["writer"], base, "Patient", {"identifier": f"{INS}|{record['ins']}"}) == 1
     # Each attempt is in the patient's activity history, as a refusal.

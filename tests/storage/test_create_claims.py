@@ -53,7 +53,8 @@ def test_a_claim_left_by_a_write_never_done_is_waited_for_then_taken_over(store:
         claim = {"holder": f"Patient/{left.write.id}"}
         with pytest.raises(Conflict):
             service.create("Patient", patient, criteria)
-        db["create_claims"].update_one(claim, {"$set": {"at": datetime.now(timezone.utc) - LEASE - timedelta(seconds=1)}})
+        expired = datetime.now(timezone.utc) - LEASE - timedelta(seconds=1)
+        db["create_claims"].update_one(claim, {"$set": {"at": expired}})
         made = service.create("Patient", patient, criteria)
     assert made.created and made.version.id != left.write.id
     assert db["create_claims"].count_documents(claim) == 0
