@@ -110,12 +110,9 @@ def _transaction(service: ResourceService, transactions: Transactions, bundle: d
         _in_entry(entry.index, lambda: _permitted(entry, permit))
     ordered = sorted(entries, key=lambda e: (ORDER[e.method], e.index))
     taken = Taken()  # conditional creates' criteria, documents' unique ids: given back unless all is written
-    try:
+    with taken.given_back_on_failure():
         writes, planned, versions = _checked_and_written(service, transactions, bundle, entries, ordered, permit,
                                                          taken)
-    except BaseException:
-        taken.release()
-        raise
     service.created(versions)
     written = dict(zip((e.index for e in planned), versions))
     for entry in writes:

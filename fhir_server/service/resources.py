@@ -180,15 +180,13 @@ class ResourceService:
             return WriteResult(planned.existing, changed=False)
         write = planned.write
         try:
-            version = self.store.write(write.type, write.id, write.resource, write.previous, write.method,
-                                       write.content, write.index)
-        except BaseException as e:
-            planned.taken.release()
-            if isinstance(e, VersionConflict):
-                raise (PreconditionFailed if planned.if_match else Conflict)(str(e))
-            if isinstance(e, ResourceTooLarge):
-                raise PayloadTooLarge(str(e))
-            raise
+            with planned.taken.given_back_on_failure():
+                version = self.store.write(write.type, write.id, write.resource, write.previous, write.method,
+                                           write.content, write.index)
+        except VersionConflict as e:
+            raise (PreconditionFailed if planned.if_match else Conflict)(str(e))
+        except ResourceTooLarge as e:
+            raise PayloadTooLarge(str(e))
         self.created([version])
         return WriteResult(version, created=planned.created)
 
@@ -209,11 +207,8 @@ class ResourceService:
             match = self.if_none_exist(resource_type, if_none_exist, resource_id, taken)
             if match is not None:
                 return Planned(None, existing=match)
-        try:
+        with taken.given_back_on_failure():
             index = self._permitted(resource_type, resource_id, resource, None)
-        except BaseException:
-            taken.release()
-            raise
         return Planned(Write(resource_type, resource_id, resource, 0, "POST", content, index), created=True,
                        taken=taken)
 
@@ -313,12 +308,9 @@ class ResourceService:
             resource_id = given_id or new_id()
             match = self.if_none_exist(resource_type, criteria, resource_id, taken)
             if match is None:
-                try:
+                with taken.given_back_on_failure():
                     planned = (self.plan_update(resource_type, given_id, resource, if_match) if given_id
                                else self.plan_create(resource_type, resource, resource_id=resource_id))
-                except BaseException:
-                    taken.release()
-                    raise
                 planned.taken = taken
                 return planned
             matches = [match]  # written meanwhile by a racing write of the same criteria: updated

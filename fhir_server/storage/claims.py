@@ -10,7 +10,8 @@ means for a caller is the service's decision (service/mhd.py, service/resources.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -84,3 +85,12 @@ class Taken:
         for claims, key, holder in self.held:
             claims.release([(key, holder)])
         self.held.clear()
+
+    @contextmanager
+    def given_back_on_failure(self) -> Iterator[None]:
+        """Gives the claims back if the block raises (the write they were taken for is not done)."""
+        try:
+            yield
+        except BaseException:
+            self.release()
+            raise
